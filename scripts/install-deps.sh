@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what modelgate needs to build and test on a Debian 12 machine.
+# Idempotent: asks apt only for the packages that are missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libboost1.81-dev libyaml-cpp-dev libsimdjson-dev libfmt-dev libspdlog-dev
+  libssl-dev libgtest-dev libgmock-dev libcli11-dev
+  curl nodejs npm
+)
+if [ "${WITH_BENCH:-0}" = 1 ]; then packages+=(nginx-light haproxy wrk gnuplot-nox); fi
+if [ "${WITH_TEST_EXTRAS:-1}" = 1 ]; then packages+=(prometheus chromium); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# JavaScript clients used by the tests (OpenAI SDK, browser driver).
+if [ -f test/js/package.json ] && [ ! -d test/js/node_modules ]; then
+  (cd test/js && npm install --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,26 @@
+#include "balancing/weighted_round_robin.h"
+
+namespace modelgate::balancing {
+
+WeightedRoundRobin::WeightedRoundRobin(std::vector<int> weights)
+    : weights_(std::move(weights)), current_(weights_.size(), 0) {}
+
+std::uint32_t WeightedRoundRobin::pick(const PickContext& ctx) {
+  long total = 0;
+  std::uint32_t best = ctx.candidates.front();
+  long best_score = 0;
+  bool first = true;
+  for (auto i : ctx.candidates) {
+    current_[i] += weights_[i];
+    total += weights_[i];
+    if (first || current_[i] > best_score) {
+      best = i;
+      best_score = current_[i];
+      first = false;
+    }
+  }
+  current_[best] -= total;
+  return best;
+}
+
+}  // namespace modelgate::balancing

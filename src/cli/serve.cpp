@@ -1,0 +1,115 @@
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "config/loader.h"
+#include "proxy/gateway.h"
+
+namespace modelgate::cli {
+
+namespace {
+
+void set_log_level(const std::string& level) {
+  auto l = spdlog::level::from_str(level);
+  spdlog::set_level(l);
+}
+
+void print_diagnostics(const std::vector<config::Diagnostic>& ds) {
+  for (const auto& d : ds) std::cerr << d.str() << "\n";
+}
+
+// Signals are taken by one thread with sigwait, so no worker is ever interrupted by one.
+sigset_t blocked_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);
+  return set;
+}
+
+}  // namespace
+
+int run_gateway(config::Config cfg, unsigned workers, const std::string& source) {
+  set_log_level(cfg.log.level);
+  if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+  const auto drain = cfg.shutdown.drainTimeout;
+
+  proxy::ServerRegistry bootstrap_registry;
+  auto built = proxy::build_snapshot(std::move(cfg), bootstrap_registry);
+  if (auto* errors = std::get_if<std::vector<std::string>>(&built)) {
+    for (const auto& e : *errors) std::cerr << source << ": error: " << e << "\n";
+    std::cerr << "modelgate: refusing to start, fix the configuration above\n";
+    return 2;
+  }
+  auto snapshot = std::get<std::shared_ptr<const proxy::Snapshot>>(std::move(built));
+
+  sigset_t signals = blocked_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by the worker threads
+
+  proxy::Gateway gateway(snapshot, workers);
+  try {
+    gateway.bind();
+  } catch (const std::exception& e) {
+    std::cerr << "modelgate: " << e.what() << "\n";
+    return 1;
+  }
+  gateway.start();
+  for (const auto& [name, endpoint] : gateway.bound()) {
+    std::cout << fmt::format("modelgate: entry point {} listening on {}:{}\n", name,
+                             endpoint.address().to_string(), endpoint.port());
+  }
+  std::cout << fmt::format("modelgate: ready ({} workers, config {})", workers, source) << std::endl;
+
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("signal {}: draining for up to {} ms", sig, drain.count());
+      gateway.shutdown(drain);
+      gateway.join();
+      std::cout << "modelgate: stopped" << std::endl;
+      return 0;
+    }
+    // SIGHUP (reload) and SIGUSR1 (reopen logs) are handled by their own layers.
+    spdlog::info("signal {} ignored", sig);
+  }
+}
+
+int serve(const ServeOptions& options) {
+  auto result = config::load_file(options.config_path);
+  print_diagnostics(result.diagnostics);
+  if (!result.config) {
+    std::cerr << fmt::format(
+        "modelgate: refusing to start: {} is not valid, fix the errors above "
+        "(`modelgate check --config {}` lists them)\n",
+        options.config_path, options.config_path);
+    return 2;
+  }
+  return run_gateway(std::move(*result.config), options.workers, options.config_path);
+}
+
+int check(const std::string& config_path) {
+  auto result = config::load_file(config_path);
+  print_diagnostics(result.diagnostics);
+  if (!result.config) return 2;
+  proxy::ServerRegistry registry;
+  const auto& cfg = *result.config;
+  const auto counts = fmt::format("{} entry points, {} routers, {} services", cfg.entryPoints.size(),
+                                  cfg.routers.size(), cfg.services.size());
+  auto built = proxy::build_snapshot(cfg, registry);
+  if (auto* errors = std::get_if<std::vector<std::string>>(&built)) {
+    for (const auto& e : *errors) std::cerr << config_path << ": error: " << e << "\n";
+    return 2;
+  }
+  std::cout << config_path << ": OK (" << counts << ")\n";
+  return 0;
+}
+
+}  // namespace modelgate::cli

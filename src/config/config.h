@@ -1,0 +1,178 @@
+// The configuration model: what a YAML file says, validated, with defaults applied.
+//
+// The shape follows Traefik's file provider (entryPoints, http.routers, http.services) so that
+// its users recognise it; modelgate's own additions sit beside Traefik's names. A Config is a plain
+// value: the loader produces it once, the proxy compiles it into an immutable runtime snapshot.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace modelgate::config {
+
+using Duration = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+// Where a value came from, 1-based; line 0 means "not from a file" (a default).
+struct SourcePos {
+  int line = 0;
+  int column = 0;
+};
+
+struct EntryPointTimeouts {
+  Duration readHeader = 10s;  // client must send a whole request header within this (slowloris)
+  Duration idle = 60s;        // keep-alive connection with no request in flight is closed after
+};
+
+struct Limits {
+  std::size_t maxHeaderBytes = 16 * 1024;        // over it: 431
+  std::size_t maxHeaders = 100;                  // over it: 431
+  std::size_t maxBodyBytes = 32 * 1024 * 1024;   // body read for a Model rule; over it: 413
+};
+
+struct EntryPoint {
+  std::string name;
+  std::string host;         // "" or "0.0.0.0" = any IPv4, "::" = any
+  std::uint16_t port = 0;
+  EntryPointTimeouts timeouts;
+  Limits limits;
+  bool upstreamHeader = false;  // add X-Upstream to responses (observability)
+  SourcePos pos;
+};
+
+struct Router {
+  std::string name;
+  std::string rule;
+  std::string service;
+  std::optional<int> priority;           // unset: length of the rule, as in Traefik
+  std::vector<std::string> entryPoints;  // empty: every entry point
+  bool upstreamHeader = false;
+  SourcePos pos;
+  SourcePos rulePos;  // position of the first character of the rule text in the file
+
+  int effectivePriority() const { return priority ? *priority : static_cast<int>(rule.size()); }
+};
+
+struct Server {
+  std::string url;          // as written, e.g. http://127.0.0.1:8001
+  std::string host;         // 127.0.0.1, a name, or an IPv6 address without brackets
+  std::uint16_t port = 80;
+  std::string basePath;     // path part of the url without trailing '/', usually ""
+  int weight = 1;
+  bool backup = false;
+  int maxConnections = 0;   // 0: unlimited
+  bool drain = false;
+  SourcePos pos;
+
+  std::string hostHeader() const {  // an IPv6 host ("::1", stored without brackets) gets them back
+    const std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    return port == 80 ? h : h + ":" + std::to_string(port);
+  }
+};
+
+struct HealthCheck {
+  bool enabled = false;
+  std::string path = "/health";
+  Duration interval = 10s;
+  Duration timeout = 2s;
+  int expectStatus = 200;  // 0: any 2xx/3xx
+  int rise = 2;
+  int fall = 3;
+};
+
+struct PassiveHealth {
+  int consecutiveFailures = 5;
+  Duration baseEjection = 30s;
+  int maxEjectionPercent = 50;
+};
+
+struct Retry {
+  int attempts = 2;                       // total tries including the first
+  std::vector<int> retryOn = {502, 503};
+  int budgetPercent = 20;
+};
+
+struct UpstreamTimeouts {
+  Duration connect = 5s;
+  Duration responseHeader = 300s;  // generous: LLM prefill on a long prompt is slow
+  Duration streamIdle = 120s;      // between two pieces of a response body
+  Duration total = 0ms;            // 0: no limit
+};
+
+struct DiscoverModels {
+  bool enabled = false;
+  Duration interval = 10s;
+  std::string path = "/v1/models";
+};
+
+struct LoadBalancer {
+  std::vector<Server> servers;
+  bool passHostHeader = true;
+  std::string strategy = "round_robin";
+  std::string hashKey = "client_ip";  // client_ip | header:NAME | cookie:NAME | body:FIELD
+  HealthCheck healthCheck;
+  PassiveHealth passiveHealth;
+  Retry retry;
+  UpstreamTimeouts timeouts;
+  DiscoverModels discoverModels;
+};
+
+struct Service {
+  std::string name;
+  LoadBalancer loadBalancer;
+  SourcePos pos;
+};
+
+struct Ping {
+  bool enabled = false;
+  std::string entryPoint;  // empty: every entry point
+  std::string path = "/ping";
+};
+
+struct Log {
+  std::string level = "info";  // trace|debug|info|warn|error|off (Traefik's DEBUG/INFO/... accepted)
+};
+
+struct Admin {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 9090;
+  bool enabled = true;
+  std::string token;
+};
+
+struct ModelAlias {
+  std::string name;                    // public name clients use
+  std::string target;                  // rewritten to this on the way to the server ("" = same)
+  std::vector<std::string> fallbacks;  // tried in order when no healthy server has the model
+  SourcePos pos;
+};
+
+struct AccessLog {
+  bool enabled = false;
+  std::string path;            // "" or "stdout": standard output
+  std::string format = "common";  // common | json
+  std::vector<std::string> fields;  // json: subset of fields, empty = all
+};
+
+struct Shutdown {
+  Duration drainTimeout = 30s;
+};
+
+struct Config {
+  std::map<std::string, EntryPoint> entryPoints;
+  std::map<std::string, Router> routers;
+  std::map<std::string, Service> services;
+  std::map<std::string, ModelAlias> models;
+  Ping ping;
+  Log log;
+  Admin admin;
+  AccessLog accessLog;
+  Shutdown shutdown;
+  std::string usage = "inject";  // inject | passthrough (token counting for streams)
+};
+
+}  // namespace modelgate::config

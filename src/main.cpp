@@ -1,0 +1,110 @@
+// modelgate: one binary, one subcommand per job.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "sim/sim.h"
+
+namespace {
+
+// "host:port", ":port" or "[v6]:port".
+bool parse_listen(const std::string& text, std::string& host, std::uint16_t& port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  try {
+    std::size_t used = 0;
+    int p = std::stoi(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1 || p < 0 || p > 65535) return false;
+    port = static_cast<std::uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    auto comma = s.find(',', start);
+    auto item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"modelgate: a load balancer and gateway for OpenAI-compatible model servers"};
+  app.set_version_flag("--version", std::string("modelgate ") + MODELGATE_VERSION);
+  app.require_subcommand(1);
+
+  modelgate::cli::ServeOptions serve_opts;
+  auto* serve = app.add_subcommand("serve", "run the gateway");
+  serve->add_option("-c,--config", serve_opts.config_path, "configuration file (YAML)")->required();
+  serve->add_option("-w,--workers", serve_opts.workers, "worker threads (default: one per core)");
+
+  std::string check_path;
+  auto* check = app.add_subcommand("check", "validate a configuration file and exit");
+  check->add_option("-c,--config", check_path, "configuration file (YAML)")->required();
+
+  unsigned demo_workers = 0;
+  auto* demo = app.add_subcommand("demo", "two simulated model servers behind the gateway on 127.0.0.1:8080");
+  demo->add_option("-w,--workers", demo_workers, "worker threads (default: one per core)");
+
+  modelgate::sim::SimOptions sim_opts;
+  std::string listen = "127.0.0.1:8001", models = "Qwen2.5-0.5B-Instruct";
+  auto* sim = app.add_subcommand("sim", "a simulated OpenAI-compatible model server (test double)");
+  sim->add_option("--listen", listen, "address to listen on, host:port (port 0: any free port)")
+      ->capture_default_str();
+  sim->add_option("--name", sim_opts.name, "name stamped on responses (X-Served-By, system_fingerprint)")
+      ->capture_default_str();
+  sim->add_option("--models", models, "comma-separated model ids")->capture_default_str();
+  sim->add_option("--ttft-ms", sim_opts.ttft_ms, "time to first token")->check(CLI::NonNegativeNumber);
+  sim->add_option("--tpot-ms", sim_opts.tpot_ms, "time per output token")->check(CLI::NonNegativeNumber);
+  sim->add_option("--max-concurrency", sim_opts.max_concurrency,
+                  "running requests at most; more wait (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  sim->add_option("--max-tokens", sim_opts.default_max_tokens, "completion length when the request sets none")
+      ->check(CLI::PositiveNumber);
+  sim->add_option("--fail-rate", sim_opts.fail_rate, "share of requests answered with 500")
+      ->check(CLI::Range(0.0, 1.0));
+  sim->add_option("--hang-after-ms", sim_opts.hang_after_ms, "stop answering after this long (0: never)")
+      ->check(CLI::NonNegativeNumber);
+  sim->add_option("--die-after-requests", sim_opts.die_after_requests,
+                  "exit abruptly on request N+1 (0: never)")
+      ->check(CLI::NonNegativeNumber);
+  sim->add_option("--stall-after-chunks", sim_opts.stall_after_chunks,
+                  "streams stop after N chunks (0: never)")
+      ->check(CLI::NonNegativeNumber);
+  sim->add_option("--threads", sim_opts.threads, "event-loop threads")->check(CLI::PositiveNumber);
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (*serve) return modelgate::cli::serve(serve_opts);
+    if (*check) return modelgate::cli::check(check_path);
+    if (*demo) return modelgate::cli::demo(demo_workers);
+    if (*sim) {
+      if (!parse_listen(listen, sim_opts.host, sim_opts.port)) {
+        std::cerr << fmt::format("modelgate sim: --listen \"{}\" is not host:port, e.g. 127.0.0.1:8001\n",
+                                 listen);
+        return 2;
+      }
+      sim_opts.models = split_list(models);
+      return modelgate::sim::run(sim_opts);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "modelgate: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,68 @@
+#include "proxy/errors.h"
+
+#include <fmt/format.h>
+
+#include <boost/beast/http/status.hpp>
+
+namespace modelgate::proxy {
+
+namespace {
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", c);
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+std::string_view type_for(int status) {
+  if (status >= 500) return "server_error";
+  if (status == 404) return "invalid_request_error";
+  return "invalid_request_error";
+}
+
+}  // namespace
+
+std::string error_json(const ErrorReply& e) {
+  std::string out = "{\"error\":{\"message\":";
+  append_json_string(out, e.message);
+  out += ",\"type\":";
+  append_json_string(out, type_for(e.status));
+  out += ",\"code\":";
+  append_json_string(out, e.code);
+  out += "}}";
+  return out;
+}
+
+std::string render_error(const ErrorReply& e, bool keep_alive) {
+  std::string body = error_json(e);
+  auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(e.status));
+  return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{}",
+                     e.status, std::string_view(reason.data(), reason.size()), body.size(),
+                     keep_alive ? "" : "Connection: close\r\n", body);
+}
+
+}  // namespace modelgate::proxy

@@ -1,0 +1,49 @@
+// The gateway: owns the workers, the current snapshot and the lifecycle (start, reload, drain).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "proxy/snapshot.h"
+#include "proxy/worker.h"
+
+namespace modelgate::proxy {
+
+class Gateway {
+ public:
+  Gateway(std::shared_ptr<const Snapshot> initial, unsigned workers);
+  ~Gateway();
+
+  // Binds every entry point on every worker. Throws std::runtime_error with a message that names
+  // the entry point and address when a bind fails.
+  void bind();
+  void start();
+  // Graceful: stop accepting, let running requests finish up to `drain`, then stop the loops.
+  void shutdown(std::chrono::milliseconds drain);
+  void join();
+
+  void swap(std::shared_ptr<const Snapshot> next);
+  std::shared_ptr<const Snapshot> current() const;
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+  // Addresses actually bound, "name host:port", after bind().
+  const std::vector<std::pair<std::string, tcp::endpoint>>& bound() const { return bound_; }
+
+  ServerRegistry& registry() { return registry_; }
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+
+ private:
+  mutable std::mutex mutex_;  // guards snapshot_ (control plane only)
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::atomic<std::uint64_t> generation_{1};
+  std::atomic<bool> draining_{false};
+  ServerRegistry registry_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::pair<std::string, tcp::endpoint>> bound_;
+};
+
+}  // namespace modelgate::proxy

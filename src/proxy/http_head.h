@@ -1,0 +1,51 @@
+// Writing the head of a forwarded message.
+//
+// The proxy never re-sends a header it was given blindly: hop-by-hop fields (RFC 9110 §7.6.1, and
+// any field named in Connection) stay on their own hop, framing fields are rewritten to match how
+// the body is actually sent, and X-Forwarded-* tell the server who asked.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proxy/asio.h"
+
+namespace modelgate::proxy {
+
+// How a body travels on one hop.
+struct Framing {
+  enum Kind : std::uint8_t { none, length, chunked, until_close } kind = none;
+  std::uint64_t size = 0;  // for kind == length
+};
+
+bool is_hop_by_hop(std::string_view name);
+
+struct UpstreamRequestHead {
+  std::string_view host_header;    // Host to send
+  std::string_view base_path;      // server URL path prefix, usually ""
+  std::string_view client_ip;      // appended to X-Forwarded-For
+  std::string_view original_host;  // X-Forwarded-Host
+  Framing framing;
+};
+
+// Appends "METHOD target HTTP/1.1\r\n...\r\n\r\n" to `out`.
+void write_request_head(std::string& out, const http::request_header<>& req, const UpstreamRequestHead& head);
+
+struct ClientResponseHead {
+  Framing framing;
+  bool keep_alive = true;
+  bool http10 = false;        // client spoke HTTP/1.0
+  std::string_view upstream;  // non-empty: add "X-Upstream: <value>"
+  std::string_view extra;     // more complete header lines ("Name: value\r\n"), usually ""
+};
+
+// Appends "HTTP/1.1 status reason\r\n...\r\n\r\n" to `out`.
+void write_response_head(std::string& out, const http::response_header<>& res,
+                         const ClientResponseHead& head);
+
+// Chunk framing for one piece of a chunked body: "<hex size>\r\n" into `buf`, returns its length.
+std::size_t chunk_size_line(char (&buf)[20], std::size_t size);
+
+}  // namespace modelgate::proxy

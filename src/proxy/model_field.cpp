@@ -1,0 +1,26 @@
+// simdjson's on-demand parser walks only as far as the "model" key: for a chat request the key is
+// usually first, so a large prompt is not parsed at all.
+#include "proxy/model_field.h"
+
+#include <simdjson.h>
+
+namespace modelgate::proxy {
+
+ModelField extract_model(std::string& body, std::string& model) {
+  thread_local simdjson::ondemand::parser parser;
+  body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  simdjson::ondemand::document doc;
+  if (parser.iterate(body.data(), body.size(), body.capacity()).get(doc)) return ModelField::not_json;
+  simdjson::ondemand::object obj;
+  if (doc.get_object().get(obj)) return ModelField::not_json;
+  simdjson::ondemand::value v;
+  auto err = obj.find_field_unordered("model").get(v);
+  if (err == simdjson::NO_SUCH_FIELD) return ModelField::missing;
+  if (err) return ModelField::not_json;
+  std::string_view s;
+  if (v.get_string().get(s)) return ModelField::missing;
+  model.assign(s);
+  return ModelField::present;
+}
+
+}  // namespace modelgate::proxy

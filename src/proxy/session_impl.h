@@ -1,0 +1,62 @@
+// Internals of a client session, shared by session.cpp (reading and routing) and forward.cpp (the
+// trip to the upstream and back).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/asio.h"
+#include "proxy/errors.h"
+#include "proxy/http_head.h"
+#include "proxy/snapshot.h"
+#include "proxy/worker.h"
+#include "routing/rule.h"
+
+namespace modelgate::proxy {
+
+using RequestParser = http::request_parser<http::buffer_body>;
+using ResponseParser = http::response_parser<http::buffer_body>;
+
+class Session {
+ public:
+  Session(tcp::socket socket, Worker& worker, std::string entry_point);
+  awaitable<void> run();
+
+ private:
+  // One request/response exchange; false when the connection must close afterwards.
+  awaitable<bool> serve_one();
+  awaitable<bool> reply_error(const ErrorReply& e, bool keep_alive);
+  awaitable<bool> reply_text(int status, std::string_view body, bool keep_alive);
+
+  enum class BodyRead { ok, too_large, failed };
+  // Reads the whole request body into body_ (limit: maxBodyBytes).
+  awaitable<BodyRead> read_whole_body(std::size_t limit);
+  awaitable<beast::error_code> send_continue_once();
+
+  // forward.cpp
+  awaitable<bool> forward(const EntryPointRuntime& ep, const Route& route, WorkerRoutes& routes,
+                          bool body_buffered);
+  awaitable<beast::error_code> send_request(UpstreamConnection& conn, const Framing& framing,
+                                            bool body_buffered, bool& body_consumed,
+                                            std::chrono::milliseconds io_timeout);
+  awaitable<bool> relay_response(UpstreamConnection& conn, ResponseParser& rp, const Route& route,
+                                 const ServiceRuntime& service, std::unique_ptr<UpstreamConnection>& owned);
+
+  beast::tcp_stream client_;
+  beast::flat_buffer in_;
+  Worker& worker_;
+  std::string entry_point_;
+  routing::IpAddress client_ip_;
+  std::string client_ip_text_;
+
+  std::optional<RequestParser> parser_;  // fresh per message (RFC 9112 framing state is per message)
+  std::vector<routing::HeaderField> fields_;
+  std::string head_;  // reused output buffer for message heads
+  std::string body_;  // reused buffer for a request body read whole
+  std::string model_;
+  std::string_view original_host_;
+  bool continue_sent_ = false;
+};
+
+}  // namespace modelgate::proxy

@@ -1,0 +1,109 @@
+#include "proxy/snapshot.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace modelgate::proxy {
+
+namespace {
+
+std::string server_key(const std::string& service, const config::Server& s) {
+  return fmt::format("{}|{}|{}|{}|{}|{}", service, s.url, s.weight, s.backup, s.maxConnections, s.drain);
+}
+
+// The literal names of Model(`...`) matchers, so a 404 can list what this entry point serves.
+void collect_rule_models(std::string_view rule, std::vector<std::string>& out) {
+  for (std::size_t at = rule.find("Model("); at != std::string_view::npos; at = rule.find("Model(", at + 1)) {
+    if (at > 0 && (std::isalnum(static_cast<unsigned char>(rule[at - 1])))) continue;  // ModelRegexp etc.
+    std::size_t p = at + 6;
+    while (p < rule.size() && rule[p] != ')') {
+      char q = rule[p];
+      if (q == '`' || q == '"') {
+        auto end = rule.find(q, p + 1);
+        if (end == std::string_view::npos) return;
+        std::string name(rule.substr(p + 1, end - p - 1));
+        if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+        p = end + 1;
+      } else {
+        ++p;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const EntryPointRuntime* Snapshot::entry_point(std::string_view name) const {
+  for (const auto& ep : entry_points) {
+    if (ep.spec.name == name) return &ep;
+  }
+  return nullptr;
+}
+
+std::shared_ptr<balancing::ServerState> ServerRegistry::get(const std::string& service,
+                                                            const config::Server& spec) {
+  std::lock_guard lock(mutex_);
+  auto& slot = states_[server_key(service, spec)];
+  if (auto existing = slot.lock()) return existing;
+  auto fresh = std::make_shared<balancing::ServerState>(spec);
+  slot = fresh;
+  return fresh;
+}
+
+void ServerRegistry::collect() {
+  std::lock_guard lock(mutex_);
+  std::erase_if(states_, [](const auto& kv) { return kv.second.expired(); });
+}
+
+std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_snapshot(
+    config::Config cfg, ServerRegistry& registry) {
+  auto snap = std::make_shared<Snapshot>();
+  std::vector<std::string> errors;
+  std::map<std::string, std::uint32_t> service_index;
+
+  for (const auto& [name, svc] : cfg.services) {
+    ServiceRuntime rt{name, svc.loadBalancer, {}};
+    for (const auto& server : svc.loadBalancer.servers) rt.servers.push_back(registry.get(name, server));
+    if (!balancing::make_balancer(svc.loadBalancer.strategy, rt.servers)) {
+      errors.push_back(fmt::format("service \"{}\": strategy \"{}\" is not available in this build", name,
+                                   svc.loadBalancer.strategy));
+    }
+    service_index[name] = static_cast<std::uint32_t>(snap->services.size());
+    snap->services.push_back(std::move(rt));
+  }
+
+  for (const auto& [ep_name, ep] : cfg.entryPoints) {
+    EntryPointRuntime rt;
+    rt.spec = ep;
+    rt.ping = cfg.ping.enabled && (cfg.ping.entryPoint.empty() || cfg.ping.entryPoint == ep_name);
+    rt.ping_path = cfg.ping.path;
+    for (const auto& [r_name, router] : cfg.routers) {
+      const auto& eps = router.entryPoints;
+      if (!eps.empty() && std::find(eps.begin(), eps.end(), ep_name) == eps.end()) continue;
+      auto svc = service_index.find(router.service);
+      if (svc == service_index.end()) {
+        errors.push_back(fmt::format("router \"{}\": unknown service \"{}\"", r_name, router.service));
+        continue;
+      }
+      auto parsed = routing::parse_rule(router.rule);
+      if (auto* err = std::get_if<routing::RuleError>(&parsed)) {
+        errors.push_back(fmt::format("router \"{}\": rule: {}", r_name, err->message));
+        continue;
+      }
+      collect_rule_models(router.rule, rt.rule_models);
+      rt.routes.push_back(Route{r_name, std::move(std::get<routing::Rule>(parsed)),
+                                router.effectivePriority(), svc->second,
+                                router.upstreamHeader || ep.upstreamHeader});
+    }
+    // Highest priority first; equal priorities by name so the order never depends on map layout.
+    std::stable_sort(rt.routes.begin(), rt.routes.end(),
+                     [](const Route& a, const Route& b) { return a.priority > b.priority; });
+    snap->entry_points.push_back(std::move(rt));
+  }
+  snap->config = std::move(cfg);
+  if (!errors.empty()) return errors;
+  return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+}  // namespace modelgate::proxy

@@ -1,0 +1,68 @@
+// The immutable runtime form of a Config: rules compiled, routers sorted, servers bound to their
+// live state. Built once per (re)load on the control thread, shared read-only by every worker;
+// replacing it is one pointer swap, and requests in flight keep the one they started with.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "balancing/balancer.h"
+#include "balancing/server_state.h"
+#include "config/config.h"
+#include "routing/rule.h"
+
+namespace modelgate::proxy {
+
+struct ServiceRuntime {
+  std::string name;
+  config::LoadBalancer lb;
+  balancing::ServerList servers;
+};
+
+struct Route {
+  std::string name;
+  routing::Rule rule;
+  int priority = 0;
+  std::uint32_t service = 0;  // index into Snapshot::services
+  bool upstream_header = false;
+};
+
+struct EntryPointRuntime {
+  config::EntryPoint spec;
+  std::vector<Route> routes;             // highest priority first
+  std::vector<std::string> rule_models;  // model names written in Model() rules, for 404 listings
+  bool ping = false;
+  std::string ping_path;
+};
+
+struct Snapshot {
+  config::Config config;
+  std::vector<ServiceRuntime> services;
+  std::vector<EntryPointRuntime> entry_points;
+
+  const EntryPointRuntime* entry_point(std::string_view name) const;
+};
+
+// Keeps each server's live state across reloads: the same (service, url, settings) gets the same
+// ServerState back.
+class ServerRegistry {
+ public:
+  std::shared_ptr<balancing::ServerState> get(const std::string& service, const config::Server& spec);
+  // Forgets states no snapshot holds any more.
+  void collect();
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::weak_ptr<balancing::ServerState>> states_;
+};
+
+// Errors are human-readable lines (e.g. an unimplemented strategy).
+std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_snapshot(
+    config::Config cfg, ServerRegistry& registry);
+
+}  // namespace modelgate::proxy

@@ -1,0 +1,90 @@
+#include "proxy/worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/gateway.h"
+#include "proxy/session.h"
+
+namespace modelgate::proxy {
+
+Worker::Worker(Gateway& gateway, unsigned index)
+    : gateway_(gateway), index_(index), upstreams_(io_.get_executor()) {}
+
+bool Worker::gateway_draining() const { return gateway_.draining(); }
+
+Worker::~Worker() {
+  io_.stop();
+  join();
+}
+
+const std::shared_ptr<WorkerRoutes>& Worker::routes() {
+  const auto gen = gateway_.generation();
+  if (gen != routes_generation_ || !routes_) {
+    auto snap = gateway_.current();
+    auto next = std::make_shared<WorkerRoutes>();
+    next->pools.reserve(snap->services.size());
+    for (const auto& svc : snap->services) {
+      next->pools.emplace_back(svc.servers, balancing::make_balancer(svc.lb.strategy, svc.servers));
+    }
+    next->snapshot = std::move(snap);
+    routes_ = std::move(next);
+    routes_generation_ = gen;
+    // Idle connections to servers no longer in any service are closed.
+    upstreams_.prune([&](const balancing::ServerState* s) {
+      for (const auto& svc : routes_->snapshot->services)
+        for (const auto& server : svc.servers)
+          if (server.get() == s) return true;
+      return false;
+    });
+  }
+  return routes_;
+}
+
+void Worker::add_listener(tcp::acceptor acceptor, std::string entry_point) {
+  acceptors_.push_back(std::make_unique<tcp::acceptor>(std::move(acceptor)));
+  acceptor_names_.push_back(std::move(entry_point));
+}
+
+void Worker::start() {
+  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+    asio::co_spawn(io_, accept_loop(*acceptors_[i], acceptor_names_[i]), asio::detached);
+  }
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      spdlog::critical("worker {} stopped: {}", index_, e.what());
+    }
+  });
+}
+
+void Worker::stop_accepting() {
+  asio::post(io_, [this] {
+    for (auto& a : acceptors_) {
+      beast::error_code ec;
+      a->close(ec);
+    }
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+awaitable<void> Worker::accept_loop(tcp::acceptor& acceptor, std::string entry_point) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      // EMFILE and friends: log and keep accepting; a busy loop is avoided by the short pause.
+      spdlog::warn("accept on {}: {}", entry_point, ec.message());
+      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
+      co_await pause.async_wait(nothrow);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    asio::co_spawn(io_, run_session(std::move(socket), *this, entry_point), asio::detached);
+  }
+}
+
+}  // namespace modelgate::proxy

@@ -1,0 +1,82 @@
+// The rule language of routers, Traefik's with two additions for LLM traffic.
+//
+//   Host(`a.example.com`)            HostRegexp(`^.+\.example\.com$`)
+//   Path(`/v1/models`)               PathPrefix(`/v1`)      PathRegexp(`^/v1/(chat/)?completions$`)
+//   Method(`POST`)                   Header(`X-Model`, `glm4`)   HeaderRegexp(`X-Model`, `^glm`)
+//   Query(`debug`, `1`)  Query(`debug`)   ClientIP(`10.0.0.0/8`)  ClientIP(`::1`)
+//   Model(`glm4-9b-chat`)            ModelRegexp(`^Qwen2\.5-`)   -- the JSON body's "model" field
+//
+// combined with `!` (highest precedence), `&&`, `||` (lowest) and parentheses. Arguments are
+// backquoted or double-quoted strings. Regexps are searched (unanchored), as Go's MatchString.
+// Host matching ignores case and the port; several arguments to one matcher mean "any of".
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace modelgate::routing {
+
+struct HeaderField {
+  std::string_view name;
+  std::string_view value;
+};
+
+// An IPv4 or IPv6 address in network order; IPv4 is stored as IPv4-mapped IPv6 (::ffff:a.b.c.d).
+struct IpAddress {
+  std::array<std::uint8_t, 16> bytes{};
+  static std::optional<IpAddress> parse(std::string_view text);
+};
+
+enum class ModelState : std::uint8_t {
+  not_read,  // body not read yet: a Model matcher cannot decide
+  absent,    // no body, body not JSON, or no string "model" field
+  present,
+};
+
+// What a rule sees of a request. All views point into buffers owned by the session.
+struct RequestView {
+  std::string_view method;
+  std::string_view host;   // Host header without the port, as sent (case preserved)
+  std::string_view path;   // target up to '?', not decoded
+  std::string_view query;  // raw query after '?', "" when none
+  std::span<const HeaderField> headers;
+  IpAddress client_ip;
+  ModelState model_state = ModelState::not_read;
+  std::string_view model;
+};
+
+struct RuleError {
+  std::size_t offset = 0;  // 0-based character offset in the rule text
+  std::string message;     // what is wrong, what was expected
+};
+
+class Rule {
+ public:
+  struct Node;  // the syntax tree; defined in rule.cpp
+
+  Rule(Rule&&) noexcept;
+  Rule& operator=(Rule&&) noexcept;
+  ~Rule();
+
+  bool matches(const RequestView& request) const;
+  // True when some Model/ModelRegexp matcher appears: the body must be read before matching.
+  bool needs_model() const { return needs_model_; }
+  const std::string& text() const { return text_; }
+
+ private:
+  friend std::variant<Rule, RuleError> parse_rule(std::string_view text);
+  Rule(std::string text, std::unique_ptr<Node> root, bool needs_model);
+  std::string text_;
+  std::unique_ptr<Node> root_;
+  bool needs_model_ = false;
+};
+
+std::variant<Rule, RuleError> parse_rule(std::string_view text);
+
+}  // namespace modelgate::routing

@@ -1,0 +1,46 @@
+#include "support/gateway_process.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace modelgate::test {
+
+std::string temp_dir() {
+  static std::string root = [] {
+    std::string templ = (std::filesystem::temp_directory_path() / "modelgate-test-XXXXXX").string();
+    if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
+    return templ;
+  }();
+  static int n = 0;
+  auto dir = std::filesystem::path(root) / std::to_string(++n);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+void GatewayProcess::write_config(const std::string& yaml) const {
+  std::ofstream out(config_path_, std::ios::trunc);
+  out << yaml;
+}
+
+GatewayProcess::GatewayProcess(const std::string& yaml, unsigned workers,
+                               std::vector<std::string> extra_args) {
+  config_path_ = temp_dir() + "/modelgate.yaml";
+  write_config(yaml);
+  std::vector<std::string> args = {"serve", "--config", config_path_, "--workers", std::to_string(workers)};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<Process>(MODELGATE_BIN, args);
+  auto ready = process_->wait_for_line(std::regex("modelgate: ready"), 10s);
+  if (!ready) {
+    throw std::runtime_error("gateway did not start; its output:\n" + process_->output());
+  }
+  const std::regex listening(R"(entry point (\S+) listening on \S+:(\d+))");
+  std::string out = process_->output();
+  for (std::sregex_iterator it(out.begin(), out.end(), listening), end; it != end; ++it) {
+    ports_[(*it)[1]] = static_cast<std::uint16_t>(std::stoi((*it)[2]));
+  }
+}
+
+}  // namespace modelgate::test

@@ -1,0 +1,37 @@
+// The real gateway binary for integration tests: writes the config to a temporary file, starts
+// `modelgate serve`, and learns each entry point's port from its "listening on" lines (configs use
+// port 0, so tests never collide on fixed ports).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/process.h"
+
+namespace modelgate::test {
+
+class GatewayProcess {
+ public:
+  // Starts the gateway on `yaml` and waits until it is ready; throws with its output if it is not.
+  explicit GatewayProcess(const std::string& yaml, unsigned workers = 2,
+                          std::vector<std::string> extra_args = {});
+
+  std::uint16_t port(const std::string& entry_point = "web") const { return ports_.at(entry_point); }
+  Process& process() { return *process_; }
+  const std::string& config_path() const { return config_path_; }
+  // Rewrites the config file in place.
+  void write_config(const std::string& yaml) const;
+
+ private:
+  std::string config_path_;
+  std::unique_ptr<Process> process_;
+  std::map<std::string, std::uint16_t> ports_;
+};
+
+// A fresh temporary directory removed at exit of the test binary's process.
+std::string temp_dir();
+
+}  // namespace modelgate::test
