@@ -25,6 +25,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # JavaScript clients used by the tests (OpenAI SDK, browser driver).
-if [ -f test/js/package.json ] && [ ! -d test/js/node_modules ]; then
-  (cd test/js && npm install --no-audit --no-fund --loglevel=error)
+if [ -f test/js/package-lock.json ] && [ ! -d test/js/node_modules ]; then
+  (cd test/js && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -1,0 +1,88 @@
+// The official OpenAI Node SDK, unchanged but for its base URL, talks to the gateway.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startGateway, startSim, stopAll } from './helpers.mjs';
+
+const QWEN = 'Qwen2.5-0.5B-Instruct';
+const GLM = 'glm4-9b-chat';
+let a, b, gw, client;
+
+before(async () => {
+  a = await startSim('vm02', [QWEN], ['--ttft-ms', '20', '--tpot-ms', '10']);
+  b = await startSim('vm03', [QWEN, GLM], ['--ttft-ms', '20', '--tpot-ms', '10']);
+  gw = await startGateway(`
+entryPoints:
+  web: {address: "127.0.0.1:0"}
+http:
+  routers:
+    glm4: {rule: "Model(\`${GLM}\`)", service: machine-b}
+    qwen: {rule: "Model(\`${QWEN}\`)", service: qwen-pool}
+  services:
+    qwen-pool: {loadBalancer: {servers: [{url: "${a.url}"}, {url: "${b.url}"}]}}
+    machine-b: {loadBalancer: {servers: [{url: "${b.url}"}]}}
+`);
+  client = new OpenAI({ baseURL: `http://127.0.0.1:${gw.port}/v1`, apiKey: 'not-needed', maxRetries: 0 });
+});
+
+after(() => stopAll(gw?.child, a?.child, b?.child));
+
+test('non-streaming chat completion', async () => {
+  const r = await client.chat.completions.create({
+    model: GLM, max_tokens: 5, messages: [{ role: 'user', content: 'Hello' }],
+  });
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(r.model, GLM);
+  assert.equal(r.system_fingerprint, 'vm03');
+  assert.equal(r.usage.completion_tokens, 5);
+  assert.ok(r.choices[0].message.content.length > 0);
+});
+
+test('streaming chat completion arrives as chunks', async () => {
+  const stream = await client.chat.completions.create({
+    model: QWEN, max_tokens: 8, stream: true, stream_options: { include_usage: true },
+    messages: [{ role: 'user', content: 'Tell me a story' }],
+  });
+  let text = '';
+  let chunks = 0;
+  let usage = null;
+  const servedBy = new Set();
+  for await (const chunk of stream) {
+    chunks++;
+    servedBy.add(chunk.system_fingerprint);
+    if (chunk.choices.length > 0) text += chunk.choices[0].delta.content ?? '';
+    if (chunk.usage) usage = chunk.usage;
+  }
+  assert.ok(chunks >= 8, `expected at least 8 chunks, got ${chunks}`);
+  assert.equal(servedBy.size, 1);
+  assert.equal(usage.completion_tokens, 8);
+  assert.match(text, /token1/);
+});
+
+test('requests for Qwen are balanced across both machines', async () => {
+  const seen = new Map();
+  for (let i = 0; i < 10; i++) {
+    const r = await client.chat.completions.create({ model: QWEN, max_tokens: 1, messages: [] });
+    seen.set(r.system_fingerprint, (seen.get(r.system_fingerprint) ?? 0) + 1);
+  }
+  // Each worker thread alternates; the SDK's connections may land on either worker.
+  assert.ok(seen.get('vm02') >= 3 && seen.get('vm03') >= 3, JSON.stringify([...seen]));
+  assert.equal(seen.get('vm02') + seen.get('vm03'), 10);
+});
+
+test('an unknown model surfaces as the SDK NotFoundError with the gateway message', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'gpt-5', messages: [{ role: 'user', content: 'x' }] }),
+    (err) => {
+      assert.equal(err.status, 404);
+      assert.equal(err.code, 'model_not_found');
+      assert.match(err.message, /Qwen2\.5-0\.5B-Instruct/);
+      return true;
+    });
+});
+
+test('embeddings pass through', async () => {
+  const r = await client.embeddings.create({ model: QWEN, input: ['hello', 'world'] });
+  assert.equal(r.data.length, 2);
+  assert.ok(r.data[0].embedding.length > 0);
+});
