@@ -18,7 +18,8 @@
 namespace modelgate::balancing {
 
 struct PickContext {
-  // Indices into the pool's server list that may be chosen; never empty, ascending.
+  // Indices into the pool's server list that may be chosen; never empty, ascending, distinct.
+  // Pool offers only servers of weight >= 1.
   std::span<const std::uint32_t> candidates;
   // Hash of the request's key (client IP, header, cookie or body field) for hashing strategies.
   std::uint64_t key_hash = 0;
@@ -33,8 +34,19 @@ class Balancer {
 
 using ServerList = std::vector<std::shared_ptr<ServerState>>;
 
+// A different seed on every call and every thread (random_device once per thread, then
+// splitmix64), so each worker's random strategies draw their own sequence.
+std::uint64_t fresh_seed();
+
+struct BalancerOptions {
+  // Seeds the generator of the strategies that draw at random (random, p2c). Tests pass a
+  // constant for repeatable picks.
+  std::uint64_t seed = fresh_seed();
+};
+
 // Builds the strategy `name` for one worker over `servers`; nullptr for an unknown name.
-std::unique_ptr<Balancer> make_balancer(std::string_view name, const ServerList& servers);
+std::unique_ptr<Balancer> make_balancer(std::string_view name, const ServerList& servers,
+                                        const BalancerOptions& options = {});
 // Names accepted by make_balancer, for validation messages and docs.
 std::span<const std::string_view> strategy_names();
 

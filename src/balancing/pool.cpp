@@ -9,21 +9,42 @@ Pool::Pool(ServerList servers, std::unique_ptr<Balancer> balancer)
   candidates_.reserve(servers_.size());
 }
 
-ServerState* Pool::pick(std::span<ServerState* const> tried, std::uint64_t key_hash) {
-  auto collect = [&](bool backup) {
-    candidates_.clear();
-    for (std::uint32_t i = 0; i < servers_.size(); ++i) {
-      const ServerState& s = *servers_[i];
-      if (s.spec.backup != backup || s.spec.drain || s.spec.weight <= 0) continue;
-      if (!s.healthy.load(std::memory_order_relaxed)) continue;
-      if (std::find(tried.begin(), tried.end(), &s) != tried.end()) continue;
-      candidates_.push_back(i);
+std::size_t Pool::collect(const PickRequest& request, bool backup, Gate gate, std::int64_t now_ns) {
+  candidates_.clear();
+  std::size_t busy = 0;
+  for (std::uint32_t i = 0; i < servers_.size(); ++i) {
+    const ServerState& s = *servers_[i];
+    if (s.spec.backup != backup || s.spec.drain || s.spec.weight <= 0) continue;
+    if (s.draining.load(std::memory_order_relaxed)) continue;
+    if (std::find(request.tried.begin(), request.tried.end(), &s) != request.tried.end()) continue;
+    if (request.restrict_to_allowed &&
+        std::find(request.allowed.begin(), request.allowed.end(), &s) == request.allowed.end()) {
+      continue;
     }
-  };
-  collect(false);
-  if (candidates_.empty()) collect(true);
-  if (candidates_.empty()) return nullptr;
-  return servers_[balancer_->pick({candidates_, key_hash})].get();
+    if (gate == Gate::strict) {
+      if (!s.healthy.load(std::memory_order_relaxed) || s.ejected(now_ns)) continue;
+    }
+    if (s.spec.maxConnections > 0 && s.inflight.load(std::memory_order_relaxed) >= s.spec.maxConnections) {
+      ++busy;
+      continue;
+    }
+    candidates_.push_back(i);
+  }
+  return busy;
+}
+
+PickResult Pool::pick(const PickRequest& request) {
+  const std::int64_t now = steady_now_ns();
+  std::size_t busy = collect(request, false, Gate::strict, now);
+  if (candidates_.empty() && busy == 0) busy = collect(request, true, Gate::strict, now);
+  bool panic = false;
+  if (candidates_.empty() && busy == 0) {
+    busy = collect(request, false, Gate::panic, now);
+    if (candidates_.empty() && busy == 0) busy = collect(request, true, Gate::panic, now);
+    panic = !candidates_.empty();
+  }
+  if (candidates_.empty()) return {nullptr, busy > 0, false};
+  return {servers_[balancer_->pick({candidates_, request.key_hash})].get(), false, panic};
 }
 
 }  // namespace modelgate::balancing

@@ -2,13 +2,18 @@
 //
 // A ServerState outlives config reloads for as long as its service keeps the same URL, so health,
 // counters and pooled connections survive an edit to an unrelated part of the file. Everything a
-// worker changes on the hot path is a relaxed atomic: no locks, no cross-thread waits.
+// worker changes on the hot path is a relaxed atomic: no locks, no cross-thread waits. The
+// control-plane fields at the end (models, last error) are written by the health checker and the
+// model discovery, and read by the admin API, under their own small mutex, never on the hot path.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 
@@ -20,10 +25,50 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   const config::Server spec;      // url, host, port, weight, ... as configured
   const std::string host_header;  // "host:port" for the Host header when not passed through
 
-  std::atomic<int> inflight{0};     // requests sent and not finished, across all workers
-  std::atomic<bool> healthy{true};  // active health check verdict
+  // Hot path: written by workers.
+  std::atomic<int> inflight{0};  // requests sent and not finished, across all workers
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> failures{0};
+
+  // Active health checks: the checker's verdict (true until a check says otherwise).
+  std::atomic<bool> healthy{true};
+  // Passive health (outlier detection): ejected while now < ejected_until (steady clock, ns).
+  std::atomic<std::int64_t> ejected_until_ns{0};
+  std::atomic<int> consecutive_failures{0};
+  std::atomic<int> ejections{0};
+  // Set by the admin API: no new requests, running ones finish.
+  std::atomic<bool> draining{false};
+
+  bool ejected(std::int64_t now_ns) const {
+    return ejected_until_ns.load(std::memory_order_relaxed) > now_ns;
+  }
+
+  // Control plane.
+  struct Info {
+    std::vector<std::string> models;  // from model discovery; empty until the first poll
+    bool models_known = false;
+    std::string last_error;           // last health/proxy error, for the admin API
+    std::chrono::system_clock::time_point last_error_at{};
+  };
+  Info info() const {
+    std::lock_guard lock(info_mutex_);
+    return info_;
+  }
+  template <class F>
+  void update_info(F&& f) {
+    std::lock_guard lock(info_mutex_);
+    f(info_);
+  }
+
+ private:
+  mutable std::mutex info_mutex_;
+  Info info_;
 };
+
+inline std::int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 }  // namespace modelgate::balancing

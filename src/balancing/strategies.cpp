@@ -1,8 +1,18 @@
 // The explicit table of strategies. No self-registration: a static initialiser in a static library
 // is dropped by the linker when nothing references its object file.
 #include <array>
+#include <chrono>
+#include <functional>
+#include <random>
+#include <thread>
 
 #include "balancing/balancer.h"
+#include "balancing/consistent_hash.h"
+#include "balancing/hash_key.h"
+#include "balancing/ip_hash.h"
+#include "balancing/least_request.h"
+#include "balancing/p2c.h"
+#include "balancing/random.h"
 #include "balancing/round_robin.h"
 #include "balancing/weighted_round_robin.h"
 
@@ -17,13 +27,38 @@ std::vector<int> weights_of(const ServerList& servers) {
   return w;
 }
 
-constexpr std::array<std::string_view, 2> kNames = {"round_robin", "weighted_round_robin"};
+constexpr std::array<std::string_view, 7> kNames = {
+    "round_robin", "weighted_round_robin", "least_request", "p2c", "random", "ip_hash", "consistent_hash"};
+
+std::uint64_t thread_seed() {
+  std::uint64_t seed =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  seed ^= mix64(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  try {
+    std::random_device device;
+    seed ^= (std::uint64_t{device()} << 32) | device();
+  } catch (const std::exception&) {
+    // No entropy source: the clock and the thread id still tell workers apart.
+  }
+  return seed;
+}
 
 }  // namespace
 
-std::unique_ptr<Balancer> make_balancer(std::string_view name, const ServerList& servers) {
+std::uint64_t fresh_seed() {
+  thread_local Rng rng(thread_seed());
+  return rng.next();
+}
+
+std::unique_ptr<Balancer> make_balancer(std::string_view name, const ServerList& servers,
+                                        const BalancerOptions& options) {
   if (name == "round_robin") return std::make_unique<RoundRobin>();
   if (name == "weighted_round_robin") return std::make_unique<WeightedRoundRobin>(weights_of(servers));
+  if (name == "least_request") return std::make_unique<LeastRequest>(servers);
+  if (name == "p2c") return std::make_unique<P2C>(servers, options.seed);
+  if (name == "random") return std::make_unique<Random>(servers, options.seed);
+  if (name == "ip_hash") return std::make_unique<IpHash>(servers);
+  if (name == "consistent_hash") return std::make_unique<ConsistentHash>(servers);
   return nullptr;
 }
 

@@ -222,7 +222,8 @@ awaitable<bool> Session::serve_one() {
 
   const std::string_view target = req.target();
   const auto qmark = target.find('?');
-  routing::RequestView view;
+  routing::RequestView& view = view_;
+  view = routing::RequestView{};
   view.method = req.method_string();
   view.host = strip_port(host_header);
   view.path = target.substr(0, qmark);

@@ -35,13 +35,14 @@ class Session {
   awaitable<beast::error_code> send_continue_once();
 
   // forward.cpp
+  struct Exchange;  // one request's forwarding state across attempts
+  struct Attempt;   // how one try on one server ended
   awaitable<bool> forward(const EntryPointRuntime& ep, const Route& route, WorkerRoutes& routes,
                           bool body_buffered);
-  awaitable<beast::error_code> send_request(UpstreamConnection& conn, const Framing& framing,
-                                            bool body_buffered, bool& body_consumed,
-                                            std::chrono::milliseconds io_timeout);
-  awaitable<bool> relay_response(UpstreamConnection& conn, ResponseParser& rp, const Route& route,
-                                 const ServiceRuntime& service, std::unique_ptr<UpstreamConnection>& owned);
+  awaitable<Attempt> attempt(Exchange& x, balancing::ServerState& server, bool may_retry);
+  awaitable<beast::error_code> send_request(Exchange& x, UpstreamConnection& conn);
+  awaitable<bool> relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& conn,
+                                 ResponseParser& rp);
 
   beast::tcp_stream client_;
   beast::flat_buffer in_;
@@ -52,6 +53,7 @@ class Session {
 
   std::optional<RequestParser> parser_;  // fresh per message (RFC 9112 framing state is per message)
   std::vector<routing::HeaderField> fields_;
+  routing::RequestView view_;  // the current request as rules and hash keys see it
   std::string head_;  // reused output buffer for message heads
   std::string body_;  // reused buffer for a request body read whole
   std::string model_;

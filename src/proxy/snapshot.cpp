@@ -51,9 +51,19 @@ std::shared_ptr<balancing::ServerState> ServerRegistry::get(const std::string& s
   return fresh;
 }
 
+std::shared_ptr<ServiceCounters> ServerRegistry::counters(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  auto& slot = counters_[service];
+  if (auto existing = slot.lock()) return existing;
+  auto fresh = std::make_shared<ServiceCounters>();
+  slot = fresh;
+  return fresh;
+}
+
 void ServerRegistry::collect() {
   std::lock_guard lock(mutex_);
   std::erase_if(states_, [](const auto& kv) { return kv.second.expired(); });
+  std::erase_if(counters_, [](const auto& kv) { return kv.second.expired(); });
 }
 
 std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_snapshot(
@@ -63,8 +73,19 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
   std::map<std::string, std::uint32_t> service_index;
 
   for (const auto& [name, svc] : cfg.services) {
-    ServiceRuntime rt{name, svc.loadBalancer, {}};
+    ServiceRuntime rt{name, svc.loadBalancer, {}, registry.counters(name), std::nullopt};
     for (const auto& server : svc.loadBalancer.servers) rt.servers.push_back(registry.get(name, server));
+    const auto& strategy = svc.loadBalancer.strategy;
+    if (strategy == "consistent_hash" || strategy == "ip_hash") {
+      rt.hash_key =
+          strategy == "ip_hash" ? balancing::HashKey{} : balancing::HashKey::parse(svc.loadBalancer.hashKey);
+      if (!rt.hash_key) {
+        errors.push_back(
+            fmt::format("service \"{}\": hashKey \"{}\" is not client_ip, header:NAME, "
+                        "cookie:NAME or body:FIELD",
+                        name, svc.loadBalancer.hashKey));
+      }
+    }
     if (!balancing::make_balancer(svc.loadBalancer.strategy, rt.servers)) {
       errors.push_back(fmt::format("service \"{}\": strategy \"{}\" is not available in this build", name,
                                    svc.loadBalancer.strategy));

@@ -3,25 +3,38 @@
 // replacing it is one pointer swap, and requests in flight keep the one they started with.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "balancing/balancer.h"
+#include "balancing/hash_key.h"
 #include "balancing/server_state.h"
 #include "config/config.h"
 #include "routing/rule.h"
 
 namespace modelgate::proxy {
 
+// Per-service counters that outlive reloads (the retry budget reads them on every retry).
+struct ServiceCounters {
+  std::atomic<int> active{0};    // requests being forwarded now
+  std::atomic<int> retrying{0};  // of which are retries
+  std::atomic<int> queued{0};    // waiting for a server under maxConnections
+  std::atomic<std::uint64_t> retries{0};
+};
+
 struct ServiceRuntime {
   std::string name;
   config::LoadBalancer lb;
   balancing::ServerList servers;
+  std::shared_ptr<ServiceCounters> counters;
+  std::optional<balancing::HashKey> hash_key;  // set for strategies that hash a request key
 };
 
 struct Route {
@@ -53,12 +66,14 @@ struct Snapshot {
 class ServerRegistry {
  public:
   std::shared_ptr<balancing::ServerState> get(const std::string& service, const config::Server& spec);
+  std::shared_ptr<ServiceCounters> counters(const std::string& service);
   // Forgets states no snapshot holds any more.
   void collect();
 
  private:
   std::mutex mutex_;
   std::map<std::string, std::weak_ptr<balancing::ServerState>> states_;
+  std::map<std::string, std::weak_ptr<ServiceCounters>> counters_;
 };
 
 // Errors are human-readable lines (e.g. an unimplemented strategy).

@@ -44,6 +44,16 @@ std::optional<int> header_int(const boost::beast::http::fields& fields, std::str
   return n;
 }
 
+}  // namespace
+
+std::optional<int> forced_status(const boost::beast::http::fields& fields) {
+  auto status = header_int(fields, "X-Sim-Status");
+  if (status && *status >= 300 && *status <= 599) return status;
+  return std::nullopt;
+}
+
+namespace {
+
 bool roll(double rate) {
   thread_local std::minstd_rand rng(
       std::random_device{}() ^ static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id())));
@@ -64,7 +74,7 @@ asio::awaitable<bool> Session::generation(Request& request, Endpoint endpoint) {
   if (o.die_after_requests > 0 && number > static_cast<std::uint64_t>(o.die_after_requests)) {
     ::_exit(1);  // an injected crash: no cleanup, no flush
   }
-  if (auto forced = header_int(request, "X-Sim-Status"); forced && *forced != 200 && *forced >= 100) {
+  if (auto forced = forced_status(request)) {
     co_return co_await send_error({*forced, "Simulated failure (X-Sim-Status).", error_type(*forced)});
   }
   GenerationRequest& r = generation_request_;
@@ -93,7 +103,6 @@ asio::awaitable<bool> Session::generation(Request& request, Endpoint endpoint) {
   bool stalls = r.stream && o.stall_after_chunks > 0 && r.max_tokens > o.stall_after_chunks;
   if (ttft == 0 && tpot == 0 && !stalls && core_.limiter.try_acquire()) {
     SlotGuard slot(core_.limiter);
-    body_.clear();
     if (r.stream) {
       build_complete_stream(c, r.include_usage);
       slot.reset();
@@ -101,6 +110,7 @@ asio::awaitable<bool> Session::generation(Request& request, Endpoint endpoint) {
       (ok ? core_.stats.completed : core_.stats.aborted).fetch_add(1, std::memory_order_relaxed);
       co_return ok;
     }
+    body_.clear();
     append_completion(body_, c);
     slot.reset();
     start_head(200, kJson, body_.size());

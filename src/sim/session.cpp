@@ -82,6 +82,8 @@ void Session::close() {
     socket_.close(ignored);
   }
   watchdog_timer_.cancel();
+  generation_timer_.cancel();
+  hold_timer_.cancel();
 }
 
 asio::awaitable<void> Session::watchdog(std::shared_ptr<Session> self) {
@@ -149,14 +151,8 @@ asio::awaitable<bool> Session::handle(Request& request) {
     co_return co_await generation(request, Endpoint::completion);
 
   // X-Sim-Status on anything but admin: answer that status (generation() handles its own).
-  if (!admin_path) {
-    std::string_view forced = request["X-Sim-Status"];
-    int status = 0;
-    std::from_chars(forced.data(), forced.data() + forced.size(), status);
-    if (status >= 200 && status <= 599 && status != 200) {
-      co_return co_await send_error(
-          {status, "Simulated failure (X-Sim-Status).", error_type(status)});
-    }
+  if (auto forced = forced_status(request); forced && !admin_path) {
+    co_return co_await send_error({*forced, "Simulated failure (X-Sim-Status).", error_type(*forced)});
   }
 
   if (method == http::verb::get && path == "/health") co_return co_await send(200, kJson, R"({"status":"ok"})");

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,9 @@
 namespace modelgate::sim::detail {
 
 class Listener;
+
+// X-Sim-Status: a status (300-599) a test asks the sim to answer with, as an OpenAI error.
+std::optional<int> forced_status(const boost::beast::http::fields& fields);
 
 class Session : public std::enable_shared_from_this<Session> {
  public:

@@ -271,6 +271,36 @@ TEST(Sim, QueuesBeyondMaxConcurrency) {
   EXPECT_EQ(field(s.root, "inflight"), 0);
 }
 
+TEST(Sim, ConcurrencyLimitHoldsAcrossThreads) {
+  SimProcess sim("vm02", {"--models", "m", "--threads", "2", "--max-concurrency", "3", "--ttft-ms", "5",
+                          "--tpot-ms", "1"});
+  constexpr int clients = 8, each = 15;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      HttpClient client("127.0.0.1", sim.port());
+      for (int i = 0; i < each; ++i) {
+        bool stream = (c + i) % 2 == 0;
+        if (stream) {
+          auto s = client.stream("POST", "/v1/chat/completions", {}, chat_body("m", 3, true));
+          ok += s.complete && s.events.size() == 5;
+        } else {
+          ok += client.post_json("/v1/chat/completions", chat_body("m", 3)).status == 200;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, clients * each);
+  HttpClient admin("127.0.0.1", sim.port());
+  Json s = stats(admin);
+  EXPECT_EQ(field(s.root, "max_inflight"), 3);
+  EXPECT_EQ(field(s.root, "completed"), clients * each);
+  EXPECT_EQ(field(s.root, "inflight"), 0);
+  EXPECT_EQ(field(s.root, "queued"), 0);
+}
+
 TEST(Sim, AdminAddsAndRemovesModels) {
   SimProcess sim("vm02", {"--models", "m", "--threads", "2"});
   HttpClient client("127.0.0.1", sim.port());

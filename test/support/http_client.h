@@ -80,8 +80,9 @@ class HttpClient {
   }
   Response post_json(std::string_view target, std::string_view json, Headers headers = {});
 
-  // A request whose response is read as it arrives (SSE or any streamed body). The connection
-  // is closed afterwards unless the response ended cleanly and allows keep-alive.
+  // A request whose response is read as it arrives (SSE or any streamed body), always on a
+  // fresh connection (a stream is never retried). The connection is closed afterwards unless
+  // the response ended cleanly and allows keep-alive.
   StreamResult stream(std::string_view method, std::string_view target, const Headers& headers = {},
                       std::string_view body = {}, StreamOptions options = {});
 

@@ -29,7 +29,7 @@ mb::ServerList servers(std::initializer_list<int> weights, int first_backup = -1
 std::string sequence(mb::Pool& pool, int n) {
   std::string out;
   for (int i = 0; i < n; ++i) {
-    auto* s = pool.pick({});
+    auto* s = pool.pick({}, 0);
     out += static_cast<char>('a' + (s->spec.port - 9000));
   }
   return out;
@@ -71,10 +71,10 @@ TEST(RoundRobin, CyclesAndSkipsUnhealthy) {
 TEST(Pool, TriedServersAreExcludedAndExhaustionIsNull) {
   auto list = servers({1, 1});
   mb::Pool pool(list, mb::make_balancer("round_robin", list));
-  mb::ServerState* tried[2] = {pool.pick({}), nullptr};
-  tried[1] = pool.pick({tried, 1});
+  mb::ServerState* tried[2] = {pool.pick({}, 0), nullptr};
+  tried[1] = pool.pick({tried, 1}, 0);
   EXPECT_NE(tried[0], tried[1]);
-  EXPECT_EQ(pool.pick({tried, 2}), nullptr);
+  EXPECT_EQ(pool.pick({tried, 2}, 0), nullptr);
 }
 
 TEST(Pool, BackupOnlyWhenEveryPrimaryIsDown) {

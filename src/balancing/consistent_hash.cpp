@@ -1,0 +1,52 @@
+#include "balancing/consistent_hash.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "balancing/hash_key.h"
+
+namespace modelgate::balancing {
+
+ConsistentHash::ConsistentHash(const ServerList& servers) : servers_(servers.size()) {
+  std::uint64_t total_weight = 0;
+  for (const auto& s : servers) total_weight += static_cast<std::uint64_t>(std::max(1, s->spec.weight));
+  // A server's points depend on its own weight only, so servers that stay keep every point when
+  // another comes or goes. Past the cap all are scaled down, and then they do not.
+  const std::uint64_t target = std::min(total_weight * kPointsPerWeight, kMaxPoints);
+
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> ring;
+  ring.reserve(target + servers.size());
+  for (std::uint32_t i = 0; i < servers.size(); ++i) {
+    const auto weight = static_cast<std::uint64_t>(std::max(1, servers[i]->spec.weight));
+    const std::uint64_t points =
+        std::max<std::uint64_t>(1, (weight * target + total_weight / 2) / total_weight);
+    for (std::uint64_t r = 0; r < points; ++r) ring.emplace_back(hash_bytes(servers[i]->spec.url, r), i);
+  }
+  // Equal positions (vanishingly rare) are ordered by URL, not list order, so all agree.
+  std::sort(ring.begin(), ring.end(), [&](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : servers[a.second]->spec.url < servers[b.second]->spec.url;
+  });
+  points_.reserve(ring.size());
+  owners_.reserve(ring.size());
+  for (const auto& [point, owner] : ring) {
+    points_.push_back(point);
+    owners_.push_back(owner);
+  }
+}
+
+std::uint32_t ConsistentHash::pick(const PickContext& ctx) {
+  const auto& c = ctx.candidates;
+  if (c.size() == 1 || points_.empty()) return c.front();
+  const auto h = mix64(ctx.key_hash);
+  std::size_t k =
+      static_cast<std::size_t>(std::lower_bound(points_.begin(), points_.end(), h) - points_.begin());
+  if (k == points_.size()) k = 0;               // past the last point: the ring wraps to the first
+  if (c.size() == servers_) return owners_[k];  // every server is a candidate
+  for (std::size_t step = 0; step < points_.size(); ++step) {
+    if (std::binary_search(c.begin(), c.end(), owners_[k])) return owners_[k];
+    if (++k == points_.size()) k = 0;
+  }
+  return c.front();  // no candidate owns a point: not reachable with Pool's candidates
+}
+
+}  // namespace modelgate::balancing

@@ -1,0 +1,444 @@
+// Per-worker recording and the Prometheus text exposition (format 0.0.4):
+// https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
+#include "observability/metrics.h"
+
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+#include <tuple>
+
+namespace modelgate::observability {
+
+namespace {
+
+constexpr std::size_t kBuckets = kLatencyBucketsSeconds.size();
+
+constexpr std::array<std::uint64_t, kBuckets> bounds_ns() {
+  std::array<std::uint64_t, kBuckets> out{};
+  for (std::size_t i = 0; i < kBuckets; ++i)
+    out[i] = static_cast<std::uint64_t>(kLatencyBucketsSeconds[i] * 1e9 + 0.5);
+  return out;
+}
+constexpr auto kBoundsNs = bounds_ns();
+
+// A counter with a single writer: the increment needs no read-modify-write instruction.
+struct Counter {
+  std::atomic<std::uint64_t> v{0};
+  void add(std::uint64_t d) { v.store(v.load(std::memory_order_relaxed) + d, std::memory_order_relaxed); }
+  std::uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+std::uint64_t to_ns(std::chrono::nanoseconds d) { return d.count() > 0 ? static_cast<std::uint64_t>(d.count()) : 0; }
+
+struct Histogram {
+  std::array<Counter, kBuckets + 1> counts;  // not cumulative; the last is (300 s, +Inf)
+  Counter sum_ns;
+
+  void observe(std::chrono::nanoseconds d) {
+    const std::uint64_t ns = to_ns(d);
+    // le is inclusive: the first bound >= the value.
+    const auto i = static_cast<std::size_t>(std::lower_bound(kBoundsNs.begin(), kBoundsNs.end(), ns) -
+                                            kBoundsNs.begin());
+    counts[i].add(1);
+    sum_ns.add(ns);
+  }
+};
+
+struct CodeCount {
+  explicit CodeCount(int c, CodeCount* n) : code(c), next(n) {}
+  const int code;
+  Counter n;
+  CodeCount* const next;
+};
+
+std::size_t mix(std::size_t h, std::size_t v) { return h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2)); }
+
+std::size_t key_hash(std::string_view router, std::string_view service, std::string_view model) {
+  std::hash<std::string_view> hs;
+  return mix(mix(hs(router), hs(service)), hs(model));
+}
+
+// Length of the valid UTF-8 sequence at p, or 0 when it is not one (RFC 3629 §4).
+std::size_t utf8_length(const unsigned char* p, std::size_t n) {
+  const unsigned c = p[0];
+  if (c < 0x80) return 1;
+  std::size_t len;
+  std::uint32_t cp;
+  if (c >= 0xc2 && c <= 0xdf) {
+    len = 2, cp = c & 0x1f;
+  } else if ((c & 0xf0) == 0xe0) {
+    len = 3, cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4, cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (n < len) return 0;
+  for (std::size_t i = 1; i < len; ++i) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3f);
+  }
+  if (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) return 0;
+  if (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) return 0;
+  return len;
+}
+
+}  // namespace
+
+void append_label_value(std::string& out, std::string_view v) {
+  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+  const std::size_t n = v.size();
+  std::size_t plain = 0;  // start of the run not yet copied
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    if (c < 0x80 && c != '\\' && c != '"' && c != '\n') {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      if (auto len = utf8_length(p + i, n - i)) {
+        i += len;
+        continue;
+      }
+    }
+    out.append(v.data() + plain, i - plain);
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      default: out += "\xef\xbf\xbd"; break;  // U+FFFD for a byte that is not UTF-8
+    }
+    plain = ++i;
+  }
+  out.append(v.data() + plain, n - plain);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording
+
+struct alignas(64) Metrics::Shard::Series {
+  Series(std::string_view r, std::string_view s, std::string_view m, std::size_t h)
+      : router(r), service(s), model(m), hash(h) {}
+  ~Series() {
+    for (CodeCount* c = codes.load(std::memory_order_relaxed); c;) {
+      CodeCount* next = c->next;
+      delete c;
+      c = next;
+    }
+  }
+
+  const std::string router, service, model;
+  const std::size_t hash;
+  std::atomic<CodeCount*> codes{nullptr};  // published like the series list
+  Histogram duration;
+  Histogram ttft;
+  Counter prompt_tokens, completion_tokens, retries;
+  Series* next = nullptr;  // set before publication, then constant
+};
+
+Metrics::Shard::Shard(std::size_t max_models) : slots_(64, nullptr), max_models_(max_models) {}
+
+Metrics::Shard::~Shard() {
+  for (Series* s = head_.load(std::memory_order_relaxed); s;) {
+    Series* next = s->next;
+    delete s;
+    s = next;
+  }
+}
+
+Metrics::Shard::Series* Metrics::Shard::find(std::string_view router, std::string_view service,
+                                             std::string_view model, std::size_t hash) const {
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    Series* s = slots_[i];
+    if (!s) return nullptr;
+    if (s->hash == hash && s->model == model && s->service == service && s->router == router) return s;
+  }
+}
+
+void Metrics::Shard::grow() {
+  std::vector<Series*> bigger(slots_.size() * 2, nullptr);
+  const std::size_t mask = bigger.size() - 1;
+  for (Series* s : slots_) {
+    if (!s) continue;
+    std::size_t i = s->hash & mask;
+    while (bigger[i]) i = (i + 1) & mask;
+    bigger[i] = s;
+  }
+  slots_.swap(bigger);
+}
+
+Metrics::Shard::Series* Metrics::Shard::find_or_add(std::string_view router, std::string_view service,
+                                                     std::string_view model) {
+  std::size_t hash = key_hash(router, service, model);
+  if (Series* s = find(router, service, model, hash)) return s;
+
+  // A new label combination: the only place that allocates.
+  if (models_.find(model) == models_.end()) {
+    if (models_.size() >= max_models_) {
+      model = "other";
+      hash = key_hash(router, service, model);
+      if (Series* s = find(router, service, model, hash)) return s;
+    } else {
+      models_.emplace(model);
+    }
+  }
+  if ((size_ + 1) * 2 > slots_.size()) grow();
+  auto* s = new Series(router, service, model, hash);
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = hash & mask;
+  while (slots_[i]) i = (i + 1) & mask;
+  slots_[i] = s;
+  ++size_;
+  s->next = head_.load(std::memory_order_relaxed);
+  head_.store(s, std::memory_order_release);
+  return s;
+}
+
+void Metrics::Shard::record(const RequestRecord& r) {
+  Series* s = find_or_add(r.router, r.service, r.model);
+  CodeCount* head = s->codes.load(std::memory_order_relaxed);
+  CodeCount* c = head;
+  while (c && c->code != r.status) c = c->next;
+  if (!c) {
+    c = new CodeCount(r.status, head);
+    s->codes.store(c, std::memory_order_release);
+  }
+  c->n.add(1);
+  s->duration.observe(r.duration);
+  if (r.ttft) s->ttft.observe(*r.ttft);
+  if (r.prompt_tokens) s->prompt_tokens.add(*r.prompt_tokens);
+  if (r.completion_tokens) s->completion_tokens.add(*r.completion_tokens);
+  if (r.attempts > 1) s->retries.add(r.attempts - 1);
+}
+
+Metrics::Metrics(unsigned workers, Options options) {
+  shards_.reserve(std::max(workers, 1u));
+  for (unsigned i = 0; i < std::max(workers, 1u); ++i)
+    shards_.push_back(std::unique_ptr<Shard>(new Shard(options.max_models)));
+}
+
+Metrics::~Metrics() = default;
+
+void Metrics::config_reload(bool ok) {
+  (ok ? reloads_ok_ : reloads_failed_).fetch_add(1, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+namespace {
+
+struct HistogramSum {
+  std::array<std::uint64_t, kBuckets + 1> counts{};
+  std::uint64_t sum_ns = 0;
+
+  void add(const Histogram& h) {
+    for (std::size_t i = 0; i <= kBuckets; ++i) counts[i] += h.counts[i].get();
+    sum_ns += h.sum_ns.get();
+  }
+  std::uint64_t count() const {
+    std::uint64_t n = 0;
+    for (auto c : counts) n += c;
+    return n;
+  }
+};
+
+using Label = std::pair<std::string_view, std::string_view>;
+
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void labels(std::string& out, std::initializer_list<Label> ls) {
+  if (ls.size() == 0) return;
+  out += '{';
+  bool first = true;
+  for (const auto& [k, v] : ls) {
+    if (!first) out += ',';
+    first = false;
+    out += k;
+    out += "=\"";
+    append_label_value(out, v);
+    out += '"';
+  }
+  out += '}';
+}
+
+template <class V>
+void sample(std::string& out, std::string_view name, std::initializer_list<Label> ls, V value) {
+  out += name;
+  labels(out, ls);
+  fmt::format_to(std::back_inserter(out), " {}\n", value);
+}
+
+std::string le_text(std::size_t i) {
+  return i < kBuckets ? fmt::format("{}", kLatencyBucketsSeconds[i]) : std::string("+Inf");
+}
+
+void histogram(std::string& out, std::string_view name, std::initializer_list<Label> ls,
+               const HistogramSum& h) {
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i <= kBuckets; ++i) {
+    cumulative += h.counts[i];
+    out += name;
+    out += "_bucket{";
+    for (const auto& [k, v] : ls) {
+      out += k;
+      out += "=\"";
+      append_label_value(out, v);
+      out += "\",";
+    }
+    fmt::format_to(std::back_inserter(out), "le=\"{}\"}} {}\n", le_text(i), cumulative);
+  }
+  sample(out, fmt::format("{}_sum", name), ls, static_cast<double>(h.sum_ns) / 1e9);
+  sample(out, fmt::format("{}_count", name), ls, cumulative);
+}
+
+std::string read_file(const char* path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Process metrics as the Prometheus client libraries define them, from /proc (proc(5)).
+void process_metrics(std::string& out) {
+  const std::string stat = read_file("/proc/self/stat");
+  const auto close = stat.rfind(')');  // the command name may contain spaces and parentheses
+  if (close == std::string::npos) return;
+  std::istringstream fields(stat.substr(close + 2));
+  std::vector<std::string> f;  // f[0] is field 3 (state)
+  for (std::string tok; fields >> tok;) f.push_back(tok);
+  if (f.size() < 22) return;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  const double utime = std::stod(f[11]), stime = std::stod(f[12]), start = std::stod(f[19]);
+  const double vsize = std::stod(f[20]), rss = std::stod(f[21]);
+
+  double btime = 0;
+  std::istringstream sys(read_file("/proc/stat"));
+  for (std::string line; std::getline(sys, line);) {
+    if (line.starts_with("btime ")) btime = std::stod(line.substr(6));
+  }
+
+  family(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+  sample(out, "process_cpu_seconds_total", {}, (utime + stime) / ticks);
+  family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  sample(out, "process_resident_memory_bytes", {}, static_cast<std::uint64_t>(rss * page));
+  family(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+  sample(out, "process_virtual_memory_bytes", {}, static_cast<std::uint64_t>(vsize));
+
+  std::error_code ec;
+  std::size_t fds = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec))
+    ++fds;
+  if (!ec) {
+    family(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+    sample(out, "process_open_fds", {}, fds);
+  }
+  if (rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    family(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    sample(out, "process_max_fds", {},
+           rl.rlim_cur == RLIM_INFINITY ? std::uint64_t{0} : static_cast<std::uint64_t>(rl.rlim_cur));
+  }
+  if (btime > 0) {
+    family(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+    sample(out, "process_start_time_seconds", {}, btime + start / ticks);
+  }
+}
+
+}  // namespace
+
+std::string Metrics::render_prometheus(const ExtraGauges& extra) const {
+  using Key3 = std::tuple<std::string_view, std::string_view, std::string_view>;
+  std::map<std::tuple<std::string_view, std::string_view, std::string_view, int>, std::uint64_t> requests;
+  std::map<Key3, HistogramSum> durations;
+  std::map<std::pair<std::string_view, std::string_view>, HistogramSum> ttfts;
+  std::map<std::string_view, std::pair<std::uint64_t, std::uint64_t>> tokens;
+  std::map<std::string_view, std::uint64_t> retries;
+
+  // Series are never freed while the Metrics lives, so views into them stay valid here.
+  for (const auto& shard : shards_) {
+    for (const Shard::Series* s = shard->head_.load(std::memory_order_acquire); s; s = s->next) {
+      for (const CodeCount* c = s->codes.load(std::memory_order_acquire); c; c = c->next)
+        requests[{s->router, s->service, s->model, c->code}] += c->n.get();
+      durations[{s->router, s->service, s->model}].add(s->duration);
+      ttfts[{s->service, s->model}].add(s->ttft);
+      auto& t = tokens[s->model];
+      t.first += s->prompt_tokens.get();
+      t.second += s->completion_tokens.get();
+      retries[s->service] += s->retries.get();
+    }
+  }
+
+  std::string out;
+  out.reserve(4096 + requests.size() * 160 + durations.size() * 2400);
+
+  family(out, "modelgate_requests_total", "counter", "Requests answered, by router, service, model and status code.");
+  for (const auto& [k, n] : requests) {
+    const auto& [router, service, model, code] = k;
+    const std::string code_text = std::to_string(code);
+    sample(out, "modelgate_requests_total",
+           {{"router", router}, {"service", service}, {"model", model}, {"code", code_text}}, n);
+  }
+
+  family(out, "modelgate_request_duration_seconds", "histogram",
+         "Time from the request header to the last response byte, in seconds.");
+  for (const auto& [k, h] : durations) {
+    const auto& [router, service, model] = k;
+    histogram(out, "modelgate_request_duration_seconds",
+              {{"router", router}, {"service", service}, {"model", model}}, h);
+  }
+
+  family(out, "modelgate_time_to_first_token_seconds", "histogram",
+         "Time from the request header to the first streamed data event, in seconds (streams only).");
+  for (const auto& [k, h] : ttfts) {
+    if (h.count() == 0) continue;
+    histogram(out, "modelgate_time_to_first_token_seconds", {{"service", k.first}, {"model", k.second}}, h);
+  }
+
+  family(out, "modelgate_tokens_total", "counter", "Tokens reported by the model servers' usage, by model and kind.");
+  for (const auto& [model, t] : tokens) {
+    if (t.first == 0 && t.second == 0) continue;
+    sample(out, "modelgate_tokens_total", {{"model", model}, {"kind", "prompt"}}, t.first);
+    sample(out, "modelgate_tokens_total", {{"model", model}, {"kind", "completion"}}, t.second);
+  }
+
+  family(out, "modelgate_retries_total", "counter",
+         "Requests sent again to another server of the service after a failed attempt.");
+  for (const auto& [service, n] : retries) sample(out, "modelgate_retries_total", {{"service", service}}, n);
+
+  family(out, "modelgate_config_reloads_total", "counter", "Configuration reloads, by result.");
+  sample(out, "modelgate_config_reloads_total", {{"result", "success"}},
+         reloads_ok_.load(std::memory_order_relaxed));
+  sample(out, "modelgate_config_reloads_total", {{"result", "failure"}},
+         reloads_failed_.load(std::memory_order_relaxed));
+
+  if (!extra.servers.empty()) {
+    family(out, "modelgate_server_up", "gauge", "Whether the server takes requests (1) or not (0).");
+    for (const auto& s : extra.servers)
+      sample(out, "modelgate_server_up", {{"service", s.service}, {"server", s.server}}, s.up ? 1 : 0);
+    family(out, "modelgate_server_inflight", "gauge", "Requests sent to the server and not finished.");
+    for (const auto& s : extra.servers)
+      sample(out, "modelgate_server_inflight", {{"service", s.service}, {"server", s.server}}, s.inflight);
+  }
+  if (extra.access_log_dropped) {
+    family(out, "modelgate_access_log_dropped_total", "counter",
+           "Access log records dropped because the writer fell behind.");
+    sample(out, "modelgate_access_log_dropped_total", {}, *extra.access_log_dropped);
+  }
+
+  process_metrics(out);
+  return out;
+}
+
+}  // namespace modelgate::observability
