@@ -24,6 +24,8 @@ int demo(unsigned workers);
 
 // Runs a gateway on an already loaded config (shared by serve and demo). `source` names the
 // config in messages.
-int run_gateway(config::Config cfg, unsigned workers, const std::string& source);
+// `config_path` is watched and reloaded; empty for an embedded config.
+int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
+                const std::string& config_path = "");
 
 }  // namespace modelgate::cli

@@ -7,7 +7,10 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/control_plane.h"
 #include "config/loader.h"
+#include "observability/access_log.h"
+#include "observability/metrics.h"
 #include "proxy/gateway.h"
 
 namespace modelgate::cli {
@@ -36,13 +39,14 @@ sigset_t blocked_signals() {
 
 }  // namespace
 
-int run_gateway(config::Config cfg, unsigned workers, const std::string& source) {
+int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
+                const std::string& config_path) {
   set_log_level(cfg.log.level);
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   const auto drain = cfg.shutdown.drainTimeout;
 
-  proxy::ServerRegistry bootstrap_registry;
-  auto built = proxy::build_snapshot(std::move(cfg), bootstrap_registry);
+  proxy::ServerRegistry registry;  // server states by service and url, kept across reloads
+  auto built = proxy::build_snapshot(std::move(cfg), registry);
   if (auto* errors = std::get_if<std::vector<std::string>>(&built)) {
     for (const auto& e : *errors) std::cerr << source << ": error: " << e << "\n";
     std::cerr << "modelgate: refusing to start, fix the configuration above\n";
@@ -53,14 +57,22 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source)
   sigset_t signals = blocked_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by the worker threads
 
-  proxy::Gateway gateway(snapshot, workers);
+  observability::Metrics metrics(workers);
+  std::unique_ptr<observability::AccessLog> access_log;
+  proxy::Gateway gateway(snapshot, registry, workers);
   try {
+    if (snapshot->config.accessLog.enabled) {
+      access_log = std::make_unique<observability::AccessLog>(snapshot->config.accessLog, workers);
+    }
     gateway.bind();
   } catch (const std::exception& e) {
     std::cerr << "modelgate: " << e.what() << "\n";
     return 1;
   }
+  gateway.attach(&metrics, access_log.get());
   gateway.start();
+  ControlPlane control(gateway, config_path, workers, metrics, access_log.get());
+  control.start();
   for (const auto& [name, endpoint] : gateway.bound()) {
     std::cout << fmt::format("modelgate: entry point {} listening on {}:{}\n", name,
                              endpoint.address().to_string(), endpoint.port());
@@ -74,11 +86,16 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source)
       spdlog::info("signal {}: draining for up to {} ms", sig, drain.count());
       gateway.shutdown(drain);
       gateway.join();
+      control.stop();
+      if (access_log) access_log->stop();
       std::cout << "modelgate: stopped" << std::endl;
       return 0;
     }
-    // SIGHUP (reload) and SIGUSR1 (reopen logs) are handled by their own layers.
-    spdlog::info("signal {} ignored", sig);
+    if (sig == SIGHUP) {
+      control.request_reload("SIGHUP");
+    } else if (sig == SIGUSR1 && access_log) {
+      access_log->reopen();
+    }
   }
 }
 
@@ -92,7 +109,7 @@ int serve(const ServeOptions& options) {
         options.config_path, options.config_path);
     return 2;
   }
-  return run_gateway(std::move(*result.config), options.workers, options.config_path);
+  return run_gateway(std::move(*result.config), options.workers, options.config_path, options.config_path);
 }
 
 int check(const std::string& config_path) {

@@ -46,6 +46,12 @@ std::string_view type_for(int status) {
 
 }  // namespace
 
+std::string json_string(std::string_view s) {
+  std::string out;
+  append_json_string(out, s);
+  return out;
+}
+
 std::string error_json(const ErrorReply& e) {
   std::string out = "{\"error\":{\"message\":";
   append_json_string(out, e.message);

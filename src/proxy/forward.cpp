@@ -18,6 +18,9 @@
 #include <cerrno>
 
 #include "health/outlier_detection.h"
+#include "observability/usage_tap.h"
+#include "proxy/catalogue.h"
+#include "proxy/model_field.h"
 #include "proxy/session_impl.h"
 
 namespace modelgate::proxy {
@@ -131,6 +134,7 @@ awaitable<beast::error_code> Session::send_request(Exchange& x, UpstreamConnecti
     if (ec) co_return ec;
     const std::size_t got = lease.size() - b.size;
     if (got == 0) continue;
+    record_.bytes_in += got;
     up.expires_after(io_timeout);
     char line[20];
     const std::size_t len = x.framing.kind == Framing::chunked ? chunk_size_line(line, got) : 0;
@@ -157,6 +161,11 @@ awaitable<bool> Session::forward(const EntryPointRuntime& ep, const Route& route
       body_buffered = true;
     }
   }
+  usage_injected_ = false;
+  if (body_buffered && !body_.empty() && routes.snapshot->config.usage == "inject") {
+    usage_injected_ = observability::inject_include_usage(body_);
+  }
+  if (body_buffered) record_.bytes_in = body_.size();
   Exchange x{ep, route, service, routes.pools[route.service], {}, body_buffered};
   if (lb.timeouts.total.count() > 0) x.deadline = Clock::now() + lb.timeouts.total;
   if (body_buffered) {
@@ -168,6 +177,36 @@ awaitable<bool> Session::forward(const EntryPointRuntime& ep, const Route& route
   const std::uint64_t key_hash =
       service.hash_key ? balancing::hash_request_key(*service.hash_key, view_, body_) : 0;
 
+  // Model discovery: only the servers that list the model; when none of them is up, the first
+  // fallback model of the `models:` section that has a server up.
+  const ServerSet* allowed = nullptr;
+  extra_head_.clear();
+  if (lb.discoverModels.enabled && view_.model_state == routing::ModelState::present) {
+    const Snapshot& snap = *routes.snapshot;
+    allowed = servers_for(snap, model_);
+    if (!allowed || available(*allowed) == 0) {
+      if (auto alias = snap.config.models.find(requested_model_); alias != snap.config.models.end()) {
+        for (const auto& fallback : alias->second.fallbacks) {
+          const ServerSet* set = servers_for(snap, fallback);
+          if (!set || available(*set) == 0 || !replace_model(body_, fallback)) continue;
+          allowed = set;
+          model_ = fallback;
+          extra_head_ = fmt::format("X-Model-Fallback: {}\r\n", fallback);
+          if (x.framing.kind == Framing::length) x.framing.size = body_.size();
+          break;
+        }
+      }
+    }
+    if (!allowed) {
+      const ErrorReply e{
+          404, "model_not_found",
+          fmt::format("The model `{}` is not served by any server of service \"{}\". Available "
+                      "models: {}",
+                      requested_model_, service.name, model_names(snap, {}))};
+      co_return co_await reply_error(e, true);
+    }
+  }
+
   auto& counters = *service.counters;
   Counted active(&counters.active);
   std::array<balancing::ServerState*, 32> tried{};
@@ -178,7 +217,9 @@ awaitable<bool> Session::forward(const EntryPointRuntime& ep, const Route& route
   std::unique_ptr<Counted> queued;
 
   while (ntried < tried.size()) {
-    auto pick = x.pool.pick(balancing::PickRequest{{tried.data(), ntried}, key_hash, {}, false});
+    balancing::PickRequest request{{tried.data(), ntried}, key_hash, {}, allowed != nullptr};
+    if (allowed) request.allowed = *allowed;
+    auto pick = x.pool.pick(request);
     if (!pick.server) {
       if (!pick.all_busy) break;
       // Every candidate is at its maxConnections: wait for a slot, in a bounded queue.
@@ -239,6 +280,7 @@ awaitable<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState
   const auto& req = parser_->get();
   const auto& lb = x.service.lb;
   auto server_ref = server.shared_from_this();
+  ++record_.attempts;
   // A pooled connection may have been closed by the server while idle: then the same server is
   // tried once more on a fresh connection.
   for (int fresh_try = 0; fresh_try < 2; ++fresh_try) {
@@ -321,6 +363,8 @@ awaitable<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState
     }
 
     const int status = rp->get().result_int();
+    record_.upstream = server.spec.url;
+    record_.ttfb = std::chrono::steady_clock::now() - started_;
     if (status >= 500) {
       health::record_failure(server, lb.passiveHealth, x.service.servers);
     } else {
@@ -362,6 +406,7 @@ awaitable<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamCon
     client_keep = false;
   }
   out.keep_alive = client_keep;
+  out.extra = extra_head_;
   out.http10 = http10;
   if (x.route.upstream_header) out.upstream = conn.server->spec.url;
   const bool chunked = out.framing.kind == Framing::chunked;
@@ -371,14 +416,24 @@ awaitable<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamCon
   write_response_head(head_, res, out);
   auto lease = worker_.buffers().lease();
   bool head_sent = false;
+  record_.status = status;
+  record_.stream = is_sse;
+  // Token counting reads the body as it passes; an event of usage the gateway asked for on the
+  // client's behalf is taken out again, so the client sees what it asked for.
+  const bool tap = !head_only && res.count(http::field::content_encoding) == 0;
+  const bool strip = tap && is_sse && usage_injected_;
+  if (tap)
+    usage_tap_.reset(is_sse ? observability::UsageTap::Body::sse : observability::UsageTap::Body::json,
+                     strip);
 
-  auto write_piece = [&](std::size_t got) -> awaitable<beast::error_code> {
+  auto write_piece = [&](const char* data, std::size_t got) -> awaitable<beast::error_code> {
     char line[20];
     std::size_t len = chunked && got ? chunk_size_line(line, got) : 0;
     std::array<asio::const_buffer, 4> bufs = {asio::buffer(head_.data(), head_sent ? 0 : head_.size()),
-                                              asio::buffer(line, len), asio::buffer(lease.data(), got),
+                                              asio::buffer(line, len), asio::buffer(data, got),
                                               asio::buffer(kChunkEnd.data(), len ? 2 : 0)};
     head_sent = true;
+    record_.bytes_out += got;
     client_.expires_after(x.clamp(timeouts.streamIdle));
     auto [ec, n] = co_await asio::async_write(client_, bufs, nothrow);
     co_return ec;
@@ -387,7 +442,7 @@ awaitable<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamCon
   // When the first piece of the body came with the header, both go out in one write; otherwise the
   // head goes now, so a client sees the status before a slow first token.
   if (conn.buffer.size() == 0 || head_only) {
-    if (co_await write_piece(0)) co_return false;
+    if (co_await write_piece(nullptr, 0)) co_return false;
   }
   beast::error_code broken;
   while (!head_only && !rp.is_done()) {
@@ -398,16 +453,39 @@ awaitable<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamCon
     auto [ec, n] = co_await http::async_read_some(conn.stream, conn.buffer, rp, nothrow);
     if (ec == http::error::need_buffer) ec = {};
     const std::size_t got = lease.size() - b.size;
-    if (got > 0 || !head_sent) {
-      if (co_await write_piece(got)) co_return false;  // the client is gone; the upstream closes with us
+    const char* data = lease.data();
+    std::size_t size = got;
+    if (strip) {
+      tap_out_.clear();
+      usage_tap_.feed({lease.data(), got}, tap_out_);
+      data = tap_out_.data();
+      size = tap_out_.size();
+    } else if (tap && got > 0) {
+      usage_tap_.feed({lease.data(), got});
+    }
+    if (size > 0 || !head_sent) {
+      // A failed write means the client is gone; the upstream connection closes with us.
+      if (co_await write_piece(data, size)) co_return false;
     }
     if (ec) {
       broken = ec;
       break;
     }
   }
+  if (tap) {
+    if (strip) {
+      tap_out_.clear();
+      usage_tap_.finish(tap_out_);
+      if (!tap_out_.empty() && co_await write_piece(tap_out_.data(), tap_out_.size())) co_return false;
+    } else {
+      usage_tap_.finish();
+    }
+    record_.prompt_tokens = usage_tap_.prompt_tokens();
+    record_.completion_tokens = usage_tap_.completion_tokens();
+    if (auto first = usage_tap_.first_data_at()) record_.ttft = *first - started_;
+  }
   if (!head_sent) {
-    if (co_await write_piece(0)) co_return false;
+    if (co_await write_piece(nullptr, 0)) co_return false;
   }
   if (broken) {
     spdlog::warn("{}: response broken after it started: {}", conn.server->spec.url,

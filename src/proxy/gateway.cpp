@@ -29,7 +29,8 @@ tcp::endpoint endpoint_of(const config::EntryPoint& ep, std::uint16_t port) {
 
 }  // namespace
 
-Gateway::Gateway(std::shared_ptr<const Snapshot> initial, unsigned workers) : snapshot_(std::move(initial)) {
+Gateway::Gateway(std::shared_ptr<const Snapshot> initial, ServerRegistry& registry, unsigned workers)
+    : snapshot_(std::move(initial)), registry_(registry) {
   if (workers == 0) workers = 1;
   for (unsigned i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
 }

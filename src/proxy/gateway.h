@@ -15,7 +15,8 @@ namespace modelgate::proxy {
 
 class Gateway {
  public:
-  Gateway(std::shared_ptr<const Snapshot> initial, unsigned workers);
+  // `registry` must be the one `initial` was built with, and outlive the gateway.
+  Gateway(std::shared_ptr<const Snapshot> initial, ServerRegistry& registry, unsigned workers);
   ~Gateway();
 
   // Binds every entry point on every worker. Throws std::runtime_error with a message that names
@@ -34,6 +35,13 @@ class Gateway {
   const std::vector<std::pair<std::string, tcp::endpoint>>& bound() const { return bound_; }
 
   ServerRegistry& registry() { return registry_; }
+  // Observability sinks for every worker; call before start().
+  void attach(observability::Metrics* metrics, observability::AccessLog* access_log) {
+    for (auto& w : workers_) {
+      w->metrics = metrics;
+      w->access_log = access_log;
+    }
+  }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
 
  private:
@@ -41,7 +49,7 @@ class Gateway {
   std::shared_ptr<const Snapshot> snapshot_;
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<bool> draining_{false};
-  ServerRegistry registry_;
+  ServerRegistry& registry_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::pair<std::string, tcp::endpoint>> bound_;
 };

@@ -23,4 +23,29 @@ ModelField extract_model(std::string& body, std::string& model) {
   return ModelField::present;
 }
 
+bool replace_model(std::string& body, std::string_view model) {
+  thread_local simdjson::ondemand::parser parser;
+  body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  simdjson::ondemand::document doc;
+  if (parser.iterate(body.data(), body.size(), body.capacity()).get(doc)) return false;
+  simdjson::ondemand::object obj;
+  if (doc.get_object().get(obj)) return false;
+  simdjson::ondemand::value v;
+  if (obj.find_field_unordered("model").get(v)) return false;
+  std::string_view raw = v.raw_json_token();  // the token as written, quotes included
+  while (!raw.empty() && raw.back() != '"') raw.remove_suffix(1);
+  if (raw.size() < 2 || raw.front() != '"') return false;
+  const auto offset = static_cast<std::size_t>(raw.data() - body.data());
+  std::string quoted;
+  quoted.reserve(model.size() + 2);
+  quoted += '"';
+  for (char c : model) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  quoted += '"';
+  body.replace(offset, raw.size(), quoted);
+  return true;
+}
+
 }  // namespace modelgate::proxy

@@ -9,6 +9,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "observability/access_log.h"
+#include "observability/metrics.h"
+#include "proxy/catalogue.h"
 #include "proxy/model_field.h"
 #include "proxy/session_impl.h"
 
@@ -55,6 +58,34 @@ std::string join(const std::vector<std::string>& v) {
 
 }  // namespace
 
+void Session::begin_record() {
+  started_ = std::chrono::steady_clock::now();
+  const auto& req = parser_->get();
+  record_.time = std::chrono::system_clock::now();
+  record_.client = client_ip_text_;
+  record_.method = req.method_string();
+  record_.path = req.target();
+  record_.status = 0;
+  record_.bytes_in = record_.bytes_out = 0;
+  record_.upstream.clear();
+  record_.router.clear();
+  record_.service.clear();
+  record_.model.clear();
+  record_.stream = false;
+  record_.ttfb.reset();
+  record_.ttft.reset();
+  record_.prompt_tokens.reset();
+  record_.completion_tokens.reset();
+  record_.attempts = 0;
+  record_.worker = worker_.index();
+}
+
+void Session::finish_record() {
+  record_.duration = std::chrono::steady_clock::now() - started_;
+  if (worker_.metrics) worker_.metrics->shard(worker_.index()).record(record_);
+  if (worker_.access_log) worker_.access_log->log(record_);
+}
+
 awaitable<void> run_session(tcp::socket socket, Worker& worker, std::string entry_point) {
   Session session(std::move(socket), worker, std::move(entry_point));
   co_await session.run();
@@ -83,6 +114,7 @@ awaitable<void> Session::run() {
 }
 
 awaitable<bool> Session::reply_error(const ErrorReply& e, bool keep_alive) {
+  record_.status = e.status;
   // A request whose body was not read cannot be followed by another on this connection.
   keep_alive = keep_alive && parser_ && parser_->is_done();
   head_ = render_error(e, keep_alive);
@@ -92,11 +124,16 @@ awaitable<bool> Session::reply_error(const ErrorReply& e, bool keep_alive) {
 }
 
 awaitable<bool> Session::reply_text(int status, std::string_view body, bool keep_alive) {
+  co_return co_await reply_body(status, "text/plain; charset=utf-8", body, keep_alive);
+}
+
+awaitable<bool> Session::reply_body(int status, std::string_view content_type, std::string_view body,
+                                    bool keep_alive) {
+  record_.status = status;
   keep_alive = keep_alive && parser_ && parser_->is_done();
-  head_ = fmt::format(
-      "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{}\r\n{}", status,
-      std::string_view(http::obsolete_reason(static_cast<http::status>(status))), body.size(),
-      keep_alive ? "" : "Connection: close\r\n", body);
+  head_ = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n{}", status,
+                      std::string_view(http::obsolete_reason(static_cast<http::status>(status))),
+                      content_type, body.size(), keep_alive ? "" : "Connection: close\r\n", body);
   client_.expires_after(std::chrono::seconds(30));
   auto [ec, n] = co_await asio::async_write(client_, asio::buffer(head_), nothrow);
   co_return !ec && keep_alive;
@@ -184,6 +221,11 @@ awaitable<bool> Session::serve_one() {
     }
   }
   RequestCount counted(worker_.active_requests);
+  begin_record();
+  struct RecordOnExit {
+    Session& session;
+    ~RecordOnExit() { session.finish_record(); }
+  } record_on_exit{*this};
   auto& req = parser_->get();
 
   std::size_t field_count = 0;
@@ -237,28 +279,51 @@ awaitable<bool> Session::serve_one() {
     co_return co_await reply_text(200, "OK", keep_alive);
   }
 
+  const Snapshot& snap = *routes->snapshot;
+  if ((snap.discovery || !snap.config.models.empty()) && req.method() == http::verb::get &&
+      view.path == "/v1/models") {
+    // One catalogue for every server behind the gateway, as if it were one model server.
+    const std::string list = render_model_list(snap);
+    co_return co_await reply_body(200, "application/json", list, keep_alive);
+  }
+
   ModelField model_field = ModelField::missing;
+  // Reads the body once, for the first router or service that needs the model.
+  auto need_model = [&]() -> awaitable<bool> {
+    if (view.model_state != routing::ModelState::not_read) co_return true;
+    switch (co_await read_whole_body(limits.maxBodyBytes)) {
+      case BodyRead::ok:
+        break;
+      case BodyRead::too_large: {
+        const ErrorReply e{
+            413, "request_too_large",
+            fmt::format("request body is larger than {} bytes (entryPoints.{}.limits.maxBodyBytes)",
+                        limits.maxBodyBytes, entry_point_)};
+        co_await reply_error(e, false);
+        co_return false;
+      }
+      case BodyRead::failed:
+        co_return false;
+    }
+    model_field = body_.empty() ? ModelField::missing : extract_model(body_, model_);
+    view.model_state =
+        model_field == ModelField::present ? routing::ModelState::present : routing::ModelState::absent;
+    requested_model_ = model_;
+    if (model_field == ModelField::present) {
+      // An alias names another model: the server sees the target.
+      auto alias = snap.config.models.find(model_);
+      if (alias != snap.config.models.end() && !alias->second.target.empty() &&
+          alias->second.target != model_ && replace_model(body_, alias->second.target)) {
+        model_ = alias->second.target;
+      }
+    }
+    view.model = model_;
+    co_return true;
+  };
+
   const Route* match = nullptr;
   for (const auto& route : ep->routes) {
-    if (route.rule.needs_model() && view.model_state == routing::ModelState::not_read) {
-      switch (co_await read_whole_body(limits.maxBodyBytes)) {
-        case BodyRead::ok:
-          break;
-        case BodyRead::too_large: {
-          const ErrorReply e_{
-              413, "request_too_large",
-              fmt::format("request body is larger than {} bytes (entryPoints.{}.limits.maxBodyBytes)",
-                          limits.maxBodyBytes, entry_point_)};
-          co_return co_await reply_error(e_, false);
-        }
-        case BodyRead::failed:
-          co_return false;
-      }
-      model_field = body_.empty() ? ModelField::missing : extract_model(body_, model_);
-      view.model_state =
-          model_field == ModelField::present ? routing::ModelState::present : routing::ModelState::absent;
-      view.model = model_;
-    }
+    if (route.rule.needs_model() && !co_await need_model()) co_return false;
     if (route.rule.matches(view)) {
       match = &route;
       break;
@@ -270,7 +335,7 @@ awaitable<bool> Session::serve_one() {
       {
         const ErrorReply e_{404, "model_not_found",
                             fmt::format("The model `{}` is not served by this gateway. Available models: {}",
-                                        model_, ep->rule_models.empty() ? "(none)" : join(ep->rule_models))};
+                                        model_, model_names(snap, ep->rule_models))};
         co_return co_await reply_error(e_, keep_alive);
       }
     }
@@ -307,6 +372,14 @@ awaitable<bool> Session::serve_one() {
     }
   }
 
+  const bool sends_body_now = req.method() == http::verb::post || req.method() == http::verb::put ||
+                              req.method() == http::verb::patch;
+  if (snap.services[match->service].lb.discoverModels.enabled && sends_body_now && !co_await need_model()) {
+    co_return false;
+  }
+  record_.router = match->name;
+  record_.service = routes->snapshot->services[match->service].name;
+  if (view.model_state == routing::ModelState::present) record_.model = model_;
   co_return co_await forward(*ep, *match, *routes, view.model_state != routing::ModelState::not_read);
 }
 

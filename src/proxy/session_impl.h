@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "observability/request_record.h"
+#include "observability/usage_tap.h"
 #include "proxy/asio.h"
 #include "proxy/errors.h"
 #include "proxy/http_head.h"
@@ -28,6 +30,8 @@ class Session {
   awaitable<bool> serve_one();
   awaitable<bool> reply_error(const ErrorReply& e, bool keep_alive);
   awaitable<bool> reply_text(int status, std::string_view body, bool keep_alive);
+  awaitable<bool> reply_body(int status, std::string_view content_type, std::string_view body,
+                             bool keep_alive);
 
   enum class BodyRead { ok, too_large, failed };
   // Reads the whole request body into body_ (limit: maxBodyBytes).
@@ -41,8 +45,7 @@ class Session {
                           bool body_buffered);
   awaitable<Attempt> attempt(Exchange& x, balancing::ServerState& server, bool may_retry);
   awaitable<beast::error_code> send_request(Exchange& x, UpstreamConnection& conn);
-  awaitable<bool> relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& conn,
-                                 ResponseParser& rp);
+  awaitable<bool> relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& conn, ResponseParser& rp);
 
   beast::tcp_stream client_;
   beast::flat_buffer in_;
@@ -53,12 +56,23 @@ class Session {
 
   std::optional<RequestParser> parser_;  // fresh per message (RFC 9112 framing state is per message)
   std::vector<routing::HeaderField> fields_;
-  routing::RequestView view_;  // the current request as rules and hash keys see it
-  std::string head_;  // reused output buffer for message heads
-  std::string body_;  // reused buffer for a request body read whole
-  std::string model_;
+  routing::RequestView view_;    // the current request as rules and hash keys see it
+  std::string head_;             // reused output buffer for message heads
+  std::string body_;             // reused buffer for a request body read whole
+  std::string model_;            // the model the server sees (an alias resolved)
+  std::string requested_model_;  // the model the client named
+  std::string extra_head_;       // extra response header lines, e.g. X-Model-Fallback
   std::string_view original_host_;
   bool continue_sent_ = false;
+
+  // Observability: what the access log and metrics learn of the current request.
+  observability::RequestRecord record_;
+  std::chrono::steady_clock::time_point started_;
+  observability::UsageTap usage_tap_;
+  std::string tap_out_;          // the bytes to forward when the tap removes an injected usage event
+  bool usage_injected_ = false;  // the client did not ask for usage; the gateway did
+  void begin_record();
+  void finish_record();
 };
 
 }  // namespace modelgate::proxy

@@ -90,6 +90,12 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
       errors.push_back(fmt::format("service \"{}\": strategy \"{}\" is not available in this build", name,
                                    svc.loadBalancer.strategy));
     }
+    if (svc.loadBalancer.discoverModels.enabled) {
+      snap->discovery = true;
+      for (const auto& server : rt.servers) {
+        for (const auto& model : server->info().models) snap->model_servers[model].push_back(server.get());
+      }
+    }
     service_index[name] = static_cast<std::uint32_t>(snap->services.size());
     snap->services.push_back(std::move(rt));
   }
@@ -122,6 +128,8 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
                      [](const Route& a, const Route& b) { return a.priority > b.priority; });
     snap->entry_points.push_back(std::move(rt));
   }
+  for (const auto& [model, _] : snap->model_servers) snap->models.push_back(model);
+  std::sort(snap->models.begin(), snap->models.end());
   snap->config = std::move(cfg);
   if (!errors.empty()) return errors;
   return std::shared_ptr<const Snapshot>(std::move(snap));

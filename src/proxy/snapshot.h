@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -57,6 +58,11 @@ struct Snapshot {
   config::Config config;
   std::vector<ServiceRuntime> services;
   std::vector<EntryPointRuntime> entry_points;
+  // Model discovery: each model id listed by a server of a service with discoverModels, and those
+  // servers; `models` is the sorted union, for the gateway's own /v1/models and 404 messages.
+  std::unordered_map<std::string, std::vector<const balancing::ServerState*>> model_servers;
+  std::vector<std::string> models;
+  bool discovery = false;  // some service discovers its models
 
   const EntryPointRuntime* entry_point(std::string_view name) const;
 };

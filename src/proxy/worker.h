@@ -16,6 +16,11 @@
 #include "proxy/snapshot.h"
 #include "proxy/upstream_pool.h"
 
+namespace modelgate::observability {
+class AccessLog;
+class Metrics;
+}  // namespace modelgate::observability
+
 namespace modelgate::proxy {
 
 class Gateway;
@@ -48,7 +53,11 @@ class Worker {
   void join();
   void stop_now() { io_.stop(); }
 
-  std::atomic<int> active_requests{0};  // requests being answered right now
+  std::atomic<int> active_requests{0};
+
+  // Observability sinks; set before start(), may be null.
+  observability::Metrics* metrics = nullptr;
+  observability::AccessLog* access_log = nullptr;  // requests being answered right now
 
  private:
   awaitable<void> accept_loop(tcp::acceptor& acceptor, std::string entry_point);

@@ -1,0 +1,191 @@
+#include "health/health_checker.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <unordered_map>
+
+#include "health/http_probe.h"
+#include "proxy/asio.h"
+
+namespace modelgate::health {
+
+namespace {
+
+namespace asio = proxy::asio;
+using proxy::awaitable;
+using proxy::nothrow;
+using balancing::ServerState;
+
+bool same_settings(const config::HealthCheck& a, const config::HealthCheck& b) {
+  return a.path == b.path && a.interval == b.interval && a.timeout == b.timeout &&
+         a.expectStatus == b.expectStatus && a.rise == b.rise && a.fall == b.fall;
+}
+
+// One server's probe. Touched only on the control-plane thread.
+struct Probe {
+  Probe(asio::any_io_executor ex, std::shared_ptr<ServerState> s, std::string svc, config::HealthCheck hc)
+      : server(std::move(s)), service(std::move(svc)), settings(std::move(hc)), timer(ex),
+        cancel(std::make_shared<asio::cancellation_signal>()) {}
+
+  std::shared_ptr<ServerState> server;
+  std::string service;
+  config::HealthCheck settings;  // replaced by update(); read once per check
+  asio::steady_timer timer;      // the wait between two checks
+  // Shared with the coroutine's completion handler, which holds the slot bound to it.
+  std::shared_ptr<asio::cancellation_signal> cancel;
+  bool stopped = false;
+  int successes = 0;  // consecutive
+  int failures = 0;   // consecutive
+
+  void stop() {
+    stopped = true;
+    timer.cancel();
+    cancel->emit(asio::cancellation_type::terminal);
+  }
+};
+
+// Why a response does not pass, or "" when it does.
+std::string verdict(const ProbeResult& r, const config::HealthCheck& hc, std::string_view target) {
+  if (!r.ok()) return fmt::format("GET {}: {}", target, r.error);
+  if (hc.expectStatus == 0) {
+    if (r.status >= 200 && r.status < 400) return {};
+    return fmt::format("GET {} answered {}, expected 2xx or 3xx", target, r.status);
+  }
+  if (r.status == hc.expectStatus) return {};
+  return fmt::format("GET {} answered {}, expected {}", target, r.status, hc.expectStatus);
+}
+
+void record(Probe& p, const std::string& failure) {
+  ServerState& s = *p.server;
+  const auto& hc = p.settings;
+  const bool healthy = s.healthy.load(std::memory_order_relaxed);
+  if (failure.empty()) {
+    p.failures = 0;
+    ++p.successes;
+    if (!healthy && p.successes >= hc.rise) {
+      s.healthy.store(true, std::memory_order_relaxed);
+      spdlog::info("health: {} {} is healthy again after {} passed check{}", p.service, s.spec.url,
+                   p.successes, p.successes == 1 ? "" : "s");
+    }
+    return;
+  }
+  p.successes = 0;
+  ++p.failures;
+  s.update_info([&](ServerState::Info& info) {
+    info.last_error = "health check: " + failure;
+    info.last_error_at = std::chrono::system_clock::now();
+  });
+  if (healthy && p.failures >= hc.fall) {
+    s.healthy.store(false, std::memory_order_relaxed);
+    spdlog::warn("health: {} {} is unhealthy after {} failed check{}: {}", p.service, s.spec.url, p.failures,
+                 p.failures == 1 ? "" : "s", failure);
+  } else {
+    spdlog::debug("health: {} {}: check failed ({} in a row): {}", p.service, s.spec.url, p.failures, failure);
+  }
+}
+
+// The probe loop: check, wait until `interval` after the start of that check, repeat. Holds only
+// `p`; exits at the first resumption after p->stop().
+awaitable<void> run_probe(std::shared_ptr<Probe> p) {
+  co_await asio::this_coro::throw_if_cancelled(false);  // cancellation ends the loop through `stopped`
+  auto ex = co_await asio::this_coro::executor;
+  while (!p->stopped) {
+    const auto started = std::chrono::steady_clock::now();
+    const config::HealthCheck settings = p->settings;
+    const std::string target = p->server->spec.basePath + settings.path;
+    ProbeResult result = co_await http_get(ex, p->server->spec.host, p->server->spec.port,
+                                           p->server->host_header, target, settings.timeout);
+    if (p->stopped) break;
+    const std::string failure = verdict(result, settings, target);
+    record(*p, failure);
+    p->timer.expires_at(started + p->settings.interval);
+    co_await p->timer.async_wait(nothrow);  // cancelled early by a settings change or stop()
+  }
+}
+
+}  // namespace
+
+struct HealthChecker::State {
+  explicit State(asio::io_context& io) : io(io) {}
+
+  asio::io_context& io;
+  // Control-plane thread only.
+  std::unordered_map<const ServerState*, std::shared_ptr<Probe>> probes;
+  bool stopped = false;
+  // Any thread.
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> count{0};
+
+  void spawn(const std::shared_ptr<Probe>& p) {
+    auto signal = p->cancel;
+    asio::co_spawn(io, run_probe(p),
+                   asio::bind_cancellation_slot(signal->slot(), [signal](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       spdlog::error("health: probe stopped: {}", ex.what());
+                     }
+                   }));
+  }
+
+  void apply(const proxy::Snapshot& snap) {
+    if (stopped) return;
+    std::unordered_map<const ServerState*, std::shared_ptr<Probe>> next;
+    std::vector<ServerState*> unchecked;
+    for (const auto& service : snap.services) {
+      const auto& hc = service.lb.healthCheck;
+      for (const auto& server : service.servers) {
+        if (!hc.enabled) {
+          unchecked.push_back(server.get());
+          continue;
+        }
+        if (auto it = probes.find(server.get()); it != probes.end()) {
+          auto p = std::move(it->second);
+          probes.erase(it);
+          p->service = service.name;
+          if (!same_settings(p->settings, hc)) {
+            p->settings = hc;
+            p->timer.cancel();  // check now with the new settings
+          }
+          next.emplace(server.get(), std::move(p));
+          continue;
+        }
+        auto p = std::make_shared<Probe>(io.get_executor(), server, service.name, hc);
+        next.emplace(server.get(), p);
+        spawn(p);
+      }
+    }
+    for (auto& [_, p] : probes) p->stop();  // servers gone or no longer checked
+    probes = std::move(next);
+    for (ServerState* s : unchecked) s->healthy.store(true, std::memory_order_relaxed);
+    count.store(probes.size(), std::memory_order_relaxed);
+  }
+
+  void stop_all() {
+    stopped = true;
+    for (auto& [_, p] : probes) p->stop();
+    probes.clear();
+    count.store(0, std::memory_order_relaxed);
+  }
+};
+
+HealthChecker::HealthChecker(asio::io_context& io) : state_(std::make_shared<State>(io)) {}
+
+HealthChecker::~HealthChecker() { stop(); }
+
+void HealthChecker::update(std::shared_ptr<const proxy::Snapshot> snapshot) {
+  if (!snapshot || state_->stopping.load()) return;
+  asio::post(state_->io, [state = state_, snapshot = std::move(snapshot)] { state->apply(*snapshot); });
+}
+
+void HealthChecker::stop() {
+  if (state_->stopping.exchange(true)) return;
+  asio::post(state_->io, [state = state_] { state->stop_all(); });
+}
+
+std::size_t HealthChecker::probe_count() const { return state_->count.load(std::memory_order_relaxed); }
+
+}  // namespace modelgate::health
