@@ -20,9 +20,7 @@ test: build
 demo: build
 	$(BUILD)/modelgate demo
 
-bench:
-	WITH_BENCH=1 ./scripts/install-deps.sh
-	$(MAKE) build
+bench: build
 	./bench/run.sh
 
 clean:

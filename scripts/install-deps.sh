@@ -7,10 +7,15 @@ packages=(
   build-essential cmake pkg-config
   libboost1.81-dev libyaml-cpp-dev libsimdjson-dev libfmt-dev libspdlog-dev
   libssl-dev libgtest-dev libgmock-dev libcli11-dev
-  curl nodejs npm
+  curl
+  # The benchmark harness (make bench; make test runs its one-minute smoke version).
+  nginx-light haproxy wrk gnuplot-nox
+  # Tests: promtool validates /metrics; headless Chromium loads the dashboard.
+  prometheus chromium
 )
-if [ "${WITH_BENCH:-0}" = 1 ]; then packages+=(nginx-light haproxy wrk gnuplot-nox); fi
-if [ "${WITH_TEST_EXTRAS:-1}" = 1 ]; then packages+=(prometheus chromium); fi
+
+# Node.js for the JavaScript clients in the tests; a machine that has it already keeps its own.
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
