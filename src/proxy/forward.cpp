@@ -53,6 +53,28 @@ bool is_connection_lost(const beast::error_code& ec) {
          ec == asio::error::operation_aborted;
 }
 
+// Takes one of the server's in-flight slots, failing when maxConnections are all in use.
+bool reserve_slot(balancing::ServerState& s) {
+  const int max = s.spec.maxConnections;
+  if (max <= 0) {
+    s.inflight.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  int now = s.inflight.load(std::memory_order_relaxed);
+  do {
+    if (now >= max) return false;
+  } while (!s.inflight.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
+  return true;
+}
+
+// Gives a slot taken by reserve_slot back.
+struct Released {
+  explicit Released(std::atomic<int>* c) : c_(c) {}
+  ~Released() { c_->fetch_sub(1, std::memory_order_relaxed); }
+  Released(const Released&) = delete;
+  std::atomic<int>* c_;
+};
+
 constexpr std::string_view kChunkEnd = "\r\n";
 constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
@@ -240,6 +262,10 @@ awaitable<bool> Session::forward(const EntryPointRuntime& ep, const Route& route
     }
     queued.reset();
     balancing::ServerState& server = *pick.server;
+    // The slot is taken now, not after the connect: under maxConnections two requests must not
+    // both see the last free slot.
+    if (!reserve_slot(server)) continue;  // taken meanwhile (another worker): pick again
+    Released slot(&server.inflight);
     tried[ntried++] = &server;
 
     const bool is_retry = x.attempts > 0;
@@ -292,7 +318,6 @@ awaitable<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState
                         fmt::format("{}: connect: {}", server.spec.url,
                                     cec == beast::error::timeout ? "timed out" : cec.message())};
     }
-    Counted inflight(&server.inflight);
     server.requests.fetch_add(1, std::memory_order_relaxed);
     head_.clear();
     write_request_head(head_, req,

@@ -178,19 +178,22 @@ awaitable<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
 }
 
 awaitable<bool> Session::serve_one() {
-  auto routes = worker_.routes();  // this request keeps its snapshot to the end
-  const EntryPointRuntime* ep = routes->snapshot->entry_point(entry_point_);
-  if (!ep) co_return false;  // the entry point was removed by a reload
-  const auto& limits = ep->spec.limits;
-  const auto& timeouts = ep->spec.timeouts;
-
   // Wait for the next request: the idle timeout applies until its first byte arrives.
   if (in_.size() == 0) {
-    client_.expires_after(timeouts.idle);
+    const EntryPointRuntime* idle_ep = worker_.routes()->snapshot->entry_point(entry_point_);
+    if (!idle_ep) co_return false;  // the entry point was removed by a reload
+    client_.expires_after(idle_ep->spec.timeouts.idle);
     auto [ec, n] = co_await client_.async_read_some(in_.prepare(4096), nothrow);
     if (ec) co_return false;
     in_.commit(n);
   }
+  // The request is served by the config current when it arrived, to its end (a reload while the
+  // connection sat idle applies to it).
+  auto routes = worker_.routes();
+  const EntryPointRuntime* ep = routes->snapshot->entry_point(entry_point_);
+  if (!ep) co_return false;
+  const auto& limits = ep->spec.limits;
+  const auto& timeouts = ep->spec.timeouts;
 
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(limits.maxHeaderBytes));
