@@ -76,8 +76,11 @@ void ControlPlane::start() {
       spdlog::critical("control plane stopped: {}", e.what());
     }
   });
-  // The first requests should find the models the servers list.
-  discovery_->wait_initial_round(std::chrono::seconds(3));
+  // The first requests should find the models the servers list: wait for the first polls, then
+  // for the catalogue built from them (queued behind their change notices).
+  if (discovery_->wait_initial_round(std::chrono::seconds(3))) {
+    on_control_thread([this] { rebuild_for_discovery(); });
+  }
 }
 
 void ControlPlane::stop() {
