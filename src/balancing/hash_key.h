@@ -1,4 +1,5 @@
-// What ip_hash and consistent_hash hash: `loadBalancer.hashKey`, and the 64-bit hash they share.
+// What consistent_hash hashes (`loadBalancer.hashKey`; ip_hash always uses the client IP), and the
+// 64-bit hash both share.
 //
 //   client_ip      the client's address (the default)
 //   header:NAME    the first NAME header (name compared without case), e.g. header:X-Session-Id

@@ -930,6 +930,30 @@ http:
                 "used by the consistent_hash strategy, this service uses round_robin"}));
 }
 
+// ip_hash always hashes the client's address: any other hashKey would be silently ignored.
+TEST(ConfigDiagnostics, HashKeyWithIpHash) {
+  const LoadResult r = load_with_base(R"yaml(
+http:
+  services:
+    a:
+      loadBalancer:
+        servers: [{url: "http://10.0.0.1"}]
+        strategy: ip_hash
+        hashKey: header:X-Session
+    b:
+      loadBalancer:
+        servers: [{url: "http://10.0.0.1"}]
+        strategy: ip_hash
+        hashKey: client_ip
+)yaml");
+  ASSERT_TRUE(r.config) << all(r);
+  EXPECT_EQ(lines_of(r),
+            (std::vector<std::string>{
+                "test.yaml:10:18: warning: http.services.a.loadBalancer.hashKey: hashKey is only "
+                "used by the consistent_hash strategy, ip_hash always hashes the client IP; use "
+                "strategy: consistent_hash to hash header:X-Session"}));
+}
+
 TEST(ConfigDiagnostics, ModelAliases) {
   const LoadResult r = load_with_base(R"yaml(
 models:

@@ -1,0 +1,97 @@
+// The reading of one configuration file into a Config: the state one load shares, and one member
+// per section of the file. Internal to the config folder; load_text/load_file (loader.h) are the
+// API.
+//
+// The members live beside the sections they read:
+//   loader.cpp           the run: parse, top level and `http` dispatch, cross-references, result
+//   global_sections.cpp  log, ping, admin, accessLog, usage, shutdown, models
+//   entry_points.cpp     entryPoints
+//   routers.cpp          http.routers
+//   services.cpp         http.services (load balancer, servers, health, retry, timeouts, discovery)
+//
+// Names that refer to other sections (router -> service, router -> entry point, ping -> entry
+// point) and addresses that would collide are only collected during the walk, and checked after
+// it, once every name is known.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+#include "config/loader.h"
+#include "config/yaml_reader.h"
+
+namespace modelgate::config::detail {
+
+class ConfigReader : private YamlReader {
+ public:
+  ConfigReader(std::string_view text, std::string file) : YamlReader(text, std::move(file)) {}
+
+  // Reads the whole file; the Config is set only when no error was found.
+  LoadResult run();
+
+ private:
+  struct Reference {  // a name that must exist elsewhere in the file
+    std::string name;
+    std::string path;
+    YAML::Mark mark;
+  };
+  struct Listener {  // an address modelgate will bind
+    std::string what;  // entry point "web" | the admin API
+    std::string path;
+    std::string text;
+    std::string host;
+    std::uint16_t port = 0;
+    std::optional<YAML::Mark> mark;  // unset: the admin default, not written in the file
+  };
+
+  // loader.cpp
+  void load_root(const YAML::Node& root);
+  void load_http(const Entry& e);
+  void check_references();
+  void check_listeners();
+  LoadResult finish();
+
+  // global_sections.cpp
+  void load_log(const Entry& e);
+  void load_ping(const Entry& e);
+  void load_admin(const Entry& e);
+  void load_access_log(const Entry& e);
+  void load_usage(const Entry& e);
+  void load_shutdown(const Entry& e);
+  void load_models(const Entry& e);
+
+  // entry_points.cpp
+  void load_entry_points(const Entry& e);
+  void load_entry_point(const std::string& name, const YAML::Mark& key, const Entry& e);
+
+  // routers.cpp
+  void load_router(const std::string& name, const YAML::Mark& key, const Entry& e);
+  void check_rule(const Entry& e, Router& r);
+
+  // services.cpp
+  void load_service(const std::string& name, const YAML::Mark& key, const Entry& e);
+  void load_load_balancer(const Entry& e, LoadBalancer& lb);
+  void load_strategy(const Entry& e, LoadBalancer& lb);
+  void load_servers(const Entry& e, LoadBalancer& lb);
+  void load_health_check(const Entry& e, HealthCheck& hc);
+  void load_passive_health(const Entry& e, PassiveHealth& ph);
+  void load_retry(const Entry& e, Retry& r);
+  void load_upstream_timeouts(const Entry& e, UpstreamTimeouts& t);
+  void load_discover_models(const Entry& e, DiscoverModels& d);
+
+  Config config_;
+  std::vector<std::pair<std::string, Reference>> service_refs_;  // router name, reference
+  std::vector<Reference> entry_point_refs_;
+  std::vector<Listener> listeners_;
+  std::optional<YAML::Mark> entry_points_key_;
+  std::optional<YAML::Mark> admin_address_;
+};
+
+}  // namespace modelgate::config::detail
