@@ -1,5 +1,6 @@
 // Access log rings, formats and the writer thread. See access_log.h for the design.
 #include "observability/access_log.h"
+#include "observability/utf8.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -25,30 +26,6 @@ static_assert(kFields.size() <= 32);
 
 constexpr std::uint32_t kAllFields = (1u << kFields.size()) - 1;
 
-// Length of the valid UTF-8 sequence at p, or 0 when it is not one (RFC 3629 §4).
-std::size_t utf8_length(const unsigned char* p, std::size_t n) {
-  const unsigned c = p[0];
-  if (c < 0x80) return 1;
-  std::size_t len;
-  std::uint32_t cp;
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2, cp = c & 0x1f;
-  } else if ((c & 0xf0) == 0xe0) {
-    len = 3, cp = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4, cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (n < len) return 0;
-  for (std::size_t i = 1; i < len; ++i) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) return 0;
-  if (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) return 0;
-  return len;
-}
 
 using Out = std::back_insert_iterator<std::string>;
 

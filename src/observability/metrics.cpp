@@ -1,6 +1,7 @@
 // Per-worker recording and the Prometheus text exposition (format 0.0.4):
 // https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
 #include "observability/metrics.h"
+#include "observability/utf8.h"
 
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -66,30 +67,6 @@ std::size_t key_hash(std::string_view router, std::string_view service, std::str
   return mix(mix(hs(router), hs(service)), hs(model));
 }
 
-// Length of the valid UTF-8 sequence at p, or 0 when it is not one (RFC 3629 §4).
-std::size_t utf8_length(const unsigned char* p, std::size_t n) {
-  const unsigned c = p[0];
-  if (c < 0x80) return 1;
-  std::size_t len;
-  std::uint32_t cp;
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2, cp = c & 0x1f;
-  } else if ((c & 0xf0) == 0xe0) {
-    len = 3, cp = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4, cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (n < len) return 0;
-  for (std::size_t i = 1; i < len; ++i) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) return 0;
-  if (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) return 0;
-  return len;
-}
 
 }  // namespace
 
