@@ -207,6 +207,7 @@ int run_origin(const std::map<std::string, std::string>& o) {
 
 struct ClientStats {
   std::vector<std::int64_t> delays_ns;  // arrival − emit, every chunk of every stream
+  std::vector<std::int64_t> by_decile[10];  // the same, by position of the chunk in its stream
   std::vector<std::int64_t> ttft_ns;    // first chunk − request written
   int ok = 0;
   int failed = 0;
@@ -373,6 +374,7 @@ awaitable<void> one_stream(ClientOptions o, std::chrono::steady_clock::time_poin
         auto v = data.substr(p + 12);
         std::from_chars(v.data(), v.data() + v.size(), emit);
         st.delays_ns.push_back(arrival - emit);
+        st.by_decile[std::min(9, chunks * 10 / std::max(1, o.max_tokens))].push_back(arrival - emit);
         if (chunks++ == 0) {
           st.ttft_ns.push_back(arrival - sent);
           ++st.active;
@@ -498,7 +500,11 @@ int run_client(const std::map<std::string, std::string>& o) {
       << ",\"delay_us\":{\"p50\":" << percentile(d, 50) / us << ",\"p90\":" << percentile(d, 90) / us
       << ",\"p99\":" << percentile(d, 99) / us << ",\"p999\":" << percentile(d, 99.9) / us
       << ",\"max\":" << (d.empty() ? 0.0 : static_cast<double>(*std::max_element(d.begin(), d.end())) / us)
-      << "},\"ttft_ms\":{\"p50\":" << percentile(st.ttft_ns, 50) / 1e6 << ",\"p99\":" << percentile(st.ttft_ns, 99) / 1e6
+      << "},\"delay_p50_by_decile_us\":[";
+  for (int i = 0; i < 10; ++i) out << (i ? "," : "") << percentile(st.by_decile[i], 50) / us;
+  out << "],\"delay_p99_by_decile_us\":[";
+  for (int i = 0; i < 10; ++i) out << (i ? "," : "") << percentile(st.by_decile[i], 99) / us;
+  out << "],\"ttft_ms\":{\"p50\":" << percentile(st.ttft_ns, 50) / 1e6 << ",\"p99\":" << percentile(st.ttft_ns, 99) / 1e6
       << "},\"max_active\":" << best_active << ",\"rss_before_kb\":" << rss_before << ",\"rss_peak_kb\":" << best_rss
       << ",\"rss_per_stream_kib\":"
       << (best_active > 0 ? static_cast<double>(best_rss - rss_before) / best_active : 0.0) << ",\"errors\":{";
