@@ -20,6 +20,7 @@
 
 #include "support/gateway_process.h"
 #include "support/http_client.h"
+#include "support/json.h"
 #include "support/process.h"
 #include "support/sim_process.h"
 
@@ -28,6 +29,12 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
+
+using mt::admin_port;
+using mt::Json;
+using mt::num;
+using mt::str;
+using mt::wait_until;
 
 using Clock = std::chrono::steady_clock;
 
@@ -61,47 +68,6 @@ std::string url_encode(std::string_view s) {
 
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step = 20ms) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-  return true;
-}
-
-// A parsed JSON document (one parser per document keeps its elements valid).
-struct Json {
-  explicit Json(const std::string& text) {
-    auto r = parser.parse(text);
-    ok = !r.error();
-    if (ok) root = r.value();
-  }
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  bool ok = false;
-};
-
-std::string str(simdjson::dom::element e, const char* key) {
-  std::string_view v;
-  if (e[key].get(v)) return {};
-  return std::string(v);
-}
-
-// -1 when absent or not an integer.
-std::int64_t num(simdjson::dom::element e, const char* key) {
-  std::int64_t v;
-  if (e[key].get(v)) return -1;
-  return v;
-}
-
-std::uint16_t admin_port(mt::Process& p) {
-  auto line = p.wait_for_line(std::regex(R"(modelgate: admin API listening on \S+:(\d+))"), 5s);
-  if (!line) throw std::runtime_error("no admin API line; gateway output:\n" + p.output());
-  return static_cast<std::uint16_t>(std::stoi((*line)[1]));
 }
 
 // GET /api/status's generation and last reload.
@@ -152,13 +118,13 @@ class Load {
             auto s = client.stream("POST", "/v1/chat/completions", {{"Content-Type", "application/json"}},
                                    chat(model, true, 6), {.timeout = 10s});
             ++streams_;
-            const bool good = s.status == 200 && s.complete && !s.events.empty() &&
-                              s.events.back().data == "[DONE]";
+            const bool good =
+                s.status == 200 && s.complete && !s.events.empty() && s.events.back().data == "[DONE]";
             if (!good) {
               ++broken_streams_;
               note("stream: status " + std::to_string(s.status) + " complete=" + std::to_string(s.complete) +
-                   " events=" + std::to_string(s.events.size()) + " error=" + s.error + " body=" +
-                   s.body.substr(0, 300));
+                   " events=" + std::to_string(s.events.size()) + " error=" + s.error +
+                   " body=" + s.body.substr(0, 300));
             }
             served = s.header("X-Served-By");
           } else {
@@ -166,8 +132,8 @@ class Load {
             ++requests_;
             if (r.status != 200) {
               ++failed_;
-              note("request: status " + std::to_string(r.status) + " error=" + r.error + " body=" +
-                   r.body.substr(0, 300));
+              note("request: status " + std::to_string(r.status) + " error=" + r.error +
+                   " body=" + r.body.substr(0, 300));
             }
             served = r.header("X-Served-By");
           }
@@ -261,11 +227,14 @@ http:
     pool:
       loadBalancer:
         servers:
-          - url: )y" + url(a) + R"y(
-          - url: )y" + url(b) + R"y(
+          - url: )y" +
+         url(a) + R"y(
+          - url: )y" +
+         url(b) + R"y(
         discoverModels:
           interval: 300ms
-)y" + lb_extra + extra;
+)y" + lb_extra +
+         extra;
 }
 
 }  // namespace
@@ -338,7 +307,8 @@ TEST(GatewayDiscovery, SeedScenarioBalancesQwenPinsGlm4AndFollowsRuntimeModels) 
       ++seen[id];
       servers[id] = num(m, "servers");
     }
-    for (const auto& [id, count] : seen) EXPECT_EQ(count, 1) << id << " listed " << count << " times: " << r.body;
+    for (const auto& [id, count] : seen)
+      EXPECT_EQ(count, 1) << id << " listed " << count << " times: " << r.body;
     EXPECT_EQ(servers[kQwen], 2) << r.body;
     EXPECT_EQ(servers[kGlm], 1) << r.body;
     EXPECT_EQ(servers[kNew], 1) << r.body;
@@ -499,7 +469,8 @@ void write_file(const fs::path& p, const std::string& text) {
 // A config over A and B: weighted round robin with the given weights, the `extra` router or not,
 // and a `marker` router whose rule names the change number (so its arrival can be seen).
 std::string reload_config(const mt::SimProcess& a, const mt::SimProcess& b, int weight_a, int weight_b,
-                          bool extra_router, int marker, const std::string& strategy = "weighted_round_robin") {
+                          bool extra_router, int marker,
+                          const std::string& strategy = "weighted_round_robin") {
   std::string y = R"y(
 entryPoints:
   web:
@@ -512,7 +483,8 @@ http:
       rule: "PathPrefix(`/v1`)"
       service: pool
     marker:
-      rule: "Path(`/marker/)y" + std::to_string(marker) + R"y(`)"
+      rule: "Path(`/marker/)y" +
+                  std::to_string(marker) + R"y(`)"
       service: pool
 )y";
   if (extra_router) {
@@ -524,11 +496,14 @@ http:
   y += R"y(  services:
     pool:
       loadBalancer:
-        strategy: )y" + strategy + R"y(
+        strategy: )y" +
+       strategy + R"y(
         servers:
 )y";
-  if (weight_a >= 0) y += "          - url: " + url(a) + "\n            weight: " + std::to_string(weight_a) + "\n";
-  if (weight_b >= 0) y += "          - url: " + url(b) + "\n            weight: " + std::to_string(weight_b) + "\n";
+  if (weight_a >= 0)
+    y += "          - url: " + url(a) + "\n            weight: " + std::to_string(weight_a) + "\n";
+  if (weight_b >= 0)
+    y += "          - url: " + url(b) + "\n            weight: " + std::to_string(weight_b) + "\n";
   return y;
 }
 
@@ -573,7 +548,7 @@ TEST(GatewayReload, HundredChangesUnderLoadLoseNoRequestAndBadFilesAreRefused) {
     const fs::path tmp_link = dir / "..data_tmp";
     fs::create_directory_symlink(fresh.filename(), tmp_link);
     fs::rename(tmp_link, dir / "..data");  // rename(2) of a symlink over a symlink: atomic
-    if (!fs::is_symlink(config)) {          // a previous write-then-rename left a plain file
+    if (!fs::is_symlink(config)) {         // a previous write-then-rename left a plain file
       const fs::path tmp_cfg = dir / ".modelgate.yaml.link";
       fs::create_symlink("..data/modelgate.yaml", tmp_cfg);
       fs::rename(tmp_cfg, config);
@@ -592,12 +567,19 @@ TEST(GatewayReload, HundredChangesUnderLoadLoseNoRequestAndBadFilesAreRefused) {
       const std::string text = reload_config(a, b, flip ? 3 : 1, flip ? 1 : 2, extra, change);
       const auto t0 = Clock::now();
       switch (change % 3) {
-        case 0: rewrite_in_place(text); break;
-        case 1: write_then_rename(text); break;
-        case 2: symlink_swap(text); break;
+        case 0:
+          rewrite_in_place(text);
+          break;
+        case 1:
+          write_then_rename(text);
+          break;
+        case 2:
+          symlink_swap(text);
+          break;
       }
       const std::string marker = "/marker/" + std::to_string(change) + "`";
-      const bool applied = wait_until([&] { return routers_text(admin).find(marker) != std::string::npos; }, 4s);
+      const bool applied =
+          wait_until([&] { return routers_text(admin).find(marker) != std::string::npos; }, 4s);
       apply_ms.push_back(ms_since(t0));
       if (!applied) {
         not_applied.push_back("change " + std::to_string(change) + " (" + kinds[change % 3] + ")");
@@ -618,7 +600,8 @@ TEST(GatewayReload, HundredChangesUnderLoadLoseNoRequestAndBadFilesAreRefused) {
       std::sort(sorted.begin(), sorted.end());
       const std::string out = gw.process->output();
       std::size_t polled = 0;
-      for (auto pos = out.find("(poll)"); pos != std::string::npos; pos = out.find("(poll)", pos + 1)) ++polled;
+      for (auto pos = out.find("(poll)"); pos != std::string::npos; pos = out.find("(poll)", pos + 1))
+        ++polled;
       std::cout << "[ reloads  ] 100 changes: median " << sorted[sorted.size() / 2] << " ms, max " << slowest
                 << " ms; " << load.requests() << " requests + " << load.streams() << " streams under load; "
                 << polled << " reloads found by the 1 s poll instead of inotify\n";
@@ -724,7 +707,8 @@ http:
     pool:
       loadBalancer:
         servers:
-          - url: )y" + url(a) + "\n");
+          - url: )y" + url(a) +
+                        "\n");
   mt::HttpClient admin("127.0.0.1", admin_port(gw.process()), 5s);
   const mt::Headers good = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
   const mt::Headers wrong = {{"Authorization", "Bearer not-the-token"}, {"Content-Type", "application/json"}};

@@ -18,6 +18,7 @@
 
 #include "support/gateway_process.h"
 #include "support/http_client.h"
+#include "support/json.h"
 #include "support/process.h"
 #include "support/sim_process.h"
 
@@ -26,6 +27,12 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
+
+using mt::admin_port;
+using mt::Json;
+using mt::num;
+using mt::str;
+using mt::wait_until;
 
 using Clock = std::chrono::steady_clock;
 
@@ -45,47 +52,8 @@ std::string chat(std::string_view model, bool stream, int max_tokens, int includ
 
 std::string url(const mt::SimProcess& s) { return "http://127.0.0.1:" + std::to_string(s.port()); }
 
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step = 20ms) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-  return true;
-}
-
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-struct Json {
-  explicit Json(const std::string& text) {
-    auto r = parser.parse(text);
-    ok = !r.error();
-    if (ok) root = r.value();
-  }
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  bool ok = false;
-};
-
-std::string str(simdjson::dom::element e, const char* key) {
-  std::string_view v;
-  if (e[key].get(v)) return {};
-  return std::string(v);
-}
-// -1 when absent or not an integer (null).
-std::int64_t num(simdjson::dom::element e, const char* key) {
-  std::int64_t v;
-  if (e[key].get(v)) return -1;
-  return v;
-}
-
-std::uint16_t admin_port(mt::Process& p) {
-  auto line = p.wait_for_line(std::regex(R"(modelgate: admin API listening on \S+:(\d+))"), 5s);
-  if (!line) throw std::runtime_error("no admin API line; gateway output:\n" + p.output());
-  return static_cast<std::uint16_t>(std::stoi((*line)[1]));
 }
 
 std::vector<std::string> read_lines(const std::string& path) {
@@ -140,7 +108,8 @@ std::vector<Sample> parse_samples(const std::string& text) {
 }
 
 // Sum of the samples of `name` whose labels contain every one of `labels` (`key="value"`).
-double sum(const std::vector<Sample>& samples, const std::string& name, std::vector<std::string> labels = {}) {
+double sum(const std::vector<Sample>& samples, const std::string& name,
+           std::vector<std::string> labels = {}) {
   double total = 0;
   for (const auto& s : samples) {
     if (s.name != name) continue;
@@ -202,7 +171,8 @@ http:
     qwen-pool:
       loadBalancer:
         servers:
-          - url: )y" + url(a) + "\n");
+          - url: )y" + url(a) +
+                        "\n");
   mt::HttpClient client("127.0.0.1", gw.port());
   const mt::Headers json = {{"Content-Type", "application/json"}};
 
@@ -332,8 +302,10 @@ http:
     pool:
       loadBalancer:
         servers:
-          - url: )y" + url(a) + R"y(
-          - url: )y" + url(b) + R"y(
+          - url: )y" + url(a) +
+                        R"y(
+          - url: )y" + url(b) +
+                        R"y(
         healthCheck:
           path: /health
           interval: 300ms
@@ -380,28 +352,33 @@ http:
       3s);
   ASSERT_EQ(scrape.status, 200) << scrape.error;
   EXPECT_TRUE(counted) << scrape.body;
-  EXPECT_EQ(scrape.header("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u) << scrape.header("Content-Type");
+  EXPECT_EQ(scrape.header("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u)
+      << scrape.header("Content-Type");
   EXPECT_EQ(sum(samples, "modelgate_requests_total", {"code=\"200\""}), kRequests) << scrape.body;
-  EXPECT_EQ(sum(samples, "modelgate_requests_total",
-                {"router=\"chat\"", "service=\"pool\"", std::string("model=\"") + kQwen + "\"", "code=\"200\""}),
-            kRequests)
+  EXPECT_EQ(
+      sum(samples, "modelgate_requests_total",
+          {"router=\"chat\"", "service=\"pool\"", std::string("model=\"") + kQwen + "\"", "code=\"200\""}),
+      kRequests)
       << scrape.body;
-  EXPECT_EQ(sum(samples, "modelgate_tokens_total", {std::string("model=\"") + kQwen + "\"", "kind=\"prompt\""}),
-            static_cast<double>(prompt_sum))
+  EXPECT_EQ(
+      sum(samples, "modelgate_tokens_total", {std::string("model=\"") + kQwen + "\"", "kind=\"prompt\""}),
+      static_cast<double>(prompt_sum))
       << scrape.body;
-  EXPECT_EQ(sum(samples, "modelgate_tokens_total",
-                {std::string("model=\"") + kQwen + "\"", "kind=\"completion\""}),
-            static_cast<double>(completion_sum))
+  EXPECT_EQ(
+      sum(samples, "modelgate_tokens_total", {std::string("model=\"") + kQwen + "\"", "kind=\"completion\""}),
+      static_cast<double>(completion_sum))
       << scrape.body;
   EXPECT_EQ(sum(samples, "modelgate_request_duration_seconds_count"), kRequests) << scrape.body;
   EXPECT_EQ(sum(samples, "modelgate_time_to_first_token_seconds_count"), streamed) << scrape.body;
   EXPECT_EQ(sum(samples, "modelgate_server_up", {"server=\"" + url(a) + "\""}), 1) << scrape.body;
   EXPECT_EQ(sum(samples, "modelgate_server_up", {"server=\"" + url(b) + "\""}), 1) << scrape.body;
-  EXPECT_TRUE(has_sample(samples, "process_open_fds", "") || sum(samples, "process_open_fds") > 0) << scrape.body;
+  EXPECT_TRUE(has_sample(samples, "process_open_fds", "") || sum(samples, "process_open_fds") > 0)
+      << scrape.body;
 
   {
     auto check = promtool_check(scrape.body);
-    EXPECT_EQ(check.exit_code, 0) << "promtool check metrics:\n" << check.output << "\n--- scraped ---\n"
+    EXPECT_EQ(check.exit_code, 0) << "promtool check metrics:\n"
+                                  << check.output << "\n--- scraped ---\n"
                                   << scrape.body;
   }
 
@@ -434,7 +411,9 @@ http:
   EXPECT_EQ(sum(samples, "modelgate_server_up", {"server=\"" + url(a) + "\""}), 1) << text;
   {
     auto check = promtool_check(text);
-    EXPECT_EQ(check.exit_code, 0) << "promtool check metrics:\n" << check.output << "\n--- scraped ---\n" << text;
+    EXPECT_EQ(check.exit_code, 0) << "promtool check metrics:\n"
+                                  << check.output << "\n--- scraped ---\n"
+                                  << text;
   }
 }
 
@@ -460,12 +439,15 @@ http:
     pool:
       loadBalancer:
         servers:
-          - url: )y" + url(a) + R"y(
-          - url: )y" + url(b) + R"y(
+          - url: )y" + url(a) +
+                        R"y(
+          - url: )y" + url(b) +
+                        R"y(
     machine-b:
       loadBalancer:
         servers:
-          - url: )y" + url(b) + "\n");
+          - url: )y" + url(b) +
+                        "\n");
   mt::HttpClient client("127.0.0.1", gw.port());
   const std::map<std::string, std::string> by_name = {{"vm02", url(a)}, {"vm03", url(b)}};
   std::map<std::string, int> seen;

@@ -20,6 +20,12 @@ std::string temp_dir() {
   return dir.string();
 }
 
+std::uint16_t admin_port(Process& gateway) {
+  auto line = gateway.wait_for_line(std::regex(R"(modelgate: admin API listening on \S+:(\d+))"), 5s);
+  if (!line) throw std::runtime_error("no admin API line; gateway output:\n" + gateway.output());
+  return static_cast<std::uint16_t>(std::stoi((*line)[1]));
+}
+
 void GatewayProcess::write_config(const std::string& yaml) const {
   std::ofstream out(config_path_, std::ios::trunc);
   out << yaml;

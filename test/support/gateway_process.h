@@ -31,6 +31,10 @@ class GatewayProcess {
   std::map<std::string, std::uint16_t> ports_;
 };
 
+// The admin API's port, from the gateway's "admin API listening on" line (config `admin.address`
+// with port 0). Throws with the gateway's output when there is none.
+std::uint16_t admin_port(Process& gateway);
+
 // A fresh temporary directory removed at exit of the test binary's process.
 std::string temp_dir();
 

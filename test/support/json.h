@@ -1,0 +1,52 @@
+// Reading JSON answers in tests (admin API, access log lines), and waiting for a condition.
+#pragma once
+
+#include <simdjson.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+namespace modelgate::test {
+
+// A parsed JSON document (one parser per document keeps its elements valid).
+struct Json {
+  explicit Json(const std::string& text) {
+    auto r = parser.parse(text);
+    ok = !r.error();
+    if (ok) root = r.value();
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  bool ok = false;
+};
+
+// The string field `key`, "" when absent or not a string.
+inline std::string str(simdjson::dom::element e, const char* key) {
+  std::string_view v;
+  if (e[key].get(v)) return {};
+  return std::string(v);
+}
+
+// The integer field `key`, -1 when absent or not an integer (null).
+inline std::int64_t num(simdjson::dom::element e, const char* key) {
+  std::int64_t v;
+  if (e[key].get(v)) return -1;
+  return v;
+}
+
+// Polls `done` every `step` until it is true (true) or `timeout` passes (false).
+inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                       std::chrono::milliseconds step = std::chrono::milliseconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(step);
+  }
+  return true;
+}
+
+}  // namespace modelgate::test
