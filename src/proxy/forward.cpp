@@ -305,13 +305,12 @@ awaitable<bool> Session::forward(const EntryPointRuntime& ep, const Route& route
 awaitable<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& server, bool may_retry) {
   const auto& req = parser_->get();
   const auto& lb = x.service.lb;
-  auto server_ref = server.shared_from_this();
   ++record_.attempts;
   // A pooled connection may have been closed by the server while idle: then the same server is
   // tried once more on a fresh connection.
   for (int fresh_try = 0; fresh_try < 2; ++fresh_try) {
     const auto connect_timeout = x.clamp(lb.timeouts.connect);
-    auto [cec, conn] = co_await worker_.upstreams().acquire(server_ref, connect_timeout);
+    auto [cec, conn] = co_await worker_.upstreams().acquire(server, connect_timeout);
     if (cec) {
       health::record_failure(server, lb.passiveHealth, x.service.servers);
       co_return Attempt{Attempt::connect_failed, false,

@@ -20,8 +20,8 @@ bool still_open(UpstreamConnection& c) {
 }  // namespace
 
 awaitable<std::tuple<beast::error_code, std::unique_ptr<UpstreamConnection>>> UpstreamPool::acquire(
-    const std::shared_ptr<balancing::ServerState>& server, std::chrono::milliseconds connect_timeout) {
-  if (auto it = idle_.find(server.get()); it != idle_.end()) {
+    balancing::ServerState& server, std::chrono::milliseconds connect_timeout) {
+  if (auto it = idle_.find(&server); it != idle_.end()) {
     auto& list = it->second;
     while (!list.empty()) {
       auto conn = std::move(list.back());
@@ -33,8 +33,8 @@ awaitable<std::tuple<beast::error_code, std::unique_ptr<UpstreamConnection>>> Up
     }
   }
   auto conn = std::make_unique<UpstreamConnection>(ex_);
-  conn->server = server;
-  const auto& spec = server->spec;
+  conn->server = server.shared_from_this();
+  const auto& spec = server.spec;
   beast::error_code ec;
   auto address = asio::ip::make_address(spec.host, ec);
   tcp::endpoint endpoint;

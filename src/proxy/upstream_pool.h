@@ -29,8 +29,10 @@ class UpstreamPool {
       : ex_(ex), max_idle_(max_idle_per_server) {}
 
   // An idle connection to `server`, or a new one. Error: the connect failed or timed out.
+  // Reusing a connection touches no shared reference count: only a new connection keeps a
+  // reference to the server.
   awaitable<std::tuple<beast::error_code, std::unique_ptr<UpstreamConnection>>> acquire(
-      const std::shared_ptr<balancing::ServerState>& server, std::chrono::milliseconds connect_timeout);
+      balancing::ServerState& server, std::chrono::milliseconds connect_timeout);
 
   // A connection whose last exchange ended cleanly with keep-alive.
   void release(std::unique_ptr<UpstreamConnection> conn);
