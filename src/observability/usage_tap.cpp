@@ -94,6 +94,10 @@ std::optional<std::string_view> find_usage_text(std::string_view text, bool from
 // ---------------------------------------------------------------------------------------------
 
 bool inject_include_usage(std::string& body) {
+  // Most requests are not streams: a key search skips the parse, unless a key could be written
+  // with escapes ("stre\u0061m").
+  const std::string_view text(body);
+  if (text.find("\"stream\"") == std::string_view::npos && text.find("\\u") == std::string_view::npos) return false;
   const std::size_t size = body.size();
   od::document doc;
   if (!iterate(body, doc)) return false;

@@ -12,7 +12,6 @@
 // replayed: a stream that breaks ends with an SSE error event instead.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <array>
 #include <cerrno>
@@ -29,12 +28,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+using boost::system::error_code;
 
 // Bodies up to this size with a known length are read whole before forwarding so that the
 // request can be retried on another server (as nginx's proxy_request_buffering).
 constexpr std::uint64_t kReplayableBody = 1024 * 1024;
 constexpr int kMinRetryConcurrency = 3;  // retries always allowed in flight, whatever the budget
 constexpr milliseconds kQueuePoll{2};
+constexpr std::size_t kResponseRead = 16 * 1024;  // room for each read of an upstream response
 
 struct Counted {
   explicit Counted(std::atomic<int>* c) : c_(c) {
@@ -47,10 +48,9 @@ struct Counted {
   std::atomic<int>* c_;
 };
 
-bool is_connection_lost(const beast::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe || ec == http::error::partial_message ||
-         ec == asio::error::operation_aborted;
+bool is_connection_lost(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor;
 }
 
 // Takes one of the server's in-flight slots, failing when maxConnections are all in use.
@@ -78,28 +78,37 @@ struct Released {
 constexpr std::string_view kChunkEnd = "\r\n";
 constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
-// Watches the client while the server works: when the client hangs up, the upstream connection is
-// closed at once, so the model server stops generating for nobody.
-struct ClientWatch {
-  bool done = false;
-  bool gone = false;
-  UpstreamConnection* upstream = nullptr;
-};
-
-awaitable<void> watch_client(tcp::socket& client, std::shared_ptr<ClientWatch> watch) {
-  auto [ec] = co_await client.async_wait(tcp::socket::wait_read, nothrow);
-  if (ec || watch->done) co_return;
-  char byte;
-  const auto n = ::recv(client.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-    watch->gone = true;
-    if (watch->upstream) {
-      beast::error_code ignored;
-      watch->upstream->stream.socket().close(ignored);
-    }
+// The pieces of one write to the client: the head, body pieces each with its chunk framing, the
+// last chunk; gathered so that one system call sends them all.
+class Gather {
+ public:
+  static constexpr std::size_t kPieces = 16;
+  void clear() {
+    n_ = 0;
+    lines_used_ = 0;
   }
-  // n > 0: the client sent its next request early (pipelining); it is read after this one.
-}
+  bool full() const { return n_ + 3 > bufs_.size() || lines_used_ == kPieces; }
+  void add(std::string_view bytes) {
+    if (!bytes.empty()) bufs_[n_++] = asio::buffer(bytes.data(), bytes.size());
+  }
+  void add_piece(std::string_view data, bool chunked) {
+    if (data.empty()) return;
+    if (chunked) {
+      auto& line = lines_[lines_used_++];
+      bufs_[n_++] = asio::buffer(line, chunk_size_line(line, data.size()));
+    }
+    add(data);
+    if (chunked) add(kChunkEnd);
+  }
+  bool empty() const { return n_ == 0; }
+  std::span<const asio::const_buffer> buffers() const { return {bufs_.data(), n_}; }
+
+ private:
+  std::array<asio::const_buffer, 3 * kPieces + 2> bufs_;
+  std::array<char[20], kPieces> lines_;
+  std::size_t n_ = 0;
+  std::size_t lines_used_ = 0;
+};
 
 }  // namespace
 
@@ -128,93 +137,166 @@ struct Session::Attempt {
   std::string error;        // for connect_failed and retryable
 };
 
-awaitable<beast::error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
-  auto& up = conn.stream;
+void Session::start_watch() {
+  if (watching_) return;
+  std::span<char> room = body_in_used_ ? x_->body_in.prepare(512) : in_.tail();
+  if (room.empty()) return;  // the input buffer is full: a pipelining client; no watch
+  watching_ = true;
+  watch_into_body_in_ = body_in_used_;
+  client_gone_ = false;
+  client_.async_read_some(asio::buffer(room.data(), room.size()), [this](const error_code& ec, std::size_t n) {
+    watching_ = false;
+    if (n > 0) {  // the next request, early (pipelining): read after this one
+      (watch_into_body_in_ ? x_->body_in : in_).commit(n);
+      return;
+    }
+    if (ec == asio::error::operation_aborted) return;
+    client_gone_ = true;
+    if (upstream_) {
+      error_code ignored;
+      upstream_->socket.close(ignored);
+    }
+  });
+}
+
+void Session::on_watch_due(void* self) {
+  auto& s = *static_cast<Session*>(self);
+  if (s.awaiting_response_) s.start_watch();
+}
+
+Task<void> Session::stop_watch() {
+  watch_due_.clear();
+  if (!watching_) co_return;
+  error_code ignored;
+  client_.cancel(ignored);
+  // The cancelled read completes through the event loop; the input buffer is not touched again
+  // until it has.
+  while (watching_) co_await asio::post(client_.get_executor(), use_task);
+}
+
+Task<error_code> Session::connect(UpstreamConnection& conn, balancing::ServerState& server) {
+  const auto& spec = server.spec;
+  error_code ec;
+  auto address = asio::ip::make_address(spec.host, ec);
+  tcp::endpoint endpoint;
+  if (!ec) {
+    endpoint = tcp::endpoint(address, spec.port);
+  } else {
+    asio::ip::basic_resolver<tcp, Executor> resolver(client_.get_executor());
+    const std::string service = std::to_string(spec.port);
+    auto [rec, results] = co_await resolver.async_resolve(spec.host, service, try_task);
+    if (rec || results.empty()) co_return rec ? rec : asio::error::host_not_found;
+    endpoint = *results.begin();
+  }
+  auto [cec] = co_await conn.socket.async_connect(endpoint, try_task);
+  if (cec) co_return cec;
+  conn.socket.set_option(tcp::no_delay(true), ec);
+  co_return error_code{};
+}
+
+Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
+  auto& xs = *x_;
+  auto& up = conn.socket;
   const auto io_timeout = x.clamp(x.service.lb.timeouts.streamIdle);
-  up.expires_after(io_timeout);
+  deadline_.after(io_timeout);
   if (x.body_buffered || x.framing.kind == Framing::none) {
-    std::array<asio::const_buffer, 2> bufs = {asio::buffer(head_), asio::buffer(body_)};
-    auto [ec, n] = co_await asio::async_write(up, bufs, nothrow);
+    std::array<asio::const_buffer, 2> bufs = {asio::buffer(xs.head), asio::buffer(xs.body)};
+    auto [ec, n] = co_await asio::async_write(up, bufs, try_task);
     co_return ec;
   }
   // Stream the body from the client as it arrives: never read faster than the server takes it.
   x.body_consumed = true;
   if (auto ec = co_await send_continue_once()) co_return ec;
   {
-    auto [ec, n] = co_await asio::async_write(up, asio::buffer(head_), nothrow);
+    auto [ec, n] = co_await asio::async_write(up, asio::buffer(xs.head), try_task);
     if (ec) co_return ec;
   }
-  auto lease = worker_.buffers().lease();
-  auto& parser = *parser_;
-  while (!parser.is_done()) {
-    auto& b = parser.get().body();
-    b.data = lease.data();
-    b.size = lease.size();
-    client_.expires_after(io_timeout);
-    auto [ec, n] = co_await http::async_read_some(client_, in_, parser, nothrow);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return ec;
-    const std::size_t got = lease.size() - b.size;
-    if (got == 0) continue;
-    record_.bytes_in += got;
-    up.expires_after(io_timeout);
-    char line[20];
-    const std::size_t len = x.framing.kind == Framing::chunked ? chunk_size_line(line, got) : 0;
-    std::array<asio::const_buffer, 3> bufs = {asio::buffer(line, len), asio::buffer(lease.data(), got),
-                                              asio::buffer(kChunkEnd.data(), len ? 2 : 0)};
-    auto [wec, wn] = co_await asio::async_write(up, bufs, nothrow);
-    if (wec) co_return wec;
+  const bool chunked = x.framing.kind == Framing::chunked;
+  auto& chunks = xs.request_chunks;
+  chunks.reset();
+  std::uint64_t left = x.framing.size;  // for Content-Length
+  for (;;) {
+    std::string_view data;
+    std::size_t used = 0;
+    bool done = false;
+    const auto pending = pending_body_bytes();
+    if (chunked) {
+      const auto step = chunks.next(pending);
+      if (step.bad) co_return asio::error::invalid_argument;
+      data = step.data;
+      used = step.consumed;
+      done = step.done;
+    } else {
+      data = pending.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(left, pending.size())));
+      used = data.size();
+      left -= used;
+      done = left == 0;
+    }
+    Gather out;
+    out.add_piece(data, chunked);
+    if (done && chunked) out.add(kLastChunk);
+    xs.record.bytes_in += data.size();
+    if (!out.empty()) {
+      deadline_.after(io_timeout);
+      auto [wec, wn] = co_await asio::async_write(up, out.buffers(), try_task);
+      if (wec) co_return wec;
+    }
+    take_body_bytes(used);
+    if (done) break;
+    if (used == 0) {
+      deadline_.after(io_timeout);
+      if (auto rec = co_await read_body_bytes()) co_return rec;
+    }
   }
-  if (x.framing.kind == Framing::chunked) {
-    auto [ec, n] = co_await asio::async_write(up, asio::buffer(kLastChunk), nothrow);
-    co_return ec;
-  }
-  co_return beast::error_code{};
+  request_done_ = true;
+  co_return error_code{};
 }
 
-awaitable<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, WorkerRoutes& routes,
+Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, WorkerRoutes& routes,
                                  bool body_buffered) {
   const ServiceRuntime& service = routes.snapshot->services[route.service];
   const auto& lb = service.lb;
-  if (!body_buffered && !parser_->is_done()) {
-    const auto cl = parser_->content_length();
-    if (cl && *cl <= std::min<std::uint64_t>(ep.spec.limits.maxBodyBytes, kReplayableBody)) {
+  auto& xs = *x_;
+  const auto& req = xs.req;
+  if (!body_buffered && !request_done_) {
+    if (req.body == http1::Body::length &&
+        req.content_length <= std::min<std::uint64_t>(ep.spec.limits.maxBodyBytes, kReplayableBody)) {
       if (co_await read_whole_body(ep.spec.limits.maxBodyBytes) != BodyRead::ok) co_return false;
       body_buffered = true;
     }
   }
   usage_injected_ = false;
-  if (body_buffered && !body_.empty() && routes.snapshot->config.usage == "inject") {
-    usage_injected_ = observability::inject_include_usage(body_);
+  if (body_buffered && !xs.body.empty() && routes.snapshot->config.usage == "inject") {
+    usage_injected_ = observability::inject_include_usage(xs.body);
   }
-  if (body_buffered) record_.bytes_in = body_.size();
+  if (body_buffered) xs.record.bytes_in = xs.body.size();
   Exchange x{ep, route, service, routes.pools[route.service], {}, body_buffered};
   if (lb.timeouts.total.count() > 0) x.deadline = Clock::now() + lb.timeouts.total;
   if (body_buffered) {
-    if (!body_.empty()) x.framing = {Framing::length, body_.size()};
-  } else if (!parser_->is_done()) {
-    x.framing = parser_->chunked() ? Framing{Framing::chunked, 0}
-                                   : Framing{Framing::length, parser_->content_length().value_or(0)};
+    if (!xs.body.empty()) x.framing = {Framing::length, xs.body.size()};
+  } else if (!request_done_) {
+    x.framing = req.body == http1::Body::chunked ? Framing{Framing::chunked, 0}
+                                                 : Framing{Framing::length, req.content_length};
   }
   const std::uint64_t key_hash =
-      service.hash_key ? balancing::hash_request_key(*service.hash_key, view_, body_) : 0;
+      service.hash_key ? balancing::hash_request_key(*service.hash_key, xs.view, xs.body) : 0;
 
   // Model discovery: only the servers that list the model; when none of them is up, the first
   // fallback model of the `models:` section that has a server up.
   const ServerSet* allowed = nullptr;
-  extra_head_.clear();
-  if (lb.discoverModels.enabled && view_.model_state == routing::ModelState::present) {
+  xs.extra_head.clear();
+  if (lb.discoverModels.enabled && xs.view.model_state == routing::ModelState::present) {
     const Snapshot& snap = *routes.snapshot;
-    allowed = servers_for(snap, model_);
+    allowed = servers_for(snap, xs.model);
     if (!allowed || available(*allowed) == 0) {
-      if (auto alias = snap.config.models.find(requested_model_); alias != snap.config.models.end()) {
+      if (auto alias = snap.config.models.find(xs.requested_model); alias != snap.config.models.end()) {
         for (const auto& fallback : alias->second.fallbacks) {
           const ServerSet* set = servers_for(snap, fallback);
-          if (!set || available(*set) == 0 || !replace_model(body_, fallback)) continue;
+          if (!set || available(*set) == 0 || !replace_model(xs.body, fallback)) continue;
           allowed = set;
-          model_ = fallback;
-          extra_head_ = fmt::format("X-Model-Fallback: {}\r\n", fallback);
-          if (x.framing.kind == Framing::length) x.framing.size = body_.size();
+          xs.model = fallback;
+          xs.extra_head = fmt::format("X-Model-Fallback: {}\r\n", fallback);
+          if (x.framing.kind == Framing::length) x.framing.size = xs.body.size();
           break;
         }
       }
@@ -224,7 +306,7 @@ awaitable<bool> Session::forward(const EntryPointRuntime& ep, const Route& route
           404, "model_not_found",
           fmt::format("The model `{}` is not served by any server of service \"{}\". Available "
                       "models: {}",
-                      requested_model_, service.name, model_names(snap, {}))};
+                      xs.requested_model, service.name, model_names(snap, {}))};
       co_return co_await reply_error(e, true);
     }
   }
@@ -256,8 +338,8 @@ awaitable<bool> Session::forward(const EntryPointRuntime& ep, const Route& route
                                        service.name, lb.timeouts.connect.count())};
         co_return co_await reply_error(e, true);
       }
-      asio::steady_timer wait(client_.get_executor(), kQueuePoll);
-      co_await wait.async_wait(nothrow);
+      Timer wait(client_.get_executor(), kQueuePoll);
+      co_await wait.async_wait(try_task);
       continue;
     }
     queued.reset();
@@ -302,25 +384,42 @@ awaitable<bool> Session::forward(const EntryPointRuntime& ep, const Route& route
   co_return co_await reply_error(e, !x.body_consumed);
 }
 
-awaitable<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& server, bool may_retry) {
-  const auto& req = parser_->get();
+Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& server, bool may_retry) {
+  auto& xs = *x_;
+  const auto& req = xs.req;
   const auto& lb = x.service.lb;
-  ++record_.attempts;
+  ++xs.record.attempts;
   // A pooled connection may have been closed by the server while idle: then the same server is
   // tried once more on a fresh connection.
   for (int fresh_try = 0; fresh_try < 2; ++fresh_try) {
-    const auto connect_timeout = x.clamp(lb.timeouts.connect);
-    auto [cec, conn] = co_await worker_.upstreams().acquire(server, connect_timeout);
-    if (cec) {
-      health::record_failure(server, lb.passiveHealth, x.service.servers);
-      co_return Attempt{Attempt::connect_failed, false,
-                        fmt::format("{}: connect: {}", server.spec.url,
-                                    cec == beast::error::timeout ? "timed out" : cec.message())};
+    auto conn = fresh_try == 0 ? worker_.upstreams().take_idle(server) : nullptr;
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      conn = worker_.upstreams().make(server);
+      upstream_ = conn.get();
+      deadline_.after(x.clamp(lb.timeouts.connect));
+      const auto cec = co_await connect(*conn, server);
+      if (cec) {
+        upstream_ = nullptr;
+        health::record_failure(server, lb.passiveHealth, x.service.servers);
+        co_return Attempt{Attempt::connect_failed, false,
+                          fmt::format("{}: connect: {}", server.spec.url,
+                                      deadline_.expired() ? "timed out" : cec.message())};
+      }
     }
+    upstream_ = conn.get();
+    struct ClearUpstream {
+      Session& s;
+      ~ClearUpstream() {
+        s.upstream_ = nullptr;
+        s.awaiting_response_ = false;
+        s.watch_due_.clear();
+      }
+    } clear_upstream{*this};
     server.requests.fetch_add(1, std::memory_order_relaxed);
-    head_.clear();
-    write_request_head(head_, req,
-                       {x.service.lb.passHostHeader ? original_host_ : std::string_view(server.host_header),
+    xs.head.clear();
+    write_request_head(xs.head, req,
+                       {lb.passHostHeader ? original_host_ : std::string_view(server.host_header),
                         server.spec.basePath, client_ip_text_, original_host_, x.framing});
     if (auto sec = co_await send_request(x, *conn)) {
       if (x.body_consumed) {
@@ -329,41 +428,46 @@ awaitable<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState
         const bool keep_alive = co_await reply_error(e, false);
         co_return Attempt{Attempt::final, keep_alive, {}};
       }
-      if (conn->reused) continue;
+      if (reused) continue;
       health::record_failure(server, lb.passiveHealth, x.service.servers);
-      co_return Attempt{Attempt::retryable, false,
-                        fmt::format("{}: send: {}", server.spec.url, sec.message())};
+      co_return Attempt{Attempt::retryable, false, fmt::format("{}: send: {}", server.spec.url, sec.message())};
     }
 
-    auto watch = std::make_shared<ClientWatch>();
-    watch->upstream = conn.get();
-    asio::co_spawn(client_.get_executor(), watch_client(client_.socket(), watch), asio::detached);
-    struct StopWatch {
-      std::shared_ptr<ClientWatch> w;
-      tcp::socket& client;
-      ~StopWatch() {
-        w->done = true;
-        w->upstream = nullptr;
-        beast::error_code ignored;
-        client.cancel(ignored);
+    awaiting_response_ = true;
+    watch_due_.after(DeadlineWheel::kTick);
+    // The response head. An interim response (100 Continue, 103 Early Hints) is not relayed: the
+    // final one is awaited.
+    auto& res = xs.res;
+    const bool head_request = req.method == "HEAD";
+    deadline_.after(x.clamp(lb.timeouts.responseHeader));
+    error_code rec;
+    bool got_any = false;
+    for (;;) {
+      const auto status = http1::parse_response(conn->buffer.data(), res, {64 * 1024, http1::kMaxFields}, head_request);
+      if (status == http1::Status::complete) {
+        if (res.status / 100 == 1 && res.status != 101) {
+          conn->buffer.consume(res.head_size);
+          continue;
+        }
+        break;
       }
-    } stop_watch{watch, client_.socket()};
+      if (status != http1::Status::incomplete) {
+        rec = asio::error::invalid_argument;
+        break;
+      }
+      auto room = conn->buffer.prepare(kResponseRead);
+      auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(room.data(), room.size()), try_task);
+      if (ec) {
+        rec = ec;
+        break;
+      }
+      got_any = true;
+      conn->buffer.commit(n);
+    }
 
-    // An interim response (100 Continue, 103 Early Hints) is not relayed: wait for the final one.
-    std::optional<ResponseParser> rp;
-    beast::error_code rec;
-    conn->stream.expires_after(x.clamp(lb.timeouts.responseHeader));
-    do {
-      rp.emplace();
-      rp->header_limit(64 * 1024);
-      rp->body_limit(boost::none);
-      if (req.method() == http::verb::head) rp->skip(true);
-      std::tie(rec, std::ignore) = co_await http::async_read_header(conn->stream, conn->buffer, *rp, nothrow);
-    } while (!rec && rp->get().result_int() / 100 == 1 && rp->get().result_int() != 101);
-
-    if (watch->gone) co_return Attempt{Attempt::final, false, {}};  // nobody to answer
+    if (client_gone_) co_return Attempt{Attempt::final, false, {}};  // nobody to answer
     if (rec) {
-      if (rec == beast::error::timeout) {
+      if (deadline_.expired()) {
         health::record_failure(server, lb.passiveHealth, x.service.servers);
         const bool total = x.expired();
         const ErrorReply e{
@@ -375,10 +479,13 @@ awaitable<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState
         const bool keep_alive = co_await reply_error(e, !x.body_consumed);
         co_return Attempt{Attempt::final, keep_alive, {}};
       }
-      if (conn->reused && is_connection_lost(rec) && !x.body_consumed) continue;
+      const bool lost = is_connection_lost(rec) && !got_any;
+      if (reused && lost && !x.body_consumed) continue;
       health::record_failure(server, lb.passiveHealth, x.service.servers);
-      std::string error = fmt::format("{}: {}", server.spec.url, rec.message());
-      if (!is_connection_lost(rec) || x.body_consumed) {
+      std::string error = rec == asio::error::invalid_argument
+                              ? fmt::format("{}: malformed response: {}", server.spec.url, res.error)
+                              : fmt::format("{}: {}", server.spec.url, rec.message());
+      if (!lost || x.body_consumed) {
         const ErrorReply e{502, "upstream_error", error};
         const bool keep_alive = co_await reply_error(e, false);
         co_return Attempt{Attempt::final, keep_alive, {}};
@@ -386,9 +493,9 @@ awaitable<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState
       co_return Attempt{Attempt::retryable, false, std::move(error)};
     }
 
-    const int status = rp->get().result_int();
-    record_.upstream = server.spec.url;
-    record_.ttfb = std::chrono::steady_clock::now() - started_;
+    const int status = res.status;
+    xs.record.upstream = server.spec.url;
+    xs.record.ttfb = std::chrono::steady_clock::now() - started_;
     if (status >= 500) {
       health::record_failure(server, lb.passiveHealth, x.service.servers);
     } else {
@@ -399,142 +506,172 @@ awaitable<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState
       // The answer is dropped with its connection; the client never sees it.
       co_return Attempt{Attempt::retryable, false, fmt::format("{} answered {}", server.spec.url, status)};
     }
-    const bool keep_alive = co_await relay_response(x, conn, *rp);
+    const bool keep_alive = co_await relay_response(x, conn);
     co_return Attempt{Attempt::answered, keep_alive, {}};
   }
   co_return Attempt{Attempt::connect_failed, false, fmt::format("{}: connection closed", server.spec.url)};
 }
 
-awaitable<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& owned,
-                                        ResponseParser& rp) {
+Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& owned) {
+  auto& xs = *x_;
   UpstreamConnection& conn = *owned;
-  const auto& req = parser_->get();
-  const auto& res = rp.get();
+  const auto& req = xs.req;
+  const auto& res = xs.res;
   const auto& timeouts = x.service.lb.timeouts;
-  const bool http10 = req.version() < 11;
-  bool client_keep = req.keep_alive() && !worker_.gateway_draining();
-  const int status = res.result_int();
-  const bool head_only = req.method() == http::verb::head || status == 204 || status == 304;
+  const bool http10 = req.version < 11;
+  bool client_keep = req.keep_alive && !worker_.gateway_draining();
+  const int status = res.status;
+  const bool head_request = req.method == "HEAD";
 
   ClientResponseHead out;
-  if (head_only) {
-    // HEAD answers carry the length of the body they omit.
-    if (auto cl = rp.content_length(); cl && req.method() == http::verb::head)
-      out.framing = {Framing::length, *cl};
-  } else if (auto cl = rp.content_length()) {
-    out.framing = {Framing::length, *cl};
-  } else if (!http10) {
-    out.framing = {Framing::chunked, 0};
-  } else {
-    out.framing = {Framing::until_close, 0};
-    client_keep = false;
+  switch (res.body) {
+    case http1::Body::none:
+      out.keep_content_length = head_request;  // HEAD answers carry the length of the body they omit
+      break;
+    case http1::Body::length:
+      out.framing = {Framing::length, res.content_length};
+      break;
+    case http1::Body::chunked:
+    case http1::Body::until_close:
+      if (!http10) {
+        out.framing = {Framing::chunked, 0};
+      } else {
+        out.framing = {Framing::until_close, 0};
+        client_keep = false;
+      }
+      break;
   }
   out.keep_alive = client_keep;
-  out.extra = extra_head_;
+  out.extra = xs.extra_head;
   out.http10 = http10;
   if (x.route.upstream_header) out.upstream = conn.server->spec.url;
-  const bool chunked = out.framing.kind == Framing::chunked;
-  const bool is_sse = res[http::field::content_type].starts_with("text/event-stream");
+  const bool chunked_out = out.framing.kind == Framing::chunked;
+  const bool is_sse = res.content_type.starts_with("text/event-stream");
+  const auto body_kind = res.body;
+  std::uint64_t left = res.content_length;
+  const bool upstream_keep = res.keep_alive;
 
-  head_.clear();
-  write_response_head(head_, res, out);
-  auto lease = worker_.buffers().lease();
-  bool head_sent = false;
-  record_.status = status;
-  record_.stream = is_sse;
+  xs.head.clear();
+  write_response_head(xs.head, res, out);
+  conn.buffer.consume(res.head_size);  // the response head's views are not used past here
+  xs.record.status = status;
+  xs.record.stream = is_sse;
   // Token counting reads the body as it passes; an event of usage the gateway asked for on the
   // client's behalf is taken out again, so the client sees what it asked for.
-  const bool tap = !head_only && res.count(http::field::content_encoding) == 0;
+  const bool tap = body_kind != http1::Body::none && res.content_encoding.empty();
   const bool strip = tap && is_sse && usage_injected_;
-  if (tap)
-    usage_tap_.reset(is_sse ? observability::UsageTap::Body::sse : observability::UsageTap::Body::json,
-                     strip);
+  auto& usage = xs.usage_tap;
+  if (tap) usage.reset(is_sse ? observability::UsageTap::Body::sse : observability::UsageTap::Body::json, strip);
+  auto& chunks = xs.response_chunks;
+  chunks.reset();
 
-  auto write_piece = [&](const char* data, std::size_t got) -> awaitable<beast::error_code> {
-    char line[20];
-    std::size_t len = chunked && got ? chunk_size_line(line, got) : 0;
-    std::array<asio::const_buffer, 4> bufs = {asio::buffer(head_.data(), head_sent ? 0 : head_.size()),
-                                              asio::buffer(line, len), asio::buffer(data, got),
-                                              asio::buffer(kChunkEnd.data(), len ? 2 : 0)};
-    head_sent = true;
-    record_.bytes_out += got;
-    client_.expires_after(x.clamp(timeouts.streamIdle));
-    auto [ec, n] = co_await asio::async_write(client_, bufs, nothrow);
-    co_return ec;
-  };
-
-  // When the first piece of the body came with the header, both go out in one write; otherwise the
-  // head goes now, so a client sees the status before a slow first token.
-  if (conn.buffer.size() == 0 || head_only) {
-    if (co_await write_piece(nullptr, 0)) co_return false;
-  }
-  beast::error_code broken;
-  while (!head_only && !rp.is_done()) {
-    auto& b = rp.get().body();
-    b.data = lease.data();
-    b.size = lease.size();
-    conn.stream.expires_after(x.clamp(timeouts.streamIdle));
-    auto [ec, n] = co_await http::async_read_some(conn.stream, conn.buffer, rp, nothrow);
-    if (ec == http::error::need_buffer) ec = {};
-    const std::size_t got = lease.size() - b.size;
-    const char* data = lease.data();
-    std::size_t size = got;
-    if (strip) {
-      tap_out_.clear();
-      usage_tap_.feed({lease.data(), got}, tap_out_);
-      data = tap_out_.data();
-      size = tap_out_.size();
-    } else if (tap && got > 0) {
-      usage_tap_.feed({lease.data(), got});
+  bool head_sent = false;
+  bool complete = body_kind == http1::Body::none;
+  error_code broken;
+  Gather gather;
+  for (;;) {
+    // Everything the buffer holds of the body goes out in one write, with the head if it has not
+    // gone yet, and with the last chunk if the body is complete.
+    gather.clear();
+    if (!head_sent) gather.add(xs.head);
+    std::size_t used = 0;
+    std::string_view input = conn.buffer.data();
+    xs.tap_out.clear();
+    while (!complete && !gather.full()) {
+      std::string_view piece;
+      if (body_kind == http1::Body::chunked) {
+        const auto step = chunks.next(input.substr(used));
+        if (step.bad) {
+          broken = asio::error::invalid_argument;
+          break;
+        }
+        used += step.consumed;
+        piece = step.data;
+        complete = step.done;
+        if (step.consumed == 0) break;
+      } else {
+        piece = input.substr(used);
+        if (body_kind == http1::Body::length) {
+          piece = piece.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(left, piece.size())));
+          left -= piece.size();
+          complete = left == 0;
+        }
+        used += piece.size();
+        if (piece.empty()) break;
+      }
+      if (piece.empty()) continue;
+      if (strip) {
+        usage.feed(piece, xs.tap_out);
+      } else {
+        if (tap) usage.feed(piece);
+        gather.add_piece(piece, chunked_out);
+        xs.record.bytes_out += piece.size();
+      }
+      if (body_kind != http1::Body::chunked) break;
     }
-    if (size > 0 || !head_sent) {
+    if (complete && tap) {
+      if (strip) {
+        usage.finish(xs.tap_out);
+      } else {
+        usage.finish();
+      }
+    }
+    if (strip && !xs.tap_out.empty()) {
+      gather.add_piece(xs.tap_out, chunked_out);
+      xs.record.bytes_out += xs.tap_out.size();
+    }
+    if (complete && chunked_out) gather.add(kLastChunk);
+    // The head goes at once even without body bytes: a client sees the status before a slow
+    // first token.
+    if (!gather.empty()) {
+      deadline_.after(x.clamp(timeouts.streamIdle));
+      auto [ec, n] = co_await asio::async_write(client_, gather.buffers(), try_task);
       // A failed write means the client is gone; the upstream connection closes with us.
-      if (co_await write_piece(data, size)) co_return false;
+      if (ec) co_return false;
+      head_sent = true;
     }
+    conn.buffer.consume(used);
+    if (complete || broken) break;
+    if (used > 0 && !conn.buffer.empty() && gather.full()) continue;  // more buffered: no read yet
+    auto room = conn.buffer.prepare(kResponseRead);
+    deadline_.after(x.clamp(timeouts.streamIdle));
+    auto [ec, n] = co_await conn.socket.async_read_some(asio::buffer(room.data(), room.size()), try_task);
     if (ec) {
-      broken = ec;
+      if (body_kind == http1::Body::until_close && ec == asio::error::eof) {
+        complete = true;
+        continue;
+      }
+      broken = deadline_.expired() ? error_code(asio::error::timed_out) : ec;
       break;
     }
+    conn.buffer.commit(n);
   }
   if (tap) {
-    if (strip) {
-      tap_out_.clear();
-      usage_tap_.finish(tap_out_);
-      if (!tap_out_.empty() && co_await write_piece(tap_out_.data(), tap_out_.size())) co_return false;
-    } else {
-      usage_tap_.finish();
-    }
-    record_.prompt_tokens = usage_tap_.prompt_tokens();
-    record_.completion_tokens = usage_tap_.completion_tokens();
-    if (auto first = usage_tap_.first_data_at()) record_.ttft = *first - started_;
-  }
-  if (!head_sent) {
-    if (co_await write_piece(nullptr, 0)) co_return false;
+    xs.record.prompt_tokens = usage.prompt_tokens();
+    xs.record.completion_tokens = usage.completion_tokens();
+    if (auto first = usage.first_data_at()) xs.record.ttft = *first - started_;
   }
   if (broken) {
     spdlog::warn("{}: response broken after it started: {}", conn.server->spec.url,
-                 broken == beast::error::timeout ? "no data within timeouts.streamIdle" : broken.message());
+                 broken == asio::error::timed_out ? "no data within timeouts.streamIdle" : broken.message());
     health::record_failure(*conn.server, x.service.lb.passiveHealth, x.service.servers);
-    if (chunked && is_sse) {
+    if (chunked_out && is_sse) {
       // A broken event stream still ends cleanly: the client gets an error event it can show.
       const ErrorReply e{
           502, "upstream_stream_broken",
           fmt::format("the model server {} stopped in the middle of the response", conn.server->spec.url)};
       const std::string event = fmt::format("data: {}\n\n", error_json(e));
-      std::string tail = fmt::format("{:x}\r\n{}\r\n{}", event.size(), event, kLastChunk);
-      client_.expires_after(std::chrono::seconds(5));
-      co_await asio::async_write(client_, asio::buffer(tail), nothrow);
+      const std::string tail = fmt::format("{:x}\r\n{}\r\n{}", event.size(), event, kLastChunk);
+      co_await write_client(tail, milliseconds(5000));
     }
     // Any other body is left visibly incomplete (no last chunk, or short of its length): closing
     // tells the client the truth.
     co_return false;
   }
-  if (chunked) {
-    client_.expires_after(x.clamp(timeouts.streamIdle));
-    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kLastChunk), nothrow);
-    if (ec) co_return false;
+  // The connection carries another request only if this answer ended exactly where it said.
+  if (upstream_keep && body_kind != http1::Body::until_close && conn.buffer.empty()) {
+    worker_.upstreams().release(std::move(owned));
   }
-  if (rp.keep_alive() && rp.is_done()) worker_.upstreams().release(std::move(owned));
   co_return client_keep;
 }
 

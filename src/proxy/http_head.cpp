@@ -3,7 +3,8 @@
 #include <fmt/format.h>
 
 #include <array>
-#include <boost/beast/core/string.hpp>
+
+#include "proxy/asio.h"
 
 namespace modelgate::proxy {
 
@@ -25,10 +26,9 @@ bool named_in_connection(std::string_view connection, std::string_view name) {
   return false;
 }
 
-template <class Fields>
-bool skip_field(const Fields& fields, std::string_view name, std::string_view connection) {
+bool skip_field(std::string_view name, std::string_view connection, bool keep_content_length) {
   if (is_hop_by_hop(name)) return true;
-  if (iequals(name, "content-length")) return true;  // rewritten from the actual framing
+  if (iequals(name, "content-length")) return !keep_content_length;  // else rewritten from the framing
   return !connection.empty() && named_in_connection(connection, name);
 }
 
@@ -69,27 +69,26 @@ bool is_hop_by_hop(std::string_view name) {
   return false;
 }
 
-void write_request_head(std::string& out, const http::request_header<>& req,
-                        const UpstreamRequestHead& head) {
-  out.append(req.method_string());
+void write_request_head(std::string& out, const http1::RequestHead& req, const UpstreamRequestHead& head) {
+  out.append(req.method);
   out.push_back(' ');
   out.append(head.base_path);
-  out.append(req.target());
+  out.append(req.target);
   out.append(" HTTP/1.1\r\n");
   append_field(out, "Host", head.host_header);
 
-  const std::string_view connection = req[http::field::connection];
+  const std::string_view connection = req.connection;
   std::string_view prior_xff;
-  for (const auto& f : req) {
-    const std::string_view name = f.name_string();
-    if (f.name() == http::field::host || f.name() == http::field::expect) continue;
-    if (skip_field(req, name, connection)) continue;
+  for (const auto& f : req.headers()) {
+    const std::string_view name = f.name;
+    if (iequals(name, "host") || iequals(name, "expect")) continue;
+    if (skip_field(name, connection, false)) continue;
     if (iequals(name, "x-forwarded-for")) {
-      prior_xff = f.value();
+      prior_xff = f.value;
       continue;
     }
     if (iequals(name, "x-forwarded-proto") || iequals(name, "x-forwarded-host")) continue;
-    append_field(out, name, f.value());
+    append_field(out, name, f.value);
   }
   out.append("X-Forwarded-For: ");
   if (!prior_xff.empty()) {
@@ -103,25 +102,16 @@ void write_request_head(std::string& out, const http::request_header<>& req,
   out.append("\r\n");
 }
 
-void write_response_head(std::string& out, const http::response_header<>& res,
-                         const ClientResponseHead& head) {
+void write_response_head(std::string& out, const http1::ResponseHead& res, const ClientResponseHead& head) {
   out.append("HTTP/1.1 ");
-  char code[4] = {char('0' + res.result_int() / 100), char('0' + res.result_int() / 10 % 10),
-                  char('0' + res.result_int() % 10), ' '};
+  const int status = res.status;
+  const char code[4] = {char('0' + status / 100), char('0' + status / 10 % 10), char('0' + status % 10), ' '};
   out.append(code, 4);
-  const std::string_view reason = res.reason();
-  if (reason.empty()) {
-    auto r = http::obsolete_reason(res.result());
-    out.append(r.data(), r.size());
-  } else {
-    out.append(reason);
-  }
+  out.append(res.reason.empty() ? reason_phrase(status) : res.reason);
   out.append("\r\n");
-  const std::string_view connection = res[http::field::connection];
-  for (const auto& f : res) {
-    const std::string_view name = f.name_string();
-    if (skip_field(res, name, connection)) continue;
-    append_field(out, name, f.value());
+  for (const auto& f : res.headers()) {
+    if (skip_field(f.name, res.connection, head.keep_content_length)) continue;
+    append_field(out, f.name, f.value);
   }
   if (!head.upstream.empty()) append_field(out, "X-Upstream", head.upstream);
   out.append(head.extra);
@@ -132,6 +122,10 @@ void write_response_head(std::string& out, const http::response_header<>& res,
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
+}
+
+std::string_view reason_phrase(int status) {
+  return http::obsolete_reason(static_cast<http::status>(status));
 }
 
 std::size_t chunk_size_line(char (&buf)[20], std::size_t size) {

@@ -6,11 +6,10 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
-#include "proxy/asio.h"
+#include "proxy/http1_parser.h"
 
 namespace modelgate::proxy {
 
@@ -31,19 +30,22 @@ struct UpstreamRequestHead {
 };
 
 // Appends "METHOD target HTTP/1.1\r\n...\r\n\r\n" to `out`.
-void write_request_head(std::string& out, const http::request_header<>& req, const UpstreamRequestHead& head);
+void write_request_head(std::string& out, const http1::RequestHead& req, const UpstreamRequestHead& head);
 
 struct ClientResponseHead {
   Framing framing;
   bool keep_alive = true;
-  bool http10 = false;        // client spoke HTTP/1.0
-  std::string_view upstream;  // non-empty: add "X-Upstream: <value>"
-  std::string_view extra;     // more complete header lines ("Name: value\r\n"), usually ""
+  bool http10 = false;             // client spoke HTTP/1.0
+  bool keep_content_length = false;  // a HEAD answer: its Content-Length describes the body it omits
+  std::string_view upstream;       // non-empty: add "X-Upstream: <value>"
+  std::string_view extra;          // more complete header lines ("Name: value\r\n"), usually ""
 };
 
 // Appends "HTTP/1.1 status reason\r\n...\r\n\r\n" to `out`.
-void write_response_head(std::string& out, const http::response_header<>& res,
-                         const ClientResponseHead& head);
+void write_response_head(std::string& out, const http1::ResponseHead& res, const ClientResponseHead& head);
+
+// The standard reason phrase of a status code ("" when unknown).
+std::string_view reason_phrase(int status);
 
 // Chunk framing for one piece of a chunked body: "<hex size>\r\n" into `buf`, returns its length.
 std::size_t chunk_size_line(char (&buf)[20], std::size_t size);

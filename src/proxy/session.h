@@ -1,12 +1,15 @@
 // A client connection: read a request, route it, forward it, relay the answer, repeat.
 #pragma once
 
-#include "proxy/asio.h"
+#include <string>
+
+#include "proxy/io.h"
 
 namespace modelgate::proxy {
 
 class Worker;
 
-awaitable<void> run_session(tcp::socket socket, Worker& worker, std::string entry_point);
+// `entry_point` must outlive the session (the worker's listener owns it).
+Task<void> run_session(Socket socket, Worker& worker, const std::string& entry_point);
 
 }  // namespace modelgate::proxy

@@ -1,78 +1,115 @@
-// Internals of a client session, shared by session.cpp (reading and routing) and forward.cpp (the
-// trip to the upstream and back).
+// Internals of a client session, shared by session.cpp (reading and routing), request_body.cpp
+// (the request body) and forward.cpp (the trip to the upstream and back).
+//
+// A session keeps only what an idle keep-alive connection needs: its socket, its deadline and a
+// small input buffer. Everything a request needs while it is served (the parsed heads, the output
+// head, the body read whole, the usage tap, the access-log record) is an ExchangeState lent by the
+// worker for the length of one exchange.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "observability/request_record.h"
 #include "observability/usage_tap.h"
-#include "proxy/asio.h"
+#include "proxy/deadline.h"
 #include "proxy/errors.h"
+#include "proxy/http1_parser.h"
 #include "proxy/http_head.h"
+#include "proxy/io.h"
+#include "proxy/read_buffer.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 #include "routing/rule.h"
 
 namespace modelgate::proxy {
 
-using RequestParser = http::request_parser<http::buffer_body>;
-using ResponseParser = http::response_parser<http::buffer_body>;
+// What one request needs while it is served; reused by the worker from request to request, so
+// its buffers keep their capacity and the steady state allocates nothing.
+struct ExchangeState {
+  http1::RequestHead req;
+  http1::ResponseHead res;
+  http1::ChunkedDecoder request_chunks;
+  http1::ChunkedDecoder response_chunks;
+  ReadBuffer body_in{16 * 1024};  // request body bytes read after the head's buffer
+  routing::RequestView view;      // the current request as rules and hash keys see it
+  std::string head;               // output buffer for message heads
+  std::string body;               // a request body read whole
+  std::string model;              // the model the server sees (an alias resolved)
+  std::string requested_model;    // the model the client named
+  std::string extra_head;         // extra response header lines, e.g. X-Model-Fallback
+  observability::RequestRecord record;
+  observability::UsageTap usage_tap;
+  std::string tap_out;            // bytes to forward when the tap removes an injected usage event
+};
 
 class Session {
  public:
-  Session(tcp::socket socket, Worker& worker, std::string entry_point);
-  awaitable<void> run();
+  Session(Socket socket, Worker& worker, const std::string& entry_point);
+  Task<void> run();
 
  private:
   // One request/response exchange; false when the connection must close afterwards.
-  awaitable<bool> serve_one();
-  awaitable<bool> reply_error(const ErrorReply& e, bool keep_alive);
-  awaitable<bool> reply_text(int status, std::string_view body, bool keep_alive);
-  awaitable<bool> reply_body(int status, std::string_view content_type, std::string_view body,
-                             bool keep_alive);
+  Task<bool> serve_one();
+  Task<bool> reply_error(const ErrorReply& e, bool keep_alive);
+  Task<bool> reply_body(int status, std::string_view content_type, std::string_view body, bool keep_alive);
+  Task<bool> write_client(std::string_view bytes, std::chrono::milliseconds timeout);
 
+  // request_body.cpp. The request's body bytes arrive first with its head (in in_, from
+  // body_pos_ on), then from reads into x_->body_in.
   enum class BodyRead { ok, too_large, failed };
-  // Reads the whole request body into body_ (limit: maxBodyBytes).
-  awaitable<BodyRead> read_whole_body(std::size_t limit);
-  awaitable<beast::error_code> send_continue_once();
+  Task<BodyRead> read_whole_body(std::size_t limit);  // into x_->body (limit: maxBodyBytes)
+  std::string_view pending_body_bytes() const;
+  void take_body_bytes(std::size_t n);
+  Task<boost::system::error_code> read_body_bytes();  // more into x_->body_in
+  Task<boost::system::error_code> send_continue_once();
+  void end_request_bytes();  // the request is over: what follows it in the input stays for the next
 
   // forward.cpp
   struct Exchange;  // one request's forwarding state across attempts
   struct Attempt;   // how one try on one server ended
-  awaitable<bool> forward(const EntryPointRuntime& ep, const Route& route, WorkerRoutes& routes,
-                          bool body_buffered);
-  awaitable<Attempt> attempt(Exchange& x, balancing::ServerState& server, bool may_retry);
-  awaitable<beast::error_code> send_request(Exchange& x, UpstreamConnection& conn);
-  awaitable<bool> relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& conn, ResponseParser& rp);
+  Task<bool> forward(const EntryPointRuntime& ep, const Route& route, WorkerRoutes& routes, bool body_buffered);
+  Task<Attempt> attempt(Exchange& x, balancing::ServerState& server, bool may_retry);
+  Task<boost::system::error_code> connect(UpstreamConnection& conn, balancing::ServerState& server);
+  Task<boost::system::error_code> send_request(Exchange& x, UpstreamConnection& conn);
+  Task<bool> relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& conn);
 
-  beast::tcp_stream client_;
-  beast::flat_buffer in_;
-  Worker& worker_;
-  std::string entry_point_;
-  routing::IpAddress client_ip_;
-  std::string client_ip_text_;
+  // While the server works, a read on the client connection notices a hang-up and closes the
+  // upstream connection at once, so the model server stops generating for nobody. It reads into
+  // the free end of the input buffer: bytes of a pipelined next request are kept, not lost.
+  // An answer within a tick or two needs no watch: it starts when watch_due_ fires.
+  void start_watch();
+  Task<void> stop_watch();
+  static void on_watch_due(void* self);
 
-  std::optional<RequestParser> parser_;  // fresh per message (RFC 9112 framing state is per message)
-  std::vector<routing::HeaderField> fields_;
-  routing::RequestView view_;    // the current request as rules and hash keys see it
-  std::string head_;             // reused output buffer for message heads
-  std::string body_;             // reused buffer for a request body read whole
-  std::string model_;            // the model the server sees (an alias resolved)
-  std::string requested_model_;  // the model the client named
-  std::string extra_head_;       // extra response header lines, e.g. X-Model-Fallback
-  std::string_view original_host_;
-  bool continue_sent_ = false;
-
-  // Observability: what the access log and metrics learn of the current request.
-  observability::RequestRecord record_;
-  std::chrono::steady_clock::time_point started_;
-  observability::UsageTap usage_tap_;
-  std::string tap_out_;          // the bytes to forward when the tap removes an injected usage event
-  bool usage_injected_ = false;  // the client did not ask for usage; the gateway did
   void begin_record();
   void finish_record();
+  static void on_deadline(void* self);
+
+  Socket client_;
+  Worker& worker_;
+  const std::string& entry_point_;  // owned by the worker's listener
+  Deadline deadline_;
+  Deadline watch_due_;
+  ReadBuffer in_;
+  routing::IpAddress client_ip_;
+  std::string client_ip_text_;
+  UpstreamConnection* upstream_ = nullptr;  // the connection of the current attempt
+  std::unique_ptr<ExchangeState> x_;        // lent by the worker while a request is served
+
+  std::chrono::steady_clock::time_point started_;
+  std::size_t body_pos_ = 0;     // offset in in_ of the request body bytes not yet taken
+  bool body_in_used_ = false;    // this request's body continued past in_ into x_->body_in
+  bool request_done_ = false;    // the whole request (head and body) has been read
+  bool continue_sent_ = false;
+  bool usage_injected_ = false;  // the client did not ask for usage; the gateway did
+  bool awaiting_response_ = false;  // between the request sent and the answer relayed
+  bool watching_ = false;
+  bool watch_into_body_in_ = false;
+  bool client_gone_ = false;
+  std::string_view original_host_;
 };
 
 }  // namespace modelgate::proxy

@@ -1,9 +1,9 @@
 // Per-worker keep-alive connections to upstream servers.
 //
 // Owned by one worker thread and touched only by it: no locks. A connection goes back to the pool
-// only after a complete response on a keep-alive exchange; before reuse it is probed with a
-// non-blocking peek so a connection the server closed while idle is dropped instead of failing a
-// request.
+// only after a complete response on a keep-alive exchange. It is not probed before reuse (that
+// costs a system call per request): a server that closed it while idle shows as end-of-file
+// before any response byte, and the request is then sent again on a fresh connection.
 #pragma once
 
 #include <memory>
@@ -11,28 +11,27 @@
 #include <vector>
 
 #include "balancing/server_state.h"
-#include "proxy/asio.h"
+#include "proxy/io.h"
+#include "proxy/read_buffer.h"
 
 namespace modelgate::proxy {
 
 struct UpstreamConnection {
-  explicit UpstreamConnection(asio::any_io_executor ex) : stream(ex) {}
-  beast::tcp_stream stream;
-  beast::flat_buffer buffer;
+  static constexpr std::size_t kBuffer = 16 * 1024;
+  explicit UpstreamConnection(Executor ex) : socket(ex) {}
+  Socket socket;
+  ReadBuffer buffer{kBuffer};
   std::shared_ptr<balancing::ServerState> server;  // keeps the pool key alive
-  bool reused = false;
 };
 
 class UpstreamPool {
  public:
-  explicit UpstreamPool(asio::any_io_executor ex, std::size_t max_idle_per_server = 256)
-      : ex_(ex), max_idle_(max_idle_per_server) {}
+  explicit UpstreamPool(Executor ex, std::size_t max_idle_per_server = 256) : ex_(ex), max_idle_(max_idle_per_server) {}
 
-  // An idle connection to `server`, or a new one. Error: the connect failed or timed out.
-  // Reusing a connection touches no shared reference count: only a new connection keeps a
-  // reference to the server.
-  awaitable<std::tuple<beast::error_code, std::unique_ptr<UpstreamConnection>>> acquire(
-      balancing::ServerState& server, std::chrono::milliseconds connect_timeout);
+  // An idle connection to `server`, or null. Reusing one touches no shared reference count.
+  std::unique_ptr<UpstreamConnection> take_idle(balancing::ServerState& server);
+  // A new, unconnected connection to `server`.
+  std::unique_ptr<UpstreamConnection> make(balancing::ServerState& server);
 
   // A connection whose last exchange ended cleanly with keep-alive.
   void release(std::unique_ptr<UpstreamConnection> conn);
@@ -46,7 +45,7 @@ class UpstreamPool {
   std::size_t idle_count() const;
 
  private:
-  asio::any_io_executor ex_;
+  Executor ex_;
   std::size_t max_idle_;
   std::unordered_map<const balancing::ServerState*, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
 };

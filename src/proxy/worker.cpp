@@ -4,11 +4,26 @@
 
 #include "proxy/gateway.h"
 #include "proxy/session.h"
+#include "proxy/session_impl.h"
 
 namespace modelgate::proxy {
 
 Worker::Worker(Gateway& gateway, unsigned index)
-    : gateway_(gateway), index_(index), upstreams_(io_.get_executor()) {}
+    : gateway_(gateway), index_(index), upstreams_(io_.get_executor()) {
+  deadlines_.start(io_.get_executor());
+}
+
+std::unique_ptr<ExchangeState> Worker::take_exchange() {
+  if (free_exchanges_.empty()) return std::make_unique<ExchangeState>();
+  auto state = std::move(free_exchanges_.back());
+  free_exchanges_.pop_back();
+  return state;
+}
+
+void Worker::give_back(std::unique_ptr<ExchangeState> state) {
+  constexpr std::size_t kKeep = 256;  // beyond this many at once, a burst's extra states are freed
+  if (free_exchanges_.size() < kKeep) free_exchanges_.push_back(std::move(state));
+}
 
 bool Worker::gateway_draining() const { return gateway_.draining(); }
 
@@ -41,7 +56,11 @@ const std::shared_ptr<WorkerRoutes>& Worker::routes() {
 }
 
 void Worker::add_listener(tcp::acceptor acceptor, std::string entry_point) {
-  acceptors_.push_back(std::make_unique<tcp::acceptor>(std::move(acceptor)));
+  // Bound by the gateway on this worker's loop; taken over with the worker's own executor type.
+  auto own = std::make_unique<Acceptor>(io_);
+  const auto protocol = acceptor.local_endpoint().protocol();
+  own->assign(protocol, acceptor.release());
+  acceptors_.push_back(std::move(own));
   acceptor_names_.push_back(std::move(entry_point));
 }
 
@@ -71,15 +90,15 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-awaitable<void> Worker::accept_loop(tcp::acceptor& acceptor, std::string entry_point) {
+Task<void> Worker::accept_loop(Acceptor& acceptor, const std::string& entry_point) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+    auto [ec, socket] = co_await acceptor.async_accept(try_task);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       // EMFILE and friends: log and keep accepting; a busy loop is avoided by the short pause.
       spdlog::warn("accept on {}: {}", entry_point, ec.message());
-      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
-      co_await pause.async_wait(nothrow);
+      Timer pause(io_, std::chrono::milliseconds(50));
+      co_await pause.async_wait(try_task);
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "balancing/pool.h"
-#include "proxy/asio.h"
-#include "proxy/buffer_pool.h"
+#include "proxy/deadline.h"
+#include "proxy/io.h"
 #include "proxy/snapshot.h"
 #include "proxy/upstream_pool.h"
 
@@ -24,6 +24,7 @@ class Metrics;
 namespace modelgate::proxy {
 
 class Gateway;
+struct ExchangeState;
 
 // A worker's per-snapshot state: balancers built from the snapshot for this thread only.
 struct WorkerRoutes {
@@ -39,7 +40,10 @@ class Worker {
   asio::io_context& io() { return io_; }
   unsigned index() const { return index_; }
   UpstreamPool& upstreams() { return upstreams_; }
-  BufferPool& buffers() { return buffers_; }
+  DeadlineWheel& deadlines() { return deadlines_; }
+  // Per-request state, lent to one exchange at a time (kept for reuse: no allocation per request).
+  std::unique_ptr<ExchangeState> take_exchange();
+  void give_back(std::unique_ptr<ExchangeState> state);
   Gateway& gateway() { return gateway_; }
   bool gateway_draining() const;
 
@@ -60,14 +64,17 @@ class Worker {
   observability::AccessLog* access_log = nullptr;  // requests being answered right now
 
  private:
-  awaitable<void> accept_loop(tcp::acceptor& acceptor, std::string entry_point);
+  Task<void> accept_loop(Acceptor& acceptor, const std::string& entry_point);
 
   Gateway& gateway_;
   unsigned index_;
-  asio::io_context io_{1};
+  std::vector<std::unique_ptr<ExchangeState>> free_exchanges_;
+  // One thread runs this loop and only it touches the worker's sockets: the reactor needs no
+  // locking (other threads only post to it, which stays safe).
+  asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  DeadlineWheel deadlines_;  // after io_: its timer goes before the loop does
   UpstreamPool upstreams_;
-  BufferPool buffers_;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::string> acceptor_names_;
   std::shared_ptr<WorkerRoutes> routes_;
   std::uint64_t routes_generation_ = 0;

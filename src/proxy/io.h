@@ -1,0 +1,24 @@
+// The I/O types of the data plane, bound to the worker's io_context executor.
+//
+// Asio's default `any_io_executor` is type-erased: every operation copies and destroys it through
+// function pointers, which showed as 17 % of the proxy's user time. Naming the concrete executor
+// once here removes that from every socket, timer and coroutine of the request path.
+#pragma once
+
+#include "proxy/asio.h"
+
+namespace modelgate::proxy {
+
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
+template <class T>
+using Task = asio::awaitable<T, Executor>;
+
+inline constexpr asio::use_awaitable_t<Executor> use_task{};
+// As `nothrow`, for Task coroutines: errors come back as values.
+inline constexpr auto try_task = asio::as_tuple(use_task);
+
+}  // namespace modelgate::proxy

@@ -1,0 +1,101 @@
+// The request body: read whole (to route by its model, or to replay it on another server), or
+// handed on piece by piece as it arrives.
+//
+// Its first bytes usually come in the same read as the head and sit in the session's input buffer
+// behind it; the rest is read into the exchange's body_in buffer, never into the input buffer, so
+// the head's fields (views into that buffer) stay valid until the exchange ends. A Content-Length
+// body read whole is read straight into its destination.
+#include <cstring>
+
+#include "proxy/session_impl.h"
+
+namespace modelgate::proxy {
+
+namespace {
+constexpr std::size_t kBodyRead = 16 * 1024;
+}
+
+std::string_view Session::pending_body_bytes() const {
+  if (body_pos_ < in_.size()) return in_.data().substr(body_pos_);
+  return x_->body_in.data();
+}
+
+void Session::take_body_bytes(std::size_t n) {
+  if (body_pos_ < in_.size()) {
+    body_pos_ += n;
+  } else {
+    x_->body_in.consume(n);
+  }
+}
+
+Task<boost::system::error_code> Session::read_body_bytes() {
+  body_in_used_ = true;
+  auto room = x_->body_in.prepare(kBodyRead);
+  auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_task);
+  if (!ec) x_->body_in.commit(n);
+  co_return ec;
+}
+
+Task<boost::system::error_code> Session::send_continue_once() {
+  if (continue_sent_ || !x_->req.expect_continue) co_return boost::system::error_code{};
+  continue_sent_ = true;
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), try_task);
+  co_return ec;
+}
+
+Task<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
+  auto& x = *x_;
+  auto& body = x.body;
+  body.clear();
+  if (request_done_) co_return BodyRead::ok;
+  const auto& req = x.req;
+  if (req.body == http1::Body::length) {
+    if (req.content_length > limit) co_return BodyRead::too_large;
+    const auto size = static_cast<std::size_t>(req.content_length);
+    body.resize(size);
+    const auto first = pending_body_bytes().substr(0, size);
+    std::memcpy(body.data(), first.data(), first.size());
+    take_body_bytes(first.size());
+    std::size_t have = first.size();
+    if (have < size && co_await send_continue_once()) co_return BodyRead::failed;
+    while (have < size) {
+      auto [ec, n] = co_await client_.async_read_some(asio::buffer(body.data() + have, size - have), try_task);
+      if (ec) co_return BodyRead::failed;
+      have += n;
+    }
+    request_done_ = true;
+    co_return BodyRead::ok;
+  }
+  // Chunked: decoded piece by piece.
+  auto& chunks = x.request_chunks;
+  chunks.reset();
+  if (pending_body_bytes().empty() && co_await send_continue_once()) co_return BodyRead::failed;
+  for (;;) {
+    const auto step = chunks.next(pending_body_bytes());
+    if (step.bad) co_return BodyRead::failed;
+    if (body.size() + step.data.size() > limit) co_return BodyRead::too_large;
+    body.append(step.data);
+    take_body_bytes(step.consumed);
+    if (step.done) break;
+    if (step.consumed == 0 && co_await read_body_bytes()) co_return BodyRead::failed;
+  }
+  request_done_ = true;
+  co_return BodyRead::ok;
+}
+
+void Session::end_request_bytes() {
+  // What the input buffer holds past the request (a pipelined next request, or bytes the
+  // client watch read) stays; so does what was read into body_in past the body's end.
+  const auto after_body = x_->body_in.data();
+  in_.consume(std::min(body_pos_, in_.size()));
+  if (!after_body.empty()) {
+    // body_in's bytes came before anything the watch read into in_ only when the watch read into
+    // body_in; it then read there, so body_in holds everything in order.
+    in_.append(after_body);
+    x_->body_in.consume(after_body.size());
+  }
+  x_->body_in.release();
+}
+
+}  // namespace modelgate::proxy
