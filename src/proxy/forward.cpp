@@ -19,6 +19,7 @@
 #include "health/outlier_detection.h"
 #include "observability/usage_tap.h"
 #include "proxy/catalogue.h"
+#include "proxy/gather.h"
 #include "proxy/model_field.h"
 #include "proxy/session_impl.h"
 
@@ -78,38 +79,6 @@ struct Released {
 constexpr std::string_view kChunkEnd = "\r\n";
 constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
-// The pieces of one write to the client: the head, body pieces each with its chunk framing, the
-// last chunk; gathered so that one system call sends them all.
-class Gather {
- public:
-  static constexpr std::size_t kPieces = 16;
-  void clear() {
-    n_ = 0;
-    lines_used_ = 0;
-  }
-  bool full() const { return n_ + 3 > bufs_.size() || lines_used_ == kPieces; }
-  void add(std::string_view bytes) {
-    if (!bytes.empty()) bufs_[n_++] = asio::buffer(bytes.data(), bytes.size());
-  }
-  void add_piece(std::string_view data, bool chunked) {
-    if (data.empty()) return;
-    if (chunked) {
-      auto& line = lines_[lines_used_++];
-      bufs_[n_++] = asio::buffer(line, chunk_size_line(line, data.size()));
-    }
-    add(data);
-    if (chunked) add(kChunkEnd);
-  }
-  bool empty() const { return n_ == 0; }
-  std::span<const asio::const_buffer> buffers() const { return {bufs_.data(), n_}; }
-
- private:
-  std::array<asio::const_buffer, 3 * kPieces + 2> bufs_;
-  std::array<char[20], kPieces> lines_;
-  std::size_t n_ = 0;
-  std::size_t lines_used_ = 0;
-};
-
 }  // namespace
 
 struct Session::Exchange {
@@ -134,8 +103,13 @@ struct Session::Exchange {
 struct Session::Attempt {
   enum Kind { answered, connect_failed, retryable, final } kind = final;
   bool keep_alive = false;  // for answered and final: the client connection may continue
-  std::string error;        // for connect_failed and retryable
 };
+
+// For connect_failed and retryable: why, in the exchange state (a coroutine frame stays small).
+Session::Attempt Session::failed(int kind, std::string why) {
+  x_->attempt_error = std::move(why);
+  return Attempt{static_cast<Attempt::Kind>(kind), false};
+}
 
 void Session::start_watch() {
   if (watching_) return;
@@ -232,7 +206,8 @@ Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
       left -= used;
       done = left == 0;
     }
-    Gather out;
+    Gather& out = xs.gather;
+    out.clear();
     out.add_piece(data, chunked);
     if (done && chunked) out.add(kLastChunk);
     xs.record.bytes_in += data.size();
@@ -302,21 +277,22 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
       }
     }
     if (!allowed) {
-      const ErrorReply e{
+      x_->error = ErrorReply{
           404, "model_not_found",
           fmt::format("The model `{}` is not served by any server of service \"{}\". Available "
                       "models: {}",
                       xs.requested_model, service.name, model_names(snap, {}))};
-      co_return co_await reply_error(e, true);
+      co_return co_await reply_error(true);
     }
   }
 
   auto& counters = *service.counters;
   Counted active(&counters.active);
-  std::array<balancing::ServerState*, 32> tried{};
+  auto& tried = xs.tried;
   std::size_t ntried = 0;
   int attempts_left = std::max(1, lb.retry.attempts);
-  std::string last_error = "no server is available (all unhealthy, draining or removed)";
+  std::string& last_error = xs.last_error;
+  last_error = "no server is available (all unhealthy, draining or removed)";
   const auto queue_deadline = Clock::now() + lb.timeouts.connect;
   std::unique_ptr<Counted> queued;
 
@@ -332,11 +308,11 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
         queued = std::make_unique<Counted>(&counters.queued);
       }
       if (Clock::now() >= queue_deadline || x.expired()) {
-        const ErrorReply e{503, "server_busy",
+        x_->error = ErrorReply{503, "server_busy",
                            fmt::format("every server of service \"{}\" is at its maxConnections and no slot "
                                        "freed within {} ms; raise maxConnections or add servers",
                                        service.name, lb.timeouts.connect.count())};
-        co_return co_await reply_error(e, true);
+        co_return co_await reply_error(true);
       }
       Timer wait(client_.get_executor(), kQueuePoll);
       co_await wait.async_wait(try_task);
@@ -368,20 +344,20 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
       case Attempt::final:
         co_return result.keep_alive;
       case Attempt::connect_failed:
-        last_error = std::move(result.error);
+        last_error = xs.attempt_error;
         continue;  // nothing was sent: the next server, without using an attempt
       case Attempt::retryable:
-        last_error = std::move(result.error);
+        last_error = xs.attempt_error;
         ++x.attempts;
         if (--attempts_left > 0 && !x.body_consumed && !x.expired()) continue;
         break;
     }
     break;
   }
-  const ErrorReply e{502, "upstream_unavailable",
+  x_->error = ErrorReply{502, "upstream_unavailable",
                      fmt::format("no server of service \"{}\" could take the request ({} tried; last: {})",
                                  service.name, ntried, last_error)};
-  co_return co_await reply_error(e, !x.body_consumed);
+  co_return co_await reply_error(!x.body_consumed);
 }
 
 Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& server, bool may_retry) {
@@ -402,9 +378,8 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
       if (cec) {
         upstream_ = nullptr;
         health::record_failure(server, lb.passiveHealth, x.service.servers);
-        co_return Attempt{Attempt::connect_failed, false,
-                          fmt::format("{}: connect: {}", server.spec.url,
-                                      deadline_.expired() ? "timed out" : cec.message())};
+        co_return failed(Attempt::connect_failed, fmt::format("{}: connect: {}", server.spec.url,
+                                      deadline_.expired() ? "timed out" : cec.message()));
       }
     }
     upstream_ = conn.get();
@@ -423,14 +398,14 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
                         server.spec.basePath, client_ip_text_, original_host_, x.framing});
     if (auto sec = co_await send_request(x, *conn)) {
       if (x.body_consumed) {
-        const ErrorReply e{502, "upstream_error",
+        x_->error = ErrorReply{502, "upstream_error",
                            fmt::format("{}: sending the request failed: {}", server.spec.url, sec.message())};
-        const bool keep_alive = co_await reply_error(e, false);
-        co_return Attempt{Attempt::final, keep_alive, {}};
+        const bool keep_alive = co_await reply_error(false);
+        co_return Attempt{Attempt::final, keep_alive};
       }
       if (reused) continue;
       health::record_failure(server, lb.passiveHealth, x.service.servers);
-      co_return Attempt{Attempt::retryable, false, fmt::format("{}: send: {}", server.spec.url, sec.message())};
+      co_return failed(Attempt::retryable, fmt::format("{}: send: {}", server.spec.url, sec.message()));
     }
 
     awaiting_response_ = true;
@@ -465,32 +440,33 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
       conn->buffer.commit(n);
     }
 
-    if (client_gone_) co_return Attempt{Attempt::final, false, {}};  // nobody to answer
+    if (client_gone_) co_return Attempt{Attempt::final, false};  // nobody to answer
     if (rec) {
       if (deadline_.expired()) {
         health::record_failure(server, lb.passiveHealth, x.service.servers);
         const bool total = x.expired();
-        const ErrorReply e{
+        x_->error = ErrorReply{
             504, "upstream_timeout",
             fmt::format("{} did not answer within {} ms (http.services.{}.loadBalancer.timeouts.{})",
                         server.spec.url,
                         total ? lb.timeouts.total.count() : lb.timeouts.responseHeader.count(),
                         x.service.name, total ? "total" : "responseHeader")};
-        const bool keep_alive = co_await reply_error(e, !x.body_consumed);
-        co_return Attempt{Attempt::final, keep_alive, {}};
+        const bool keep_alive = co_await reply_error(!x.body_consumed);
+        co_return Attempt{Attempt::final, keep_alive};
       }
       const bool lost = is_connection_lost(rec) && !got_any;
       if (reused && lost && !x.body_consumed) continue;
       health::record_failure(server, lb.passiveHealth, x.service.servers);
-      std::string error = rec == asio::error::invalid_argument
+      std::string& error = xs.attempt_error;
+      error = rec == asio::error::invalid_argument
                               ? fmt::format("{}: malformed response: {}", server.spec.url, res.error)
                               : fmt::format("{}: {}", server.spec.url, rec.message());
       if (!lost || x.body_consumed) {
-        const ErrorReply e{502, "upstream_error", error};
-        const bool keep_alive = co_await reply_error(e, false);
-        co_return Attempt{Attempt::final, keep_alive, {}};
+        x_->error = ErrorReply{502, "upstream_error", error};
+        const bool keep_alive = co_await reply_error(false);
+        co_return Attempt{Attempt::final, keep_alive};
       }
-      co_return Attempt{Attempt::retryable, false, std::move(error)};
+      co_return Attempt{Attempt::retryable, false};
     }
 
     const int status = res.status;
@@ -504,12 +480,12 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
     const auto& retry_on = lb.retry.retryOn;
     if (may_retry && std::find(retry_on.begin(), retry_on.end(), status) != retry_on.end()) {
       // The answer is dropped with its connection; the client never sees it.
-      co_return Attempt{Attempt::retryable, false, fmt::format("{} answered {}", server.spec.url, status)};
+      co_return failed(Attempt::retryable, fmt::format("{} answered {}", server.spec.url, status));
     }
     const bool keep_alive = co_await relay_response(x, conn);
-    co_return Attempt{Attempt::answered, keep_alive, {}};
+    co_return Attempt{Attempt::answered, keep_alive};
   }
-  co_return Attempt{Attempt::connect_failed, false, fmt::format("{}: connection closed", server.spec.url)};
+  co_return failed(Attempt::connect_failed, fmt::format("{}: connection closed", server.spec.url));
 }
 
 Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& owned) {
@@ -568,7 +544,7 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
   bool head_sent = false;
   bool complete = body_kind == http1::Body::none;
   error_code broken;
-  Gather gather;
+  Gather& gather = xs.gather;
   for (;;) {
     // Everything the buffer holds of the body goes out in one write, with the head if it has not
     // gone yet, and with the last chunk if the body is complete.
@@ -657,10 +633,10 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
     health::record_failure(*conn.server, x.service.lb.passiveHealth, x.service.servers);
     if (chunked_out && is_sse) {
       // A broken event stream still ends cleanly: the client gets an error event it can show.
-      const ErrorReply e{
+      x_->error = ErrorReply{
           502, "upstream_stream_broken",
           fmt::format("the model server {} stopped in the middle of the response", conn.server->spec.url)};
-      const std::string event = fmt::format("data: {}\n\n", error_json(e));
+      const std::string event = fmt::format("data: {}\n\n", error_json(x_->error));
       const std::string tail = fmt::format("{:x}\r\n{}\r\n{}", event.size(), event, kLastChunk);
       co_await write_client(tail, milliseconds(5000));
     }

@@ -145,7 +145,8 @@ Task<bool> Session::write_client(std::string_view bytes, std::chrono::millisecon
   co_return !ec;
 }
 
-Task<bool> Session::reply_error(const ErrorReply& e, bool keep_alive) {
+Task<bool> Session::reply_error(bool keep_alive) {
+  const ErrorReply& e = x_->error;
   x_->record.status = e.status;
   // A request whose body was not read cannot be followed by another on this connection.
   keep_alive = keep_alive && request_done_;
@@ -188,24 +189,24 @@ Task<bool> Session::serve_one() {
     if (status == http1::Status::complete) break;
     if (status == http1::Status::too_large) {
       const bool count = req.field_count >= std::min(limits.maxHeaders, http1::kMaxFields);
-      const ErrorReply e{
+      x_->error = ErrorReply{
           431, "request_header_fields_too_large",
           count ? fmt::format("request has more than {} header fields (entryPoints.{}.limits.maxHeaders)",
                               limits.maxHeaders, entry_point_)
                 : fmt::format("request header is larger than {} bytes (entryPoints.{}.limits.maxHeaderBytes)",
                               limits.maxHeaderBytes, entry_point_)};
-      co_return co_await reply_error(e, false);
+      co_return co_await reply_error(false);
     }
     if (status == http1::Status::bad) {
-      const ErrorReply e{400, "bad_request", fmt::format("malformed request: {}", req.error)};
-      co_return co_await reply_error(e, false);
+      x_->error = ErrorReply{400, "bad_request", fmt::format("malformed request: {}", req.error)};
+      co_return co_await reply_error(false);
     }
     auto room = in_.prepare(kReadSize);
     auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_task);
     if (ec) {
       if (deadline_.expired()) {
-        const ErrorReply e{408, "request_timeout", "the request header was not received in time"};
-        co_return co_await reply_error(e, false);
+        x_->error = ErrorReply{408, "request_timeout", "the request header was not received in time"};
+        co_return co_await reply_error(false);
       }
       co_return false;  // the client went away
     }
@@ -213,16 +214,16 @@ Task<bool> Session::serve_one() {
   }
   if (req.body == http1::Body::chunked && !beast::iequals(req.get("transfer-encoding"), "chunked")) {
     // The body would go on without its other codings (the upstream hop is re-framed).
-    const ErrorReply e{501, "not_implemented",
+    x_->error = ErrorReply{501, "not_implemented",
                        "only the chunked transfer coding is supported on requests; send the body with "
                        "Content-Length or Transfer-Encoding: chunked alone"};
-    co_return co_await reply_error(e, false);
+    co_return co_await reply_error(false);
   }
   body_pos_ = req.head_size;
   request_done_ = req.body == http1::Body::none;
   if (req.version >= 11 && req.host_count != 1) {
-    const ErrorReply e{400, "bad_request", "an HTTP/1.1 request needs exactly one Host header"};
-    co_return co_await reply_error(e, false);
+    x_->error = ErrorReply{400, "bad_request", "an HTTP/1.1 request needs exactly one Host header"};
+    co_return co_await reply_error(false);
   }
 
   RequestCount counted(worker_.active_requests);
@@ -265,11 +266,11 @@ Task<bool> Session::serve_one() {
       case BodyRead::ok:
         break;
       case BodyRead::too_large: {
-        const ErrorReply e{
+        x_->error = ErrorReply{
             413, "request_too_large",
             fmt::format("request body is larger than {} bytes (entryPoints.{}.limits.maxBodyBytes)",
                         limits.maxBodyBytes, entry_point_)};
-        co_await reply_error(e, false);
+        co_await reply_error(false);
         co_return false;
       }
       case BodyRead::failed:
@@ -303,32 +304,32 @@ Task<bool> Session::serve_one() {
   const bool sends_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
   if (!match) {
     if (view.model_state == routing::ModelState::present) {
-      const ErrorReply e{404, "model_not_found",
+      x_->error = ErrorReply{404, "model_not_found",
                          fmt::format("The model `{}` is not served by this gateway. Available models: {}",
                                      x.model, model_names(snap, ep->rule_models))};
-      co_return co_await reply_error(e, keep_alive);
+      co_return co_await reply_error(keep_alive);
     }
     if (view.model_state == routing::ModelState::absent && !x.body.empty()) {
       if (model_field == ModelField::not_json) {
-        const ErrorReply e{400, "invalid_json",
+        x_->error = ErrorReply{400, "invalid_json",
                            "the request body is not a JSON object; routing by model needs "
                            "a JSON body with a \"model\" field"};
-        co_return co_await reply_error(e, keep_alive);
+        co_return co_await reply_error(keep_alive);
       }
-      const ErrorReply e{400, "missing_model",
+      x_->error = ErrorReply{400, "missing_model",
                          "the JSON body has no string \"model\" field; name the model to use"};
-      co_return co_await reply_error(e, keep_alive);
+      co_return co_await reply_error(keep_alive);
     }
     if (view.model_state == routing::ModelState::absent && sends_body) {
-      const ErrorReply e{400, "missing_model",
+      x_->error = ErrorReply{400, "missing_model",
                          "this request has no JSON body with a \"model\" field; routing by "
                          "model needs one"};
-      co_return co_await reply_error(e, keep_alive);
+      co_return co_await reply_error(keep_alive);
     }
-    const ErrorReply e{
+    x_->error = ErrorReply{
         404, "route_not_found",
         fmt::format("no router on entry point \"{}\" matches {} {}", entry_point_, view.method, view.path)};
-    co_return co_await reply_error(e, keep_alive);
+    co_return co_await reply_error(keep_alive);
   }
 
   if (snap.services[match->service].lb.discoverModels.enabled && sends_body && !co_await need_model()) {

@@ -16,6 +16,7 @@
 #include "observability/usage_tap.h"
 #include "proxy/deadline.h"
 #include "proxy/errors.h"
+#include "proxy/gather.h"
 #include "proxy/http1_parser.h"
 #include "proxy/http_head.h"
 #include "proxy/io.h"
@@ -40,6 +41,11 @@ struct ExchangeState {
   std::string model;              // the model the server sees (an alias resolved)
   std::string requested_model;    // the model the client named
   std::string extra_head;         // extra response header lines, e.g. X-Model-Fallback
+  ErrorReply error;                // the error answer being sent
+  std::string attempt_error;      // why the last attempt on a server failed
+  std::string last_error;         // what the 502 says when no server could take the request
+  std::array<balancing::ServerState*, 32> tried{};  // servers tried, for the balancer
+  Gather gather;                  // the current write to a peer
   observability::RequestRecord record;
   observability::UsageTap usage_tap;
   std::string tap_out;            // bytes to forward when the tap removes an injected usage event
@@ -53,7 +59,8 @@ class Session {
  private:
   // One request/response exchange; false when the connection must close afterwards.
   Task<bool> serve_one();
-  Task<bool> reply_error(const ErrorReply& e, bool keep_alive);
+  // Sends x_->error.
+  Task<bool> reply_error(bool keep_alive);
   Task<bool> reply_body(int status, std::string_view content_type, std::string_view body, bool keep_alive);
   Task<bool> write_client(std::string_view bytes, std::chrono::milliseconds timeout);
 
@@ -71,6 +78,7 @@ class Session {
   struct Exchange;  // one request's forwarding state across attempts
   struct Attempt;   // how one try on one server ended
   Task<bool> forward(const EntryPointRuntime& ep, const Route& route, WorkerRoutes& routes, bool body_buffered);
+  Attempt failed(int kind, std::string why);
   Task<Attempt> attempt(Exchange& x, balancing::ServerState& server, bool may_retry);
   Task<boost::system::error_code> connect(UpstreamConnection& conn, balancing::ServerState& server);
   Task<boost::system::error_code> send_request(Exchange& x, UpstreamConnection& conn);
