@@ -1,8 +1,24 @@
 #include "proxy/deadline.h"
 
+#include <time.h>
+
 #include <limits>
 
 namespace modelgate::proxy {
+
+Deadline::Clock::time_point Deadline::coarse_now() {
+  // steady_clock is CLOCK_MONOTONIC; the coarse one counts from the same origin, up to one clock
+  // tick behind.
+  static const auto resolution = [] {
+    timespec res{};
+    clock_getres(CLOCK_MONOTONIC_COARSE, &res);
+    return std::chrono::seconds(res.tv_sec) + std::chrono::nanoseconds(res.tv_nsec);
+  }();
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+      std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec) + resolution));
+}
 
 Deadline::~Deadline() {
   if (wheel_ && filed_tick_ >= 0) wheel_->unfile(*this);

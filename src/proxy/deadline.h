@@ -30,7 +30,10 @@ class Deadline {
   Deadline(const Deadline&) = delete;
   Deadline& operator=(const Deadline&) = delete;
 
-  void after(Clock::duration d) { at(Clock::now() + d); }
+  // Relative to the kernel's coarse clock (a memory read, no timer read), plus its resolution so
+  // that the deadline is never earlier than asked; the wheel's ticks are coarser anyway.
+  void after(Clock::duration d) { at(coarse_now() + d); }
+  static Clock::time_point coarse_now();
   void at(Clock::time_point t);
   void clear() { at_ = Clock::time_point::max(); }
   Clock::time_point when() const { return at_; }

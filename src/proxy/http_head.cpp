@@ -26,9 +26,44 @@ bool named_in_connection(std::string_view connection, std::string_view name) {
   return false;
 }
 
-bool skip_field(std::string_view name, std::string_view connection, bool keep_content_length) {
-  if (is_hop_by_hop(name)) return true;
-  if (iequals(name, "content-length")) return !keep_content_length;  // else rewritten from the framing
+// The fields a forwarded head treats specially. Sorted out by length first: a head has a dozen
+// fields and this runs for each of them on every request.
+enum class Special : std::uint8_t { none, hop_by_hop, content_length, host, expect, xff, xf_other };
+
+Special classify(std::string_view name) {
+  switch (name.size()) {
+    case 2:
+      return iequals(name, "te") ? Special::hop_by_hop : Special::none;
+    case 4:
+      return iequals(name, "host") ? Special::host : Special::none;
+    case 6:
+      return iequals(name, "expect") ? Special::expect : Special::none;
+    case 7:
+      return iequals(name, "trailer") || iequals(name, "upgrade") ? Special::hop_by_hop : Special::none;
+    case 10:
+      return iequals(name, "connection") || iequals(name, "keep-alive") ? Special::hop_by_hop : Special::none;
+    case 14:
+      return iequals(name, "content-length") ? Special::content_length : Special::none;
+    case 15:
+      return iequals(name, "x-forwarded-for") ? Special::xff : Special::none;
+    case 16:
+      if (iequals(name, "proxy-connection")) return Special::hop_by_hop;
+      return iequals(name, "x-forwarded-host") ? Special::xf_other : Special::none;
+    case 17:
+      if (iequals(name, "transfer-encoding")) return Special::hop_by_hop;
+      return iequals(name, "x-forwarded-proto") ? Special::xf_other : Special::none;
+    case 18:
+      return iequals(name, "proxy-authenticate") ? Special::hop_by_hop : Special::none;
+    case 19:
+      return iequals(name, "proxy-authorization") ? Special::hop_by_hop : Special::none;
+    default:
+      return Special::none;
+  }
+}
+
+bool skip_field(Special kind, std::string_view name, std::string_view connection, bool keep_content_length) {
+  if (kind == Special::hop_by_hop) return true;
+  if (kind == Special::content_length) return !keep_content_length;  // else rewritten from the framing
   return !connection.empty() && named_in_connection(connection, name);
 }
 
@@ -53,21 +88,7 @@ void append_framing(std::string& out, const Framing& f) {
 
 }  // namespace
 
-bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::array<std::string_view, 9> kHopByHop = {"connection",
-                                                                "keep-alive",
-                                                                "proxy-connection",
-                                                                "proxy-authenticate",
-                                                                "proxy-authorization",
-                                                                "te",
-                                                                "trailer",
-                                                                "transfer-encoding",
-                                                                "upgrade"};
-  for (auto h : kHopByHop) {
-    if (iequals(name, h)) return true;
-  }
-  return false;
-}
+bool is_hop_by_hop(std::string_view name) { return classify(name) == Special::hop_by_hop; }
 
 void write_request_head(std::string& out, const http1::RequestHead& req, const UpstreamRequestHead& head) {
   out.append(req.method);
@@ -80,15 +101,14 @@ void write_request_head(std::string& out, const http1::RequestHead& req, const U
   const std::string_view connection = req.connection;
   std::string_view prior_xff;
   for (const auto& f : req.headers()) {
-    const std::string_view name = f.name;
-    if (iequals(name, "host") || iequals(name, "expect")) continue;
-    if (skip_field(name, connection, false)) continue;
-    if (iequals(name, "x-forwarded-for")) {
+    const Special kind = classify(f.name);
+    if (kind == Special::host || kind == Special::expect || kind == Special::xf_other) continue;
+    if (kind == Special::xff) {
       prior_xff = f.value;
       continue;
     }
-    if (iequals(name, "x-forwarded-proto") || iequals(name, "x-forwarded-host")) continue;
-    append_field(out, name, f.value);
+    if (skip_field(kind, f.name, connection, false)) continue;
+    append_field(out, f.name, f.value);
   }
   out.append("X-Forwarded-For: ");
   if (!prior_xff.empty()) {
@@ -110,7 +130,7 @@ void write_response_head(std::string& out, const http1::ResponseHead& res, const
   out.append(res.reason.empty() ? reason_phrase(status) : res.reason);
   out.append("\r\n");
   for (const auto& f : res.headers()) {
-    if (skip_field(f.name, res.connection, head.keep_content_length)) continue;
+    if (skip_field(classify(f.name), f.name, res.connection, head.keep_content_length)) continue;
     append_field(out, f.name, f.value);
   }
   if (!head.upstream.empty()) append_field(out, "X-Upstream", head.upstream);

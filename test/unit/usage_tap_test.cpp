@@ -107,11 +107,17 @@ TEST(InjectIncludeUsage, Variants) {
       {R"({"stream":true,"stream_options":null})", true, R"({"stream":true,"stream_options":{"include_usage":true}})"},
       {R"({"stream":false,"stream":true})", true, R"({"stream":false,"stream":true,"stream_options":{"include_usage":true}})"},
       {R"({"stre\u0061m":true})", true, R"({"stre\u0061m":true,"stream_options":{"include_usage":true}})"},
+      // Whitespace between key, colon and value (the quick scan must not miss these).
+      {"{\"stream\" :\n\ttrue}", true, "{\"stream\" :\n\ttrue,\"stream_options\":{\"include_usage\":true}}"},
+      {R"({"metadata":{"stream":false},"stream" : true})", true,
+       R"({"metadata":{"stream":false},"stream" : true,"stream_options":{"include_usage":true}})"},
       // Left alone.
       {R"({"stream":true,"stream_options":{"include_usage":true}})", false, ""},
       {R"({"stream":true,"stream_options":{"include_usage":true,"include_usage":false}})", true,
        R"({"stream":true,"stream_options":{"include_usage":true,"include_usage":true}})"},
       {R"({"model":"m","stream":false})", false, ""},
+      {R"({"metadata":{"stream":true},"stream":false})", false, ""},
+      {R"({"messages":[{"content":"say \"stream\": true"}]})", false, ""},
       {R"({"model":"m"})", false, ""},
       {R"({"stream":"true"})", false, ""},
       {R"({"stream":true,"stream_options":"yes"})", false, ""},

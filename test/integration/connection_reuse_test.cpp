@@ -1,0 +1,193 @@
+// What the gateway does with its connections between requests: an upstream connection the server
+// closed while it sat in the pool costs the client nothing, and a client that sends its next
+// request before the answer to the previous one (pipelining) gets both answers, in order.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "support/gateway_process.h"
+#include "support/http_client.h"
+#include "support/sim_process.h"
+
+namespace mt = modelgate::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string url(std::uint16_t port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+// A server that answers exactly one request per connection with a keep-alive response and then
+// closes the connection without saying so, as a server whose keep-alive timeout is shorter than
+// the gateway's pool time does.
+class OneShotServer {
+ public:
+  OneShotServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 16) != 0)
+      throw std::runtime_error("OneShotServer: bind/listen failed");
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~OneShotServer() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::uint16_t port() const { return port_; }
+  int connections() const { return connections_; }
+  int answered() const { return answered_; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      ++connections_;
+      std::string in;
+      char buf[4096];
+      while (in.find("\r\n\r\n") == std::string::npos) {
+        const auto n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        in.append(buf, static_cast<std::size_t>(n));
+      }
+      if (in.find("\r\n\r\n") != std::string::npos) {
+        static constexpr std::string_view kAnswer =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
+        if (::send(c, kAnswer.data(), kAnswer.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(kAnswer.size()))
+          ++answered_;
+      }
+      ::close(c);
+    }
+  }
+
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::atomic<int> answered_{0};
+  std::thread thread_;
+};
+
+// Sends `first`, waits, sends `second` on the same connection, and returns all that comes back
+// until the gateway closes it.
+std::string send_twice(std::uint16_t port, const std::string& first, const std::string& second,
+                       std::chrono::milliseconds between) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    ::send(fd, first.data(), first.size(), MSG_NOSIGNAL);
+    std::this_thread::sleep_for(between);
+    ::send(fd, second.data(), second.size(), MSG_NOSIGNAL);
+    char buf[8192];
+    for (;;) {
+      const auto n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+std::string chat_request(std::string_view model, bool close) {
+  const std::string body = "{\"model\":\"" + std::string(model) +
+                           "\",\"max_tokens\":2,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  return "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n" +
+         std::string(close ? "Connection: close\r\n" : "") + "Content-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+TEST(ConnectionReuse, ServerClosingAPooledConnectionCostsTheClientNothing) {
+  OneShotServer server;
+  mt::GatewayProcess gw(R"y(
+entryPoints:
+  web: {address: "127.0.0.1:0"}
+http:
+  routers:
+    all: {rule: "PathPrefix(`/`)", service: one-shot}
+  services:
+    one-shot:
+      loadBalancer: {servers: [{url: )y" + url(server.port()) + R"y(}]}
+)y",
+                        1);
+  mt::HttpClient client("127.0.0.1", gw.port());
+  constexpr int kRequests = 6;
+  for (int i = 0; i < kRequests; ++i) {
+    // Each answer leaves a pooled connection the server has already closed.
+    std::this_thread::sleep_for(20ms);
+    auto r = client.get("/thing");
+    EXPECT_EQ(r.status, 200) << i << ": " << r.body << r.error;
+    EXPECT_EQ(r.body, "ok") << i;
+  }
+  EXPECT_EQ(server.answered(), kRequests);
+  EXPECT_EQ(server.connections(), kRequests);  // one fresh connection per request, none wasted
+}
+
+TEST(ConnectionReuse, PipelinedRequestWhileTheFirstIsServedIsAnsweredAfterIt) {
+  // The first answer takes 150 ms; the second request arrives 60 ms in, while the gateway waits
+  // for the server and watches the client connection.
+  mt::SimProcess sim("slow", {"--models", "m-slow,m-fast", "--ttft-ms", "150", "--tpot-ms", "0"});
+  mt::GatewayProcess gw(R"y(
+entryPoints:
+  web: {address: "127.0.0.1:0"}
+http:
+  routers:
+    all: {rule: "PathPrefix(`/`)", service: sim}
+  services:
+    sim:
+      loadBalancer: {servers: [{url: )y" + url(sim.port()) + R"y(}]}
+)y",
+                        1);
+  const auto out = send_twice(gw.port(), chat_request("m-slow", false), chat_request("m-fast", true), 60ms);
+  const auto first = out.find("\"model\":\"m-slow\"");
+  const auto second = out.find("\"model\":\"m-fast\"");
+  ASSERT_NE(first, std::string::npos) << out;
+  ASSERT_NE(second, std::string::npos) << out;
+  EXPECT_LT(first, second) << out;
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  EXPECT_NE(out.find("HTTP/1.1 200", first), std::string::npos) << out;
+}
+
+TEST(ConnectionReuse, PipelinedRequestsInOneWriteAreAnsweredInOrder) {
+  mt::SimProcess sim("fast", {"--models", "m-a,m-b", "--ttft-ms", "0", "--tpot-ms", "0"});
+  mt::GatewayProcess gw(R"y(
+entryPoints:
+  web: {address: "127.0.0.1:0"}
+http:
+  routers:
+    all: {rule: "PathPrefix(`/`)", service: sim}
+  services:
+    sim:
+      loadBalancer: {servers: [{url: )y" + url(sim.port()) + R"y(}]}
+)y",
+                        1);
+  const auto out = mt::raw_exchange(gw.port(), chat_request("m-a", false) + chat_request("m-b", false) +
+                                                   chat_request("m-a", true));
+  const auto a = out.find("\"model\":\"m-a\"");
+  const auto b = out.find("\"model\":\"m-b\"");
+  const auto a2 = out.find("\"model\":\"m-a\"", b == std::string::npos ? 0 : b);
+  ASSERT_NE(a, std::string::npos) << out;
+  ASSERT_NE(b, std::string::npos) << out;
+  ASSERT_NE(a2, std::string::npos) << out;
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, a2);
+}
