@@ -106,6 +106,20 @@ std::string send_twice(std::uint16_t port, const std::string& first, const std::
   return out;
 }
 
+// One entry point, every request to one server.
+std::string one_service(std::uint16_t port) {
+  return R"y(
+entryPoints:
+  web: {address: "127.0.0.1:0"}
+http:
+  routers:
+    all: {rule: "PathPrefix(`/`)", service: sim}
+  services:
+    sim:
+      loadBalancer: {servers: [{url: )y" + url(port) + R"y(}]}
+)y";
+}
+
 std::string chat_request(std::string_view model, bool close) {
   const std::string body = "{\"model\":\"" + std::string(model) +
                            "\",\"max_tokens\":2,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
@@ -118,17 +132,7 @@ std::string chat_request(std::string_view model, bool close) {
 
 TEST(ConnectionReuse, ServerClosingAPooledConnectionCostsTheClientNothing) {
   OneShotServer server;
-  mt::GatewayProcess gw(R"y(
-entryPoints:
-  web: {address: "127.0.0.1:0"}
-http:
-  routers:
-    all: {rule: "PathPrefix(`/`)", service: one-shot}
-  services:
-    one-shot:
-      loadBalancer: {servers: [{url: )y" + url(server.port()) + R"y(}]}
-)y",
-                        1);
+  mt::GatewayProcess gw(one_service(server.port()), 1);
   mt::HttpClient client("127.0.0.1", gw.port());
   constexpr int kRequests = 6;
   for (int i = 0; i < kRequests; ++i) {
@@ -146,17 +150,7 @@ TEST(ConnectionReuse, PipelinedRequestWhileTheFirstIsServedIsAnsweredAfterIt) {
   // The first answer takes 150 ms; the second request arrives 60 ms in, while the gateway waits
   // for the server and watches the client connection.
   mt::SimProcess sim("slow", {"--models", "m-slow,m-fast", "--ttft-ms", "150", "--tpot-ms", "0"});
-  mt::GatewayProcess gw(R"y(
-entryPoints:
-  web: {address: "127.0.0.1:0"}
-http:
-  routers:
-    all: {rule: "PathPrefix(`/`)", service: sim}
-  services:
-    sim:
-      loadBalancer: {servers: [{url: )y" + url(sim.port()) + R"y(}]}
-)y",
-                        1);
+  mt::GatewayProcess gw(one_service(sim.port()), 1);
   const auto out = send_twice(gw.port(), chat_request("m-slow", false), chat_request("m-fast", true), 60ms);
   const auto first = out.find("\"model\":\"m-slow\"");
   const auto second = out.find("\"model\":\"m-fast\"");
@@ -169,17 +163,7 @@ http:
 
 TEST(ConnectionReuse, PipelinedRequestsInOneWriteAreAnsweredInOrder) {
   mt::SimProcess sim("fast", {"--models", "m-a,m-b", "--ttft-ms", "0", "--tpot-ms", "0"});
-  mt::GatewayProcess gw(R"y(
-entryPoints:
-  web: {address: "127.0.0.1:0"}
-http:
-  routers:
-    all: {rule: "PathPrefix(`/`)", service: sim}
-  services:
-    sim:
-      loadBalancer: {servers: [{url: )y" + url(sim.port()) + R"y(}]}
-)y",
-                        1);
+  mt::GatewayProcess gw(one_service(sim.port()), 1);
   const auto out = mt::raw_exchange(gw.port(), chat_request("m-a", false) + chat_request("m-b", false) +
                                                    chat_request("m-a", true));
   const auto a = out.find("\"model\":\"m-a\"");
