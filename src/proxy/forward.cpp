@@ -236,7 +236,9 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
   if (!body_buffered && !request_done_) {
     if (req.body == http1::Body::length &&
         req.content_length <= std::min<std::uint64_t>(ep.spec.limits.maxBodyBytes, kReplayableBody)) {
-      if (co_await read_whole_body(ep.spec.limits.maxBodyBytes) != BodyRead::ok) co_return false;
+      if (!body_arrived(ep.spec.limits.maxBodyBytes) &&
+          co_await read_whole_body(ep.spec.limits.maxBodyBytes) != BodyRead::ok)
+        co_return false;
       body_buffered = true;
     }
   }

@@ -44,6 +44,21 @@ Task<boost::system::error_code> Session::send_continue_once() {
   co_return ec;
 }
 
+bool Session::body_arrived(std::size_t limit) {
+  const auto& req = x_->req;
+  if (request_done_) {
+    x_->body.clear();
+    return true;
+  }
+  if (req.body != http1::Body::length || req.content_length > limit || body_in_used_) return false;
+  const auto pending = pending_body_bytes();
+  if (pending.size() < req.content_length) return false;
+  x_->body.assign(pending.substr(0, static_cast<std::size_t>(req.content_length)));
+  take_body_bytes(x_->body.size());
+  request_done_ = true;
+  return true;
+}
+
 Task<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
   auto& x = *x_;
   auto& body = x.body;

@@ -128,7 +128,8 @@ Task<void> Session::run() {
     }
     x_ = worker_.take_exchange();
     const bool keep_alive = co_await serve_one();
-    co_await stop_watch();
+    if (watching_) co_await stop_watch();
+    watch_due_.clear();
     if (keep_alive) end_request_bytes();
     worker_.give_back(std::move(x_));
     if (!keep_alive || worker_.gateway_draining()) break;
@@ -262,7 +263,8 @@ Task<bool> Session::serve_one() {
   // Reads the body once, for the first router or service that needs the model.
   auto need_model = [&]() -> Task<bool> {
     if (view.model_state != routing::ModelState::not_read) co_return true;
-    switch (co_await read_whole_body(limits.maxBodyBytes)) {
+    const BodyRead got = body_arrived(limits.maxBodyBytes) ? BodyRead::ok : co_await read_whole_body(limits.maxBodyBytes);
+    switch (got) {
       case BodyRead::ok:
         break;
       case BodyRead::too_large: {

@@ -68,6 +68,9 @@ class Session {
   // body_pos_ on), then from reads into x_->body_in.
   enum class BodyRead { ok, too_large, failed };
   Task<BodyRead> read_whole_body(std::size_t limit);  // into x_->body (limit: maxBodyBytes)
+  // The usual case without a coroutine: a Content-Length body within `limit` that came whole
+  // with its head is copied into x_->body; false leaves everything to read_whole_body.
+  bool body_arrived(std::size_t limit);
   std::string_view pending_body_bytes() const;
   void take_body_bytes(std::size_t n);
   Task<boost::system::error_code> read_body_bytes();  // more into x_->body_in
