@@ -298,6 +298,7 @@ TEST(Discovery, InitialRoundEndsWithDeadAndHungServers) {
   ControlPlane cp;
   mt::SimProcess live("live", {"--models", "A"});
   mt::SimProcess hung("hung", {"--models", "H", "--hang-after-ms", "1"});
+  std::this_thread::sleep_for(20ms);  // past its first millisecond: it answers nothing from here on
   const auto dead_port = mt::free_port();  // nothing listens there
   mg::proxy::ServerRegistry registry;
   auto snap = snapshot(
