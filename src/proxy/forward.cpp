@@ -162,7 +162,7 @@ Task<error_code> Session::connect(UpstreamConnection& conn, balancing::ServerSta
     if (rec || results.empty()) co_return rec ? rec : asio::error::host_not_found;
     endpoint = *results.begin();
   }
-  auto [cec] = co_await conn.socket.async_connect(endpoint, try_task);
+  auto [cec] = co_await conn.socket.async_connect(endpoint, try_op);
   if (cec) co_return cec;
   conn.socket.set_option(tcp::no_delay(true), ec);
   co_return error_code{};
@@ -175,14 +175,14 @@ Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
   deadline_.after(io_timeout);
   if (x.body_buffered || x.framing.kind == Framing::none) {
     std::array<asio::const_buffer, 2> bufs = {asio::buffer(xs.head), asio::buffer(xs.body)};
-    auto [ec, n] = co_await asio::async_write(up, bufs, try_task);
+    auto [ec, n] = co_await asio::async_write(up, bufs, try_op);
     co_return ec;
   }
   // Stream the body from the client as it arrives: never read faster than the server takes it.
   x.body_consumed = true;
   if (auto ec = co_await send_continue_once()) co_return ec;
   {
-    auto [ec, n] = co_await asio::async_write(up, asio::buffer(xs.head), try_task);
+    auto [ec, n] = co_await asio::async_write(up, asio::buffer(xs.head), try_op);
     if (ec) co_return ec;
   }
   const bool chunked = x.framing.kind == Framing::chunked;
@@ -213,7 +213,7 @@ Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
     xs.record.bytes_in += data.size();
     if (!out.empty()) {
       deadline_.after(io_timeout);
-      auto [wec, wn] = co_await asio::async_write(up, out.buffers(), try_task);
+      auto [wec, wn] = co_await asio::async_write(up, out.buffers(), try_op);
       if (wec) co_return wec;
     }
     take_body_bytes(used);
@@ -317,7 +317,7 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
         co_return co_await reply_error(true);
       }
       Timer wait(client_.get_executor(), kQueuePoll);
-      co_await wait.async_wait(try_task);
+      co_await wait.async_wait(try_op);
       continue;
     }
     queued.reset();
@@ -433,7 +433,7 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
         break;
       }
       auto room = conn->buffer.prepare(kResponseRead);
-      auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(room.data(), room.size()), try_task);
+      auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(room.data(), room.size()), try_op);
       if (ec) {
         rec = ec;
         break;
@@ -603,7 +603,7 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
     // first token.
     if (!gather.empty()) {
       deadline_.after(x.clamp(timeouts.streamIdle));
-      auto [ec, n] = co_await asio::async_write(client_, gather.buffers(), try_task);
+      auto [ec, n] = co_await asio::async_write(client_, gather.buffers(), try_op);
       // A failed write means the client is gone; the upstream connection closes with us.
       if (ec) co_return false;
       head_sent = true;
@@ -613,7 +613,7 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
     if (used > 0 && !conn.buffer.empty() && gather.full()) continue;  // more buffered: no read yet
     auto room = conn.buffer.prepare(kResponseRead);
     deadline_.after(x.clamp(timeouts.streamIdle));
-    auto [ec, n] = co_await conn.socket.async_read_some(asio::buffer(room.data(), room.size()), try_task);
+    auto [ec, n] = co_await conn.socket.async_read_some(asio::buffer(room.data(), room.size()), try_op);
     if (ec) {
       if (body_kind == http1::Body::until_close && ec == asio::error::eof) {
         complete = true;

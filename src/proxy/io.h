@@ -5,6 +5,8 @@
 // once here removes that from every socket, timer and coroutine of the request path.
 #pragma once
 
+#include <boost/asio/deferred.hpp>
+
 #include "proxy/asio.h"
 
 namespace modelgate::proxy {
@@ -20,5 +22,10 @@ using Task = asio::awaitable<T, Executor>;
 inline constexpr asio::use_awaitable_t<Executor> use_task{};
 // As `nothrow`, for Task coroutines: errors come back as values.
 inline constexpr auto try_task = asio::as_tuple(use_task);
+// For a socket or timer operation awaited on the request path: the operation is awaited in place
+// (use_awaitable wraps each one in a coroutine frame of its own, allocated and freed per call),
+// its error returned as a value. Its arguments are held until the await ends: only for arguments
+// without destructors (buffers, sockets), see the note in proxy/asio.h.
+inline constexpr auto try_op = asio::as_tuple(asio::deferred);
 
 }  // namespace modelgate::proxy

@@ -31,7 +31,7 @@ void Session::take_body_bytes(std::size_t n) {
 Task<boost::system::error_code> Session::read_body_bytes() {
   body_in_used_ = true;
   auto room = x_->body_in.prepare(kBodyRead);
-  auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_task);
+  auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_op);
   if (!ec) x_->body_in.commit(n);
   co_return ec;
 }
@@ -40,7 +40,7 @@ Task<boost::system::error_code> Session::send_continue_once() {
   if (continue_sent_ || !x_->req.expect_continue) co_return boost::system::error_code{};
   continue_sent_ = true;
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), try_task);
+  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), try_op);
   co_return ec;
 }
 
@@ -75,7 +75,7 @@ Task<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
     std::size_t have = first.size();
     if (have < size && co_await send_continue_once()) co_return BodyRead::failed;
     while (have < size) {
-      auto [ec, n] = co_await client_.async_read_some(asio::buffer(body.data() + have, size - have), try_task);
+      auto [ec, n] = co_await client_.async_read_some(asio::buffer(body.data() + have, size - have), try_op);
       if (ec) co_return BodyRead::failed;
       have += n;
     }

@@ -122,7 +122,7 @@ Task<void> Session::run() {
       if (!ep) break;  // the entry point was removed by a reload
       deadline_.after(ep->spec.timeouts.idle);
       auto room = in_.prepare(kReadSize / 2);
-      auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_task);
+      auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_op);
       if (ec) break;
       in_.commit(n);
     }
@@ -142,7 +142,7 @@ Task<void> Session::run() {
 
 Task<bool> Session::write_client(std::string_view bytes, std::chrono::milliseconds timeout) {
   deadline_.after(timeout);
-  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), try_task);
+  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), try_op);
   co_return !ec;
 }
 
@@ -203,7 +203,7 @@ Task<bool> Session::serve_one() {
       co_return co_await reply_error(false);
     }
     auto room = in_.prepare(kReadSize);
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_task);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_op);
     if (ec) {
       if (deadline_.expired()) {
         x_->error = ErrorReply{408, "request_timeout", "the request header was not received in time"};

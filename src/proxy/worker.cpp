@@ -92,13 +92,13 @@ void Worker::join() {
 
 Task<void> Worker::accept_loop(Acceptor& acceptor, const std::string& entry_point) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(try_task);
+    auto [ec, socket] = co_await acceptor.async_accept(try_op);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       // EMFILE and friends: log and keep accepting; a busy loop is avoided by the short pause.
       spdlog::warn("accept on {}: {}", entry_point, ec.message());
       Timer pause(io_, std::chrono::milliseconds(50));
-      co_await pause.async_wait(try_task);
+      co_await pause.async_wait(try_op);
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
