@@ -3,6 +3,8 @@
 // caller keeps begin/end balanced; nothing is validated beyond that.
 #pragma once
 
+#include "text/json_escape.h"
+
 #include <cmath>
 #include <cstdint>
 #include <iterator>
@@ -75,24 +77,8 @@ class JsonWriter {
   std::string& str() { return out_; }
   std::string take() { return std::move(out_); }
 
-  static void escape(std::string& out, std::string_view s) {
-    for (char ch : s) {
-      auto c = static_cast<unsigned char>(ch);
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
-          } else {
-            out += ch;
-          }
-      }
-    }
-  }
+  static void escape(std::string& out, std::string_view s) { text::append_json_escaped(out, s); }
+
 
  private:
   template <class N>

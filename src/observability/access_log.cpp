@@ -1,6 +1,5 @@
 // Access log rings, formats and the writer thread. See access_log.h for the design.
 #include "observability/access_log.h"
-#include "observability/utf8.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -13,6 +12,9 @@
 #include <cstring>
 #include <iterator>
 #include <stdexcept>
+
+#include "text/json_escape.h"
+#include "text/utf8.h"
 
 namespace modelgate::observability {
 
@@ -29,34 +31,7 @@ constexpr std::uint32_t kAllFields = (1u << kFields.size()) - 1;
 
 using Out = std::back_insert_iterator<std::string>;
 
-// JSON string contents (RFC 8259 §7); invalid UTF-8 becomes U+FFFD so every line stays valid JSON.
-void json_escape(std::string& out, std::string_view v) {
-  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
-  for (std::size_t i = 0; i < v.size();) {
-    const unsigned char c = p[i];
-    if (c >= 0x80) {
-      if (auto len = utf8_length(p + i, v.size() - i)) {
-        out.append(v.data() + i, len);
-        i += len;
-      } else {
-        out += "\\ufffd";
-        ++i;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) fmt::format_to(Out(out), "\\u{:04x}", c);
-        else out += static_cast<char>(c);
-    }
-    ++i;
-  }
-}
+using text::append_json_escaped;
 
 // Inside a quoted field of the common format: quote and backslash escaped, control bytes and
 // invalid UTF-8 as \xHH (as nginx does), so a line can never be split or forged by a client.
@@ -65,7 +40,7 @@ void quoted_escape(std::string& out, std::string_view v) {
   for (std::size_t i = 0; i < v.size();) {
     const unsigned char c = p[i];
     if (c >= 0x80) {
-      if (auto len = utf8_length(p + i, v.size() - i)) {
+      if (auto len = text::utf8_length(p + i, v.size() - i)) {
         out.append(v.data() + i, len);
         i += len;
         continue;
@@ -361,7 +336,7 @@ void AccessLog::format(std::string& out, const RequestRecord& r) const {
   };
   auto str = [&](std::string_view v) {
     out += '"';
-    json_escape(out, v);
+    append_json_escaped(out, v);
     out += '"';
   };
   auto opt_ms = [&](const std::optional<RequestRecord::Duration>& d) {

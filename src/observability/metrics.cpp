@@ -1,7 +1,7 @@
 // Per-worker recording and the Prometheus text exposition (format 0.0.4):
 // https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
 #include "observability/metrics.h"
-#include "observability/utf8.h"
+#include "text/utf8.h"
 
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -81,7 +81,7 @@ void append_label_value(std::string& out, std::string_view v) {
       continue;
     }
     if (c >= 0x80) {
-      if (auto len = utf8_length(p + i, n - i)) {
+      if (auto len = text::utf8_length(p + i, n - i)) {
         i += len;
         continue;
       }

@@ -4,39 +4,13 @@
 
 #include <boost/beast/http/status.hpp>
 
+#include "text/json_escape.h"
+
 namespace modelgate::proxy {
 
 namespace {
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
+using text::append_json_string;
 
 std::string_view type_for(int status) {
   if (status >= 500) return "server_error";

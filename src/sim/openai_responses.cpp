@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "text/json_escape.h"
+
 namespace modelgate::sim::detail {
 
 namespace {
@@ -35,30 +37,9 @@ std::string_view chunk_object(const Completion& c) {
 
 }  // namespace
 
-void append_escaped(std::string& out, std::string_view s) {
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          append(out, "\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out += ch;
-        }
-    }
-  }
-}
+void append_escaped(std::string& out, std::string_view s) { text::append_json_escaped(out, s); }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  append_escaped(out, s);
-  out += '"';
-}
+void append_json_string(std::string& out, std::string_view s) { text::append_json_string(out, s); }
 
 void append_completion(std::string& out, const Completion& c) {
   bool chat = c.endpoint == Endpoint::chat;

@@ -1,11 +1,11 @@
-// UTF-8 validation shared by the access log and the metrics text: both write user-supplied strings
-// (model names, paths) into formats that must stay valid UTF-8.
+// UTF-8 validation for everything that writes user-supplied strings (model names, paths) into
+// formats that must stay valid UTF-8: JSON, the access log, the metrics text.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-namespace modelgate::observability {
+namespace modelgate::text {
 
 // Length of the valid UTF-8 sequence at p, or 0 when it is not one (RFC 3629 §4).
 inline std::size_t utf8_length(const unsigned char* p, std::size_t n) {
@@ -32,4 +32,4 @@ inline std::size_t utf8_length(const unsigned char* p, std::size_t n) {
   return len;
 }
 
-}  // namespace modelgate::observability
+}  // namespace modelgate::text
