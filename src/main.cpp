@@ -2,9 +2,11 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "config/parse_guard.h"
 #include "sim/sim.h"
 
 namespace {
@@ -87,11 +89,26 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   sim->add_option("--threads", sim_opts.threads, "event-loop threads")->check(CLI::PositiveNumber);
 
+  // Internal: the YAML parse of a config file, run by this same binary in a child process with
+  // these limits (config/parse_guard.h). Hidden from --help.
+  const modelgate::config::ParseGuard parse_guard{"/proc/self/exe"};
+  auto* parse_yaml = app.add_subcommand("parse-yaml", "parse YAML from stdin under limits (internal)");
+  parse_yaml->group("");
+  std::size_t memory_limit = parse_guard.memory_limit;
+  std::int64_t timeout_ms = parse_guard.timeout.count();
+  parse_yaml->add_option("--memory-limit", memory_limit, "bytes of address space");
+  parse_yaml->add_option("--timeout-ms", timeout_ms, "wall-clock limit");
+  serve_opts.parse_guard = parse_guard;
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*parse_yaml) {
+    return modelgate::config::parse_yaml_child(memory_limit, std::chrono::milliseconds(timeout_ms));
+  }
 
   try {
     if (*serve) return modelgate::cli::serve(serve_opts);
-    if (*check) return modelgate::cli::check(check_path);
+    if (*check) return modelgate::cli::check(check_path, parse_guard);
     if (*demo) return modelgate::cli::demo(demo_workers);
     if (*sim) {
       if (!parse_listen(listen, sim_opts.host, sim_opts.port)) {

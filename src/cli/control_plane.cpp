@@ -25,10 +25,12 @@ namespace modelgate::cli {
 namespace asio = proxy::asio;
 using proxy::nothrow;
 
-ControlPlane::ControlPlane(proxy::Gateway& gateway, std::string config_path, unsigned workers,
+ControlPlane::ControlPlane(proxy::Gateway& gateway, std::string config_path,
+                           std::optional<config::ParseGuard> parse_guard, unsigned workers,
                            observability::Metrics& metrics, observability::AccessLog* access_log)
     : gateway_(gateway),
       config_path_(std::move(config_path)),
+      parse_guard_(std::move(parse_guard)),
       workers_(workers),
       metrics_(metrics),
       access_log_(access_log) {}
@@ -115,10 +117,14 @@ void ControlPlane::reload_from_file(const std::string& reason) {
     return;
   }
   fingerprint_ = fp;
-  auto loaded = config::load_file(config_path_);
+  auto loaded = config::load_file(config_path_, parse_guard_);
   std::vector<std::string> errors;
   for (const auto& d : loaded.diagnostics) {
-    if (d.severity == config::Severity::error) errors.push_back(d.str());
+    if (d.severity == config::Severity::error) {
+      errors.push_back(d.str());
+    } else {
+      spdlog::warn("{}", d.str());
+    }
   }
   if (!loaded.config) {
     for (const auto& e : errors) spdlog::error("{}", e);

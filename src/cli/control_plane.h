@@ -5,6 +5,8 @@
 //   rename, an editor's save or a Kubernetes `..data` symlink swap is seen), on SIGHUP, and by a
 //   one-second stat poll as a fallback for mounts that deliver no events. A new file is validated
 //   first; an invalid one is logged, shown by the admin API and the old config keeps serving.
+//   The file's YAML is parsed in a child process first (config/parse_guard.h), so a file the
+//   parser cannot finish costs the control thread at most the guard's timeout, never the gateway.
 // - active health checks and model discovery, reconfigured with each applied config;
 // - the admin API, whose changes to pools are applied like a reload (they last until the file is
 //   next reloaded).
@@ -13,11 +15,13 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "admin/admin_backend.h"
 #include "config/config.h"
+#include "config/parse_guard.h"
 #include "proxy/asio.h"
 #include "proxy/gateway.h"
 
@@ -39,8 +43,10 @@ namespace modelgate::cli {
 
 class ControlPlane final : public admin::AdminBackend {
  public:
-  // `config_path` empty: an embedded config (demo), never reloaded from a file.
-  ControlPlane(proxy::Gateway& gateway, std::string config_path, unsigned workers,
+  // `config_path` empty: an embedded config (demo), never reloaded from a file. `parse_guard`:
+  // how reloads of the file are parsed (unset: in-process only).
+  ControlPlane(proxy::Gateway& gateway, std::string config_path,
+               std::optional<config::ParseGuard> parse_guard, unsigned workers,
                observability::Metrics& metrics, observability::AccessLog* access_log);
   ~ControlPlane() override;
 
@@ -75,6 +81,7 @@ class ControlPlane final : public admin::AdminBackend {
 
   proxy::Gateway& gateway_;
   std::string config_path_;
+  std::optional<config::ParseGuard> parse_guard_;
   unsigned workers_;
   observability::Metrics& metrics_;
   observability::AccessLog* access_log_;

@@ -40,7 +40,7 @@ sigset_t blocked_signals() {
 }  // namespace
 
 int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
-                const std::string& config_path) {
+                const std::string& config_path, std::optional<config::ParseGuard> parse_guard) {
   set_log_level(cfg.log.level);
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   const auto drain = cfg.shutdown.drainTimeout;
@@ -71,7 +71,7 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
   }
   gateway.attach(&metrics, access_log.get());
   gateway.start();
-  ControlPlane control(gateway, config_path, workers, metrics, access_log.get());
+  ControlPlane control(gateway, config_path, std::move(parse_guard), workers, metrics, access_log.get());
   control.start();
   for (const auto& [name, endpoint] : gateway.bound()) {
     std::cout << fmt::format("modelgate: entry point {} listening on {}:{}\n", name,
@@ -100,7 +100,7 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
 }
 
 int serve(const ServeOptions& options) {
-  auto result = config::load_file(options.config_path);
+  auto result = config::load_file(options.config_path, options.parse_guard);
   print_diagnostics(result.diagnostics);
   if (!result.config) {
     std::cerr << fmt::format(
@@ -109,11 +109,12 @@ int serve(const ServeOptions& options) {
         options.config_path, options.config_path);
     return 2;
   }
-  return run_gateway(std::move(*result.config), options.workers, options.config_path, options.config_path);
+  return run_gateway(std::move(*result.config), options.workers, options.config_path, options.config_path,
+                     options.parse_guard);
 }
 
-int check(const std::string& config_path) {
-  auto result = config::load_file(config_path);
+int check(const std::string& config_path, const std::optional<config::ParseGuard>& parse_guard) {
+  auto result = config::load_file(config_path, parse_guard);
   print_diagnostics(result.diagnostics);
   if (!result.config) return 2;
   proxy::ServerRegistry registry;

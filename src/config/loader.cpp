@@ -1,7 +1,8 @@
 // Reads the YAML configuration (Traefik's file-provider shape plus modelgate's keys) into a Config:
 // the run of one load, from text to LoadResult.
 //
-// The file is parsed by yaml-cpp, then walked once, section by section, by ConfigReader
+// The file is parsed by yaml-cpp (first in a child process under a memory and a time limit when
+// the caller gives a guard: parse_guard.h), then walked once, section by section, by ConfigReader
 // (config_reader.h; one file per section), on top of YamlReader (yaml_reader.h: typed values,
 // schemas, places). One rule throughout: a problem is recorded and the walk goes on, so a single
 // run reports everything wrong with the file. Names that refer to other sections and listening
@@ -182,7 +183,7 @@ LoadResult load_text(std::string_view yaml, const std::string& name) {
   return detail::ConfigReader(yaml, name).run();
 }
 
-LoadResult load_file(const std::string& path) {
+LoadResult load_file(const std::string& path, const std::optional<ParseGuard>& guard) {
   auto cannot_read = [&](int err) {
     LoadResult r;
     r.diagnostics.push_back(Diagnostic{
@@ -198,7 +199,11 @@ LoadResult load_file(const std::string& path) {
   errno = 0;
   while ((n = std::fread(buffer, 1, sizeof buffer, f.get())) > 0) text.append(buffer, n);
   if (std::ferror(f.get())) return cannot_read(errno != 0 ? errno : EIO);
-  return load_text(text, path);
+  const auto guarded = guard ? parse_in_child(text, path, *guard) : std::nullopt;
+  if (guarded && guarded->severity == Severity::error) return LoadResult{std::nullopt, {*guarded}};
+  LoadResult result = load_text(text, path);
+  if (guarded) result.diagnostics.insert(result.diagnostics.begin(), *guarded);
+  return result;
 }
 
 }  // namespace modelgate::config

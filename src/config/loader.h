@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "config/diagnostics.h"
+#include "config/parse_guard.h"
 
 namespace modelgate::config {
 
@@ -20,7 +21,9 @@ struct LoadResult {
   std::vector<Diagnostic> diagnostics;
 };
 
-LoadResult load_file(const std::string& path);
+// With a guard, the YAML is first parsed in a child process under its limits (parse_guard.h): a
+// file the parser cannot finish is an error, not a hang. Without one, in-process only.
+LoadResult load_file(const std::string& path, const std::optional<ParseGuard>& guard = std::nullopt);
 // `name` is used as FILE in diagnostics.
 LoadResult load_text(std::string_view yaml, const std::string& name);
 

@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "support/admin_status.h"
 #include "support/gateway_process.h"
 #include "support/http_client.h"
 #include "support/json.h"
@@ -70,36 +71,8 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-// GET /api/status's generation and last reload.
-struct Status {
-  std::uint64_t generation = 0;
-  bool has_reload = false, reload_ok = false;
-  std::vector<std::string> errors;
-};
-
-Status status(mt::HttpClient& admin) {
-  Status st;
-  auto r = admin.get("/api/status");
-  if (r.status != 200) return st;
-  Json j(r.body);
-  if (!j.ok) return st;
-  std::uint64_t g = 0;
-  if (!j.root["generation"].get(g)) st.generation = g;
-  simdjson::dom::object reload;
-  if (!j.root["last_reload"].get(reload)) {
-    st.has_reload = true;
-    bool ok = false;
-    if (!reload["ok"].get(ok)) st.reload_ok = ok;
-    simdjson::dom::array errors;
-    if (!reload["errors"].get(errors)) {
-      for (auto e : errors) {
-        std::string_view s;
-        if (!e.get(s)) st.errors.emplace_back(s);
-      }
-    }
-  }
-  return st;
-}
+using Status = mt::ReloadStatus;
+Status status(mt::HttpClient& admin) { return mt::reload_status(admin); }
 
 // A bounded background load: `threads` clients sending chat requests for `model` until stopped
 // (or a hard deadline), every `stream_every`-th one streamed. Counts every failure with its cause.
