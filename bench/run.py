@@ -1033,9 +1033,8 @@ def profile(workload):
         ("malloc / free / new / delete", r"malloc|free|_int_|unlink_chunk|tcache|operator new|operator delete|cfree"),
         ("mutexes", r"pthread_mutex|futex|__lll_"),
         ("timers and clock (expires_after, clock_gettime)", r"clock_gettime|expires|timer_queue|timer_"),
-        ("Beast HTTP parser and fields", r"beast::http::(basic_parser|detail::basic_parser_base|parser|basic_fields|"
-                                         r"detail::read_some_op|serializer)"),
-        ("Asio/Beast async machinery (handlers, executors, coroutine frames)", r"boost::(asio|beast)|awaitable"),
+        ("HTTP/1.1 parsing (modelgate's http1 parser)", r"modelgate::proxy::http1::"),
+        ("Asio async machinery (handlers, executors, coroutine frames)", r"boost::(asio|beast)|awaitable"),
         ("modelgate's own code", r"modelgate::"),
         ("libc other (memcpy, syscall wrappers)", r"libc"),
         ("other", r"."),
