@@ -89,12 +89,6 @@ std::optional<std::string_view> find_usage_text(std::string_view text, bool from
   return std::nullopt;
 }
 
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------
-
-namespace {
-
 // Most requests are not streams: a scan for `"stream"` followed by `: true` skips the parse. Only
 // a body with such a key-value pair somewhere, or with a \u escape (a key could be written
 // "stre\u0061m"), can have "stream": true at its top level.
@@ -102,21 +96,19 @@ bool may_ask_for_stream(std::string_view text) {
   if (text.find("\\u") != std::string_view::npos) return true;
   constexpr std::string_view kKey = "\"stream\"";
   for (auto at = text.find(kKey); at != std::string_view::npos; at = text.find(kKey, at + 1)) {
-    auto rest = text.substr(at + kKey.size());
+    const auto rest = text.substr(at + kKey.size());
     std::size_t i = 0;
-    auto skip_space = [&] {
-      while (i < rest.size() && (rest[i] == ' ' || rest[i] == '\t' || rest[i] == '\n' || rest[i] == '\r')) ++i;
-    };
-    skip_space();
+    skip_ws(rest, i);
     if (i >= rest.size() || rest[i] != ':') continue;
-    ++i;
-    skip_space();
+    skip_ws(rest, ++i);
     if (rest.substr(i).starts_with("true")) return true;
   }
   return false;
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
 
 bool inject_include_usage(std::string& body) {
   if (!may_ask_for_stream(body)) return false;

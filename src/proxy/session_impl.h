@@ -123,4 +123,37 @@ class Session {
   std::string_view original_host_;
 };
 
+// One request's forwarding state across attempts (forward.cpp, relay.cpp).
+struct Session::Exchange {
+  using Clock = std::chrono::steady_clock;
+  using ms = std::chrono::milliseconds;
+
+  const EntryPointRuntime& ep;
+  const Route& route;
+  const ServiceRuntime& service;
+  balancing::Pool& pool;
+  Framing framing;
+  bool body_buffered = false;
+  bool body_consumed = false;  // part of a streamed body went out: no other server can get it
+  Clock::time_point deadline = Clock::time_point::max();
+  int attempts = 0;
+
+  // A timeout cut to what is left of timeouts.total.
+  ms clamp(ms d) const {
+    if (deadline == Clock::time_point::max()) return d;
+    const auto left = std::chrono::duration_cast<ms>(deadline - Clock::now());
+    return std::max(ms(1), std::min(d, left));
+  }
+  bool expired() const { return Clock::now() >= deadline; }
+};
+
+struct Session::Attempt {
+  enum Kind { answered, connect_failed, retryable, final } kind = final;
+  bool keep_alive = false;  // for answered and final: the client connection may continue
+};
+
+// The size of each read of an upstream response, and the end of a chunked body.
+inline constexpr std::size_t kResponseRead = 16 * 1024;
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
 }  // namespace modelgate::proxy
