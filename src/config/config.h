@@ -28,9 +28,13 @@ struct EntryPointTimeouts {
   Duration idle = 60s;        // keep-alive connection with no request in flight is closed after
 };
 
+// The most header fields a request may have (limits.maxHeaders): the proxy parses a head into a
+// fixed array of this many fields.
+inline constexpr int kMaxHeaderFields = 100;
+
 struct Limits {
   std::size_t maxHeaderBytes = 16 * 1024;        // over it: 431
-  std::size_t maxHeaders = 100;                  // over it: 431
+  std::size_t maxHeaders = 100;                  // over it: 431; at most kMaxHeaderFields
   std::size_t maxBodyBytes = 32 * 1024 * 1024;   // body read for a Model rule; over it: 413
 };
 

@@ -49,8 +49,9 @@ void ConfigReader::load_entry_point(const std::string& name, const YAML::Mark& k
         } else if (l == "maxBodyBytes") {
           read_size(g, ep.limits.maxBodyBytes);
         } else if (l == "maxHeaders") {
+          // The request parser holds at most kMaxHeaderFields fields (a fixed array, no allocation).
           int n = 0;
-          if (read_int(g, n, 1, kNoMax)) ep.limits.maxHeaders = static_cast<std::size_t>(n);
+          if (read_int(g, n, 1, kMaxHeaderFields)) ep.limits.maxHeaders = static_cast<std::size_t>(n);
         }
       });
     } else if (k == "upstreamHeader") {

@@ -19,6 +19,7 @@
 #include <span>
 #include <string_view>
 
+#include "config/config.h"
 #include "routing/rule.h"
 
 namespace modelgate::proxy::http1 {
@@ -26,7 +27,7 @@ namespace modelgate::proxy::http1 {
 // Views into the caller's buffer; value trimmed of OWS. The routing rules' own type, so a parsed
 // request is matched without copying its fields.
 using Field = routing::HeaderField;
-inline constexpr std::size_t kMaxFields = 100;  // hard cap of the fixed array
+inline constexpr std::size_t kMaxFields = config::kMaxHeaderFields;  // the fixed array's size
 
 // Empty lines (CRLF) skipped before a request line (RFC 9112 §2.2); one more is bad.
 inline constexpr std::size_t kMaxLeadingEmptyLines = 4;

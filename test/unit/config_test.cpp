@@ -579,6 +579,15 @@ TEST(ConfigDiagnostics, TabIndentationIsASyntaxError) {
   EXPECT_NE(r.diagnostics[0].message.find("invalid YAML"), std::string::npos);
 }
 
+TEST(ConfigDiagnostics, MaxHeadersAboveWhatTheParserHoldsIsRefused) {
+  const LoadResult r = load("entryPoints:\n  web: {address: \":80\", limits: {maxHeaders: 101}}\n");
+  EXPECT_FALSE(r.config);
+  ASSERT_EQ(r.diagnostics.size(), 1u) << all(r);
+  EXPECT_EQ(r.diagnostics[0].line, 2);
+  EXPECT_NE(r.diagnostics[0].message.find("101 is out of range, expected 1 to 100"), std::string::npos)
+      << all(r);
+}
+
 TEST(ConfigDiagnostics, UnknownKeyWithSuggestion) {
   const LoadResult r = load_with_base(R"yaml(
 http:
