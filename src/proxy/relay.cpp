@@ -55,16 +55,16 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
   const auto body_kind = res.body;
   std::uint64_t left = res.content_length;
   const bool upstream_keep = res.keep_alive;
+  // Token counting reads the body as it passes; an event of usage the gateway asked for on the
+  // client's behalf is taken out again, so the client sees what it asked for.
+  const bool tap = body_kind != http1::Body::none && res.content_encoding.empty();
+  const bool strip = tap && is_sse && usage_injected_;
 
   xs.head.clear();
   write_response_head(xs.head, res, out);
   conn.buffer.consume(res.head_size);  // the response head's views are not used past here
   xs.record.status = status;
   xs.record.stream = is_sse;
-  // Token counting reads the body as it passes; an event of usage the gateway asked for on the
-  // client's behalf is taken out again, so the client sees what it asked for.
-  const bool tap = body_kind != http1::Body::none && res.content_encoding.empty();
-  const bool strip = tap && is_sse && usage_injected_;
   auto& usage = xs.usage_tap;
   if (tap) usage.reset(is_sse ? observability::UsageTap::Body::sse : observability::UsageTap::Body::json, strip);
   auto& chunks = xs.response_chunks;
