@@ -109,7 +109,6 @@ void Session::on_watch_due(void* self) {
 }
 
 Task<void> Session::stop_watch() {
-  watch_due_.clear();
   if (!watching_) co_return;
   error_code ignored;
   client_.cancel(ignored);

@@ -88,8 +88,6 @@ void append_framing(std::string& out, const Framing& f) {
 
 }  // namespace
 
-bool is_hop_by_hop(std::string_view name) { return classify(name) == Special::hop_by_hop; }
-
 void write_request_head(std::string& out, const http1::RequestHead& req, const UpstreamRequestHead& head) {
   out.append(req.method);
   out.push_back(' ');

@@ -19,8 +19,6 @@ struct Framing {
   std::uint64_t size = 0;  // for kind == length
 };
 
-bool is_hop_by_hop(std::string_view name);
-
 struct UpstreamRequestHead {
   std::string_view host_header;    // Host to send
   std::string_view base_path;      // server URL path prefix, usually ""

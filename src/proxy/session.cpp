@@ -129,7 +129,6 @@ Task<void> Session::run() {
     x_ = worker_.take_exchange();
     const bool keep_alive = co_await serve_one();
     if (watching_) co_await stop_watch();
-    watch_due_.clear();
     if (keep_alive) end_request_bytes();
     worker_.give_back(std::move(x_));
     if (!keep_alive || worker_.gateway_draining()) break;
