@@ -12,6 +12,8 @@ packages=(
   nginx-light haproxy wrk gnuplot-nox
   # Tests: promtool validates /metrics; headless Chromium loads the dashboard.
   prometheus chromium
+  # The nginx article's clients and load tool (test/seed/).
+  python3-requests python3-aiohttp apache2-utils
 )
 
 # Node.js for the JavaScript clients in the tests; a machine that has it already keeps its own.
