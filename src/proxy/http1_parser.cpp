@@ -74,30 +74,44 @@ Status fail(const char*& error, const char* why, Status status = Status::bad) {
   return status;
 }
 
-// The CRLF-terminated lines of a head, read from the first `max_bytes` of the buffer.
+// The CRLF-terminated lines of a head, read from the first `max_bytes` of the buffer, from `pos`
+// on; the search for a line's end starts at `searched` (bytes before it are known to hold none).
+// Every byte searched is counted in `scanned`.
 class LineReader {
  public:
-  LineReader(std::string_view buf, std::size_t max_bytes)
-      : window_(buf.substr(0, max_bytes)), over_limit_(buf.size() > max_bytes) {}
+  LineReader(std::string_view buf, std::size_t max_bytes, std::size_t& scanned, std::size_t pos = 0,
+             std::size_t searched = 0)
+      : window_(buf.substr(0, max_bytes)),
+        over_limit_(buf.size() > max_bytes),
+        scanned_(scanned),
+        pos_(pos),
+        searched_(searched) {}
 
   // complete: `line` is the next line without its CRLF.
   Status next(std::string_view& line, const char*& error) {
-    const auto lf = window_.find('\n', pos_);
+    const std::size_t from = std::min(std::max(pos_, searched_), window_.size());
+    const auto lf = window_.find('\n', from);
     if (lf == npos) {
+      scanned_ += window_.size() - from;
+      searched_ = window_.size();
       if (over_limit_) return fail(error, "the message head is larger than the limit", Status::too_large);
       return Status::incomplete;
     }
+    scanned_ += lf + 1 - from;
     if (lf == pos_ || window_[lf - 1] != '\r') return fail(error, "a line ends in a bare LF, not CRLF");
     line = window_.substr(pos_, lf - 1 - pos_);
-    pos_ = lf + 1;
+    pos_ = searched_ = lf + 1;
     return Status::complete;
   }
   std::size_t pos() const { return pos_; }
+  std::size_t searched() const { return searched_; }
 
  private:
   std::string_view window_;
   bool over_limit_;
-  std::size_t pos_ = 0;
+  std::size_t& scanned_;
+  std::size_t pos_;
+  std::size_t searched_;
 };
 
 bool parse_version(std::string_view s, int& version) {
@@ -316,6 +330,7 @@ bool parse_status_line(std::string_view line, ResponseHead& out) {
 }
 
 void reset(RequestHead& h) {
+  h.progress = HeadProgress{};
   h.method = h.target = h.host = h.connection = {};
   h.version = 11;
   h.field_count = h.head_size = h.host_count = 0;
@@ -385,24 +400,49 @@ std::string_view RequestHead::get(std::string_view name) const { return find_fie
 std::string_view ResponseHead::get(std::string_view name) const { return find_field(headers(), name); }
 
 Status parse_request(std::string_view buf, RequestHead& out, const Limits& limits) {
-  reset(out);
-  LineReader lines(buf, limits.max_head_bytes);
-  std::string_view line;
-  for (std::size_t empty = 0;; ++empty) {
-    if (const Status s = lines.next(line, out.error); s != Status::complete) return s;
-    if (!line.empty()) break;
-    if (empty == kMaxLeadingEmptyLines) return fail(out.error, "too many empty lines before a request");
+  out.progress.incomplete = false;
+  out.progress.scanned = 0;
+  return resume_request(buf, out, limits);
+}
+
+Status resume_request(std::string_view buf, RequestHead& out, const Limits& limits) {
+  HeadProgress& p = out.progress;
+  if (!p.incomplete || p.base != buf.data()) {
+    const std::size_t scanned = p.scanned;
+    reset(out);
+    p.scanned = scanned;
   }
-  if (!parse_request_line(line, out)) return fail(out.error, "a malformed request line");
+  p.base = buf.data();
+  p.incomplete = false;
+  LineReader lines(buf, limits.max_head_bytes, p.scanned, p.line_start, p.searched);
+  const auto stopped = [&](Status s) {
+    if (s == Status::incomplete) {
+      p.incomplete = true;
+      p.line_start = lines.pos();
+      p.searched = lines.searched();
+    }
+    return s;
+  };
+  std::string_view line;
+  while (!p.request_line) {
+    if (const Status s = lines.next(line, out.error); s != Status::complete) return stopped(s);
+    if (!line.empty()) {
+      if (!parse_request_line(line, out)) return fail(out.error, "a malformed request line");
+      p.request_line = true;
+    } else if (p.empty_lines++ == kMaxLeadingEmptyLines) {
+      return fail(out.error, "too many empty lines before a request");
+    }
+  }
   const Status s = read_fields(lines, out.fields, limits.max_fields, out.field_count, out.error);
-  if (s != Status::complete) return s;
+  if (s != Status::complete) return stopped(s);
   out.head_size = lines.pos();
   return finish_request(out);
 }
 
 Status parse_response(std::string_view buf, ResponseHead& out, const Limits& limits, bool head_request) {
   reset(out);
-  LineReader lines(buf, limits.max_head_bytes);
+  std::size_t scanned = 0;
+  LineReader lines(buf, limits.max_head_bytes, scanned);
   std::string_view line;
   if (const Status s = lines.next(line, out.error); s != Status::complete) return s;
   if (!parse_status_line(line, out)) return fail(out.error, "a malformed status line");

@@ -9,8 +9,11 @@
 // before the colon, differing Content-Length values, a Transfer-Encoding that does not end in
 // chunked (requests) or comes with Content-Length.
 //
-// The head parsers keep no state: call again with the whole buffer when more bytes arrive (a head
-// usually arrives in one read). ChunkedDecoder keeps the little state a body needs across reads.
+// A head usually arrives in one read. When it does not, resume_request goes on from the last
+// complete line (and from the last byte searched for the next line's end), so a head trickled in
+// many reads costs time linear in its size, not in size times reads. parse_response keeps no
+// state: call it again with the whole buffer. ChunkedDecoder keeps the little state a body needs
+// across reads.
 #pragma once
 
 #include <array>
@@ -44,6 +47,17 @@ struct Limits {
 // bad: malformed or ambiguous framing: answer 400; `error` says why (a static string).
 enum class Status : std::uint8_t { complete, incomplete, bad, too_large };
 
+// Where the parse of a request head stopped, for resume_request.
+struct HeadProgress {
+  const char* base = nullptr;   // buf.data() of the last call
+  std::size_t line_start = 0;   // offset of the first line not yet complete
+  std::size_t searched = 0;     // offset up to which the buffer was searched for its end
+  std::size_t empty_lines = 0;  // empty lines skipped before the request line
+  bool request_line = false;    // the request line is parsed
+  bool incomplete = false;      // the last call returned Status::incomplete
+  std::size_t scanned = 0;      // bytes searched for line ends since the head began (the work done)
+};
+
 struct RequestHead {
   std::string_view method, target;
   int version = 11;  // 10 or 11
@@ -59,11 +73,18 @@ struct RequestHead {
   std::size_t host_count = 0;        // the caller enforces "exactly one Host" for HTTP/1.1
   std::string_view connection;       // the first Connection value; keep_alive considers all
   const char* error = "";            // for Status::bad / too_large
+  HeadProgress progress;
 
   std::span<const Field> headers() const { return {fields.data(), field_count}; }
   std::string_view get(std::string_view name) const;  // first field of that name, case-insensitive
 };
+// A new head: `buf` holds its bytes so far, from its first.
 Status parse_request(std::string_view buf, RequestHead& out, const Limits& limits);
+// The same head with more bytes: after Status::incomplete, goes on where the last call on `out`
+// stopped. The bytes given before must be unchanged; if they moved (buf.data() differs from the
+// last call) the parse starts over, which a buffer that doubles when it grows does O(log size)
+// times, so the total work stays linear. Calling it after any other status starts a new head.
+Status resume_request(std::string_view buf, RequestHead& out, const Limits& limits);
 
 struct ResponseHead {
   int status = 0;  // 100..599

@@ -181,11 +181,13 @@ Task<bool> Session::serve_one() {
   body_in_used_ = false;
   upstream_ = nullptr;
 
-  // The head: parsed where it landed; read on until it is complete.
+  // The head: parsed where it landed; read on until it is complete, each parse going on where the
+  // last one stopped.
   deadline_.after(timeouts.readHeader);
   const http1::Limits head_limits{limits.maxHeaderBytes, limits.maxHeaders};
-  for (;;) {
-    const auto status = http1::parse_request(in_.data(), req, head_limits);
+  for (bool more = false;; more = true) {
+    const auto status = more ? http1::resume_request(in_.data(), req, head_limits)
+                             : http1::parse_request(in_.data(), req, head_limits);
     if (status == http1::Status::complete) break;
     if (status == http1::Status::too_large) {
       const bool count = req.field_count >= std::min(limits.maxHeaders, http1::kMaxFields);

@@ -440,6 +440,75 @@ TEST(Http1Request, ReusedHeadIsReset) {
   EXPECT_EQ(h.field_count, 3u);
 }
 
+// A ~16 KiB head (many fields and one long line) trickled one byte per read, as a slow client
+// sends it: each call goes on where the last one stopped, so the bytes searched stay linear in the
+// head's size. Parsing again from byte 0 after each read would search about size²/2 bytes.
+TEST(Http1Request, TrickledHeadCostsLinearWork) {
+  std::string fields;
+  for (int i = 0; i < 80; ++i) fields += "X-Field-" + std::to_string(i) + ": " + std::string(120, 'v') + "\r\n";
+  fields += "X-Long: " + std::string(6000, 'l') + "\r\n";
+  const std::string head = req_with(fields);
+  ASSERT_GT(head.size(), 16000u);
+  const Limits limits{32 * 1024, kMaxFields};
+  std::string buf;
+  buf.reserve(head.size());  // the bytes never move: every call resumes
+  RequestHead h;
+  buf.push_back(head[0]);
+  Status s = parse_request(buf, h, limits);
+  for (std::size_t n = 1; n < head.size(); ++n) {
+    ASSERT_EQ(s, Status::incomplete) << n;
+    buf.push_back(head[n]);
+    s = resume_request(buf, h, limits);
+  }
+  ASSERT_EQ(s, Status::complete);
+  EXPECT_EQ(h.head_size, head.size());
+  EXPECT_EQ(h.field_count, 82u);
+  EXPECT_EQ(h.get("X-Long").size(), 6000u);
+  EXPECT_LE(h.progress.scanned, 2 * head.size()) << "bytes searched for a " << head.size() << "-byte head";
+}
+
+// The fields are views into the buffer of the last call, also when it moved between calls.
+TEST(Http1Request, ResumeAcrossMovingBuffers) {
+  const std::string head = req_with("Content-Length: 5\r\n" + n_fields(40));
+  RequestHead whole;
+  ASSERT_EQ(parse_request(head, whole, {}), Status::complete);
+  for (std::size_t step : {1u, 7u, 64u}) {
+    std::string buf;  // grows by reallocation: its bytes move now and then
+    RequestHead h;
+    Status s = Status::incomplete;
+    for (std::size_t n = 0; n < head.size(); n += step) {
+      buf.append(head, n, step);
+      s = n == 0 ? parse_request(buf, h, {}) : resume_request(buf, h, {});
+      if (buf.size() < head.size()) ASSERT_EQ(s, Status::incomplete) << step << " " << n;
+    }
+    ASSERT_EQ(s, Status::complete) << step;
+    EXPECT_EQ(h.head_size, whole.head_size);
+    EXPECT_EQ(h.content_length, 5u);
+    ASSERT_EQ(h.field_count, whole.field_count);
+    for (std::size_t i = 0; i < h.field_count; ++i) {
+      EXPECT_EQ(h.fields[i].name, whole.fields[i].name);
+      EXPECT_EQ(h.fields[i].value, whole.fields[i].value);
+      EXPECT_GE(h.fields[i].name.data(), buf.data());
+      EXPECT_LE(h.fields[i].value.data() + h.fields[i].value.size(), buf.data() + buf.size());
+    }
+  }
+}
+
+// Resuming after a final status, or on other bytes, is a new head.
+TEST(Http1Request, ResumeAfterCompleteStartsOver) {
+  RequestHead h;
+  const std::string post = req_with("Content-Length: 3\r\n");
+  ASSERT_EQ(parse_request(post, h, {}), Status::complete);
+  ASSERT_EQ(resume_request(kGet, h, {}), Status::complete);
+  EXPECT_EQ(h.method, "GET");
+  EXPECT_EQ(h.body, Body::none);
+  const std::string part = "POST /a HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_EQ(parse_request(part, h, {}), Status::incomplete);
+  ASSERT_EQ(resume_request(kGet, h, {}), Status::complete);
+  EXPECT_EQ(h.method, "GET");
+  EXPECT_EQ(h.field_count, 3u);
+}
+
 TEST(Http1Request, NoHeapAllocation) {
   const std::string req = "POST /v1/chat/completions HTTP/1.1\r\n" + n_fields(60) +
                           "Host: gw\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n";
