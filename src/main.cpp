@@ -87,6 +87,9 @@ int main(int argc, char** argv) {
   sim->add_option("--stall-after-chunks", sim_opts.stall_after_chunks,
                   "streams stop after N chunks (0: never)")
       ->check(CLI::NonNegativeNumber);
+  sim->add_option("--keep-alive-timeout-ms", sim_opts.keep_alive_timeout_ms,
+                  "close a connection idle this long between requests (0: 60 s)")
+      ->check(CLI::NonNegativeNumber);
   sim->add_option("--threads", sim_opts.threads, "event-loop threads")->check(CLI::PositiveNumber);
 
   // Internal: the YAML parse of a config file, run by this same binary in a child process with

@@ -178,6 +178,7 @@ void write_load_balancer(JsonWriter& w, const config::LoadBalancer& lb) {
       .field("consecutiveFailures", lb.passiveHealth.consecutiveFailures)
       .field("baseEjection", duration_text(lb.passiveHealth.baseEjection))
       .field("maxEjectionPercent", lb.passiveHealth.maxEjectionPercent)
+      .field("endOnActiveCheck", lb.passiveHealth.endOnActiveCheck)
       .end_object();
   w.key("retry")
       .begin_object()
@@ -192,6 +193,7 @@ void write_load_balancer(JsonWriter& w, const config::LoadBalancer& lb) {
       .field("responseHeader", duration_text(lb.timeouts.responseHeader))
       .field("streamIdle", duration_text(lb.timeouts.streamIdle))
       .field("total", duration_text(lb.timeouts.total))
+      .field("idleConnection", duration_text(lb.timeouts.idleConnection))
       .end_object();
   if (lb.discoverModels.enabled) {
     w.key("discoverModels")

@@ -35,7 +35,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   // Passive health (outlier detection): ejected while now < ejected_until (steady clock, ns).
   std::atomic<std::int64_t> ejected_until_ns{0};
   std::atomic<int> consecutive_failures{0};
-  std::atomic<int> ejections{0};
+  std::atomic<int> ejections{0};  // recent ejections: the next one lasts baseEjection × 2^this
   // Set by the admin API: no new requests, running ones finish.
   std::atomic<bool> draining{false};
 

@@ -92,6 +92,7 @@ struct PassiveHealth {
   int consecutiveFailures = 5;
   Duration baseEjection = 30s;
   int maxEjectionPercent = 50;
+  bool endOnActiveCheck = true;  // a passed active health check ends an ejection (Envoy's default)
 };
 
 struct Retry {
@@ -105,6 +106,7 @@ struct UpstreamTimeouts {
   Duration responseHeader = 300s;  // generous: LLM prefill on a long prompt is slow
   Duration streamIdle = 120s;      // between two pieces of a response body
   Duration total = 0ms;            // 0: no limit
+  Duration idleConnection = 4s;    // a pooled connection unused this long is closed
 };
 
 struct DiscoverModels {

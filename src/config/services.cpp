@@ -28,9 +28,9 @@ const Schema kHealthCheck{{"path", "interval", "timeout", "expectStatus", "rise"
                           {"scheme", "mode", "method", "port", "hostname", "followRedirects",
                            "headers", "unhealthyInterval"},
                           {{"status", "expectStatus"}}};
-const Schema kPassiveHealth{{"consecutiveFailures", "baseEjection", "maxEjectionPercent"}};
+const Schema kPassiveHealth{{"consecutiveFailures", "baseEjection", "maxEjectionPercent", "endOnActiveCheck"}};
 const Schema kRetry{{"attempts", "retryOn", "budgetPercent"}};
-const Schema kUpstreamTimeouts{{"connect", "responseHeader", "streamIdle", "total"}};
+const Schema kUpstreamTimeouts{{"connect", "responseHeader", "streamIdle", "total", "idleConnection"}};
 const Schema kDiscoverModels{{"interval", "path"}};
 
 // The strategies make_balancer builds: the one list, kept by the balancing layer.
@@ -222,6 +222,8 @@ void ConfigReader::load_passive_health(const Entry& e, PassiveHealth& ph) {
       read_duration(f, ph.baseEjection, false);
     } else if (k == "maxEjectionPercent") {
       read_int(f, ph.maxEjectionPercent, 0, 100);
+    } else if (k == "endOnActiveCheck") {
+      read_bool(f, ph.endOnActiveCheck);
     }
   });
 }
@@ -253,6 +255,8 @@ void ConfigReader::load_upstream_timeouts(const Entry& e, UpstreamTimeouts& t) {
       read_duration(f, t.streamIdle, false);
     } else if (k == "total") {
       read_duration(f, t.total, /*allow_zero=*/true);
+    } else if (k == "idleConnection") {
+      read_duration(f, t.idleConnection, /*allow_zero=*/true);
     }
   });
 }

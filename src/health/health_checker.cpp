@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "health/http_probe.h"
+#include "health/outlier_detection.h"
 #include "proxy/asio.h"
 
 namespace modelgate::health {
@@ -36,6 +37,7 @@ struct Probe {
   // Shared with the coroutine's completion handler, which holds the slot bound to it.
   std::shared_ptr<asio::cancellation_signal> cancel;
   bool stopped = false;
+  bool ends_ejection = true;  // passiveHealth.endOnActiveCheck of the service
   int successes = 0;  // consecutive
   int failures = 0;   // consecutive
 
@@ -68,6 +70,10 @@ void record(Probe& p, const std::string& failure) {
       s.healthy.store(true, std::memory_order_relaxed);
       spdlog::info("health: {} {} is healthy again after {} passed check{}", p.service, s.spec.url,
                    p.successes, p.successes == 1 ? "" : "s");
+    }
+    if (p.ends_ejection && s.healthy.load(std::memory_order_relaxed) &&
+        end_ejection(s, balancing::steady_now_ns())) {
+      spdlog::info("health: {} {}: a passed check ends its ejection by passive health", p.service, s.spec.url);
     }
     return;
   }
@@ -146,6 +152,7 @@ struct HealthChecker::State {
           auto p = std::move(it->second);
           probes.erase(it);
           p->service = service.name;
+          p->ends_ejection = service.lb.passiveHealth.endOnActiveCheck;
           if (!same_settings(p->settings, hc)) {
             p->settings = hc;
             p->timer.cancel();  // check now with the new settings
@@ -154,6 +161,7 @@ struct HealthChecker::State {
           continue;
         }
         auto p = std::make_shared<Probe>(io.get_executor(), server, service.name, hc);
+        p->ends_ejection = service.lb.passiveHealth.endOnActiveCheck;
         next.emplace(server.get(), p);
         spawn(p);
       }

@@ -4,7 +4,9 @@
 // that passes `rise` checks in a row comes back. A check passes on a complete response whose status
 // is `expectStatus` (any 2xx/3xx when it is 0); a refused connection, a timeout or another status
 // fails it. Servers start healthy, so traffic flows before the first answer, and the first check
-// runs at once, so a dead server is found after `fall - 1` intervals, not `fall`.
+// runs at once, so a dead server is found after `fall - 1` intervals, not `fall`. A passed check
+// of a healthy server also ends its passive-health ejection, unless the service sets
+// `passiveHealth.endOnActiveCheck: false` (see outlier_detection.h).
 //
 // Threading: everything runs on the control-plane io_context given to the constructor. update()
 // and stop() may be called from any thread; they post their work to that io_context, so a change

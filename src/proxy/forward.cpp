@@ -337,9 +337,11 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
   const auto& lb = x.service.lb;
   ++xs.record.attempts;
   // A pooled connection may have been closed by the server while idle: then the same server is
-  // tried once more on a fresh connection.
+  // tried once more on a fresh connection. A body that cannot be sent again (streamed from the
+  // client) never risks that: it always gets a fresh connection.
+  const bool replayable = x.body_buffered || x.framing.kind == Framing::none;
   for (int fresh_try = 0; fresh_try < 2; ++fresh_try) {
-    auto conn = fresh_try == 0 ? worker_.upstreams().take_idle(server) : nullptr;
+    auto conn = fresh_try == 0 && replayable ? worker_.upstreams().take_idle(server, Deadline::coarse_now()) : nullptr;
     const bool reused = conn != nullptr;
     if (!conn) {
       conn = worker_.upstreams().make(server);

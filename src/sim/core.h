@@ -46,6 +46,7 @@ struct Stats {
   std::atomic<std::uint64_t> requests{0};   // received, whatever their outcome
   std::atomic<std::uint64_t> completed{0};  // whole response written
   std::atomic<std::uint64_t> aborted{0};    // client left before the end
+  std::atomic<std::uint64_t> connections{0};  // accepted, of any kind
 };
 
 struct SimCore {

@@ -155,8 +155,9 @@ void append_error(std::string& out, const ApiError& e) {
 
 void append_stats(std::string& out, const StatsView& s) {
   append(out,
-         R"({{"requests":{},"completed":{},"aborted":{},"inflight":{},"queued":{},"max_inflight":{}}})",
-         s.requests, s.completed, s.aborted, s.inflight, s.queued, s.max_inflight);
+         R"({{"requests":{},"completed":{},"aborted":{},"inflight":{},"queued":{},"max_inflight":{},)"
+         R"("connections":{}}})",
+         s.requests, s.completed, s.aborted, s.inflight, s.queued, s.max_inflight, s.connections);
 }
 
 std::string_view error_type(int status) {

@@ -45,6 +45,7 @@ void append_error(std::string& out, const ApiError& error);
 struct StatsView {
   std::uint64_t requests, completed, aborted;
   std::int64_t inflight, queued, max_inflight;
+  std::uint64_t connections;
 };
 void append_stats(std::string& out, const StatsView& s);
 

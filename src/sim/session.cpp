@@ -1,5 +1,6 @@
 #include "sim/session.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -65,6 +66,7 @@ asio::awaitable<void> Session::start(std::shared_ptr<Session> self) {
     self->close();
     co_return;
   }
+  self->core_.stats.connections.fetch_add(1, std::memory_order_relaxed);
   asio::co_spawn(self->executor(), watchdog(self), asio::detached);
   try {
     co_await self->serve();
@@ -86,9 +88,20 @@ void Session::close() {
   hold_timer_.cancel();
 }
 
+// --keep-alive-timeout-ms, as uvicorn's timeout_keep_alive: how long a connection may wait for a
+// request. The watchdog ticks often enough to honour it within a quarter of it.
+Clock::duration Session::idle_timeout() const {
+  const int ms = core_.options.keep_alive_timeout_ms;
+  return ms > 0 ? Clock::duration(std::chrono::milliseconds(ms)) : Clock::duration(kIdleTimeout);
+}
+
+Clock::duration Session::watchdog_tick() const {
+  return std::clamp<Clock::duration>(idle_timeout() / 4, std::chrono::milliseconds(5), kWatchdogTick);
+}
+
 asio::awaitable<void> Session::watchdog(std::shared_ptr<Session> self) {
   for (;;) {
-    self->watchdog_timer_.expires_after(kWatchdogTick);
+    self->watchdog_timer_.expires_after(self->watchdog_tick());
     auto [ec] = co_await self->watchdog_timer_.async_wait(use_tuple);
     if (ec || !self->socket_.is_open()) co_return;
     if (Clock::now() >= self->deadline_) {
@@ -104,7 +117,7 @@ asio::awaitable<void> Session::serve() {
     http::request_parser<http::string_body> parser;
     parser.header_limit(kHeaderLimit);
     parser.body_limit(kBodyLimit);
-    arm(kIdleTimeout);
+    arm(idle_timeout());
     auto [ec, n] = co_await http::async_read_header(socket_, buffer_, parser, use_tuple);
     if (!ec && !parser.is_done()) {
       if (parser.get()[http::field::expect] == "100-continue") {
@@ -195,7 +208,7 @@ asio::awaitable<bool> Session::admin(Request& request, std::string_view path) {
     body_.clear();
     append_stats(body_, {core_.stats.requests.load(), core_.stats.completed.load(),
                          core_.stats.aborted.load(), core_.limiter.running(), core_.limiter.queued(),
-                         core_.limiter.peak()});
+                         core_.limiter.peak(), core_.stats.connections.load()});
     co_return co_await send(200, kJson, body_);
   }
   if (path == "/admin/models" && method == http::verb::post) {

@@ -72,6 +72,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void start_head(int status, std::string_view content_type, std::optional<std::size_t> length);
   void frame(std::string_view event);  // appends `event` to out_ as one piece of a streamed body
 
+  Clock::duration idle_timeout() const;
+  Clock::duration watchdog_tick() const;
   void arm(Clock::duration timeout) { deadline_ = Clock::now() + timeout; }
   void disarm() { deadline_ = Clock::time_point::max(); }
 

@@ -24,6 +24,7 @@ struct SimOptions {
   int tpot_ms = 0;                    // delay between two tokens
   int max_concurrency = 0;            // 0: unlimited; beyond it requests wait in a queue
   int default_max_tokens = 16;        // completion length when the request names no max_tokens
+  int keep_alive_timeout_ms = 0;      // 0: 60 s; else an idle connection is closed after this long
   // Faults
   double fail_rate = 0;               // share of requests answered with 500
   int hang_after_ms = 0;              // 0: never; else stop answering anything after this long

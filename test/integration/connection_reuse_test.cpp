@@ -1,6 +1,8 @@
 // What the gateway does with its connections between requests: an upstream connection the server
-// closed while it sat in the pool costs the client nothing, and a client that sends its next
-// request before the answer to the previous one (pipelining) gets both answers, in order.
+// closed while it sat in the pool costs the client nothing, a pooled connection is not reused
+// after timeouts.idleConnection, a body that cannot be sent twice never meets a stale pooled
+// connection, and a client that sends its next request before the answer to the previous one
+// (pipelining) gets both answers, in order.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -8,6 +10,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <regex>
 #include <thread>
 
 #include "support/gateway_process.h"
@@ -106,8 +112,8 @@ std::string send_twice(std::uint16_t port, const std::string& first, const std::
   return out;
 }
 
-// One entry point, every request to one server.
-std::string one_service(std::uint16_t port) {
+// One entry point, every request to one server; `timeouts`: the service's timeouts map.
+std::string one_service(std::uint16_t port, const std::string& timeouts = "{}") {
   return R"y(
 entryPoints:
   web: {address: "127.0.0.1:0"}
@@ -116,8 +122,19 @@ http:
     all: {rule: "PathPrefix(`/`)", service: sim}
   services:
     sim:
-      loadBalancer: {servers: [{url: )y" + url(port) + R"y(}]}
+      loadBalancer: {timeouts: )y" + timeouts + R"y(, servers: [{url: )y" + url(port) + R"y(}]}
 )y";
+}
+
+const std::string kChat = R"({"model":"Qwen2.5-0.5B-Instruct","max_tokens":1,"messages":[{"role":"user","content":"hi"}]})";
+
+// Connections the sim has accepted so far, this question's own included.
+int sim_connections(std::uint16_t port) {
+  mt::HttpClient c("127.0.0.1", port, 2s);
+  auto r = c.get("/admin/stats");
+  std::smatch m;
+  if (r.status != 200 || !std::regex_search(r.body, m, std::regex(R"("connections":(\d+))"))) return -1;
+  return std::stoi(m[1]);
 }
 
 std::string chat_request(std::string_view model, bool close) {
@@ -144,6 +161,74 @@ TEST(ConnectionReuse, ServerClosingAPooledConnectionCostsTheClientNothing) {
   }
   EXPECT_EQ(server.answered(), kRequests);
   EXPECT_EQ(server.connections(), kRequests);  // one fresh connection per request, none wasted
+}
+
+TEST(ConnectionReuse, PooledConnectionIsNotReusedAfterIdleConnection) {
+  mt::SimProcess sim("s");
+  mt::GatewayProcess gw(one_service(sim.port(), "{idleConnection: 300ms}"), 1);
+  mt::HttpClient client("127.0.0.1", gw.port());
+  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);
+  std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);  // within 300 ms: reused
+  std::this_thread::sleep_for(700ms);
+  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);  // after: a new one
+  // Two connections from the gateway, and this question's own.
+  EXPECT_EQ(sim_connections(sim.port()), 3);
+}
+
+// Sockets on this host connected to 127.0.0.1:`port` in TCP state `state` (/proc/net/tcp: 01
+// established, 08 close-wait: the peer closed, this side has not).
+int sockets_to(std::uint16_t port, const std::string& state) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // header
+  char remote[16];
+  std::snprintf(remote, sizeof remote, "0100007F:%04X", port);
+  int n = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string sl, local, rem, st;
+    fields >> sl >> local >> rem >> st;
+    n += rem == remote && st == state;
+  }
+  return n;
+}
+
+TEST(ConnectionReuse, PooledConnectionTheServerClosedIsClosedWithinASecond) {
+  mt::SimProcess sim("s", {"--keep-alive-timeout-ms", "200"});
+  mt::GatewayProcess gw(one_service(sim.port(), "{idleConnection: 30s}"), 1);
+  mt::HttpClient client("127.0.0.1", gw.port());
+  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);
+  EXPECT_EQ(sockets_to(sim.port(), "01"), 1) << "no pooled connection to the sim";
+  // The sim closes it after 200 ms; the gateway notices within its next sweep (1 s).
+  const auto deadline = std::chrono::steady_clock::now() + 2500ms;
+  while (sockets_to(sim.port(), "08") + sockets_to(sim.port(), "01") > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(sockets_to(sim.port(), "08"), 0) << "the gateway keeps a connection the server closed";
+}
+
+TEST(ConnectionReuse, ChunkedBodyNeverMeetsAConnectionTheServerClosedWhileIdle) {
+  // The server closes idle connections after 200 ms (as uvicorn after 5 s); the gateway would keep
+  // them 10 s, so its pool holds connections the server has already closed.
+  mt::SimProcess sim("s", {"--keep-alive-timeout-ms", "200"});
+  mt::GatewayProcess gw(one_service(sim.port(), "{idleConnection: 10s}"), 1);
+  const std::string body = kChat;
+  for (int i = 0; i < 3; ++i) {
+    {
+      mt::HttpClient client("127.0.0.1", gw.port());
+      ASSERT_EQ(client.post_json("/v1/chat/completions", body).status, 200) << i;  // leaves one pooled
+    }
+    std::this_thread::sleep_for(500ms);  // the server closes it
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", body.size());
+    const std::string chunked = "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
+                                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                std::string(size) + "\r\n" + body + "\r\n0\r\n\r\n";
+    const std::string answer = mt::raw_exchange(gw.port(), chunked);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << i << ": " << answer;
+  }
 }
 
 TEST(ConnectionReuse, PipelinedRequestWhileTheFirstIsServedIsAnsweredAfterIt) {

@@ -280,9 +280,9 @@ http:
         strategy: consistent_hash
         hashKey: header:X-Session
         healthCheck: {path: /health/ready, interval: 5s, timeout: 1500ms, expectStatus: 204, rise: 3, fall: 4}
-        passiveHealth: {consecutiveFailures: 7, baseEjection: 1m, maxEjectionPercent: 30}
+        passiveHealth: {consecutiveFailures: 7, baseEjection: 1m, maxEjectionPercent: 30, endOnActiveCheck: false}
         retry: {attempts: 3, retryOn: [500, 502, 504], budgetPercent: 10}
-        timeouts: {connect: 2s, responseHeader: 10m, streamIdle: 1m30s, total: 1h}
+        timeouts: {connect: 2s, responseHeader: 10m, streamIdle: 1m30s, total: 1h, idleConnection: 2500ms}
         discoverModels: {interval: 30s, path: /models}
 models:
   gpt-4o-mini: {target: Qwen2.5-0.5B-Instruct}
@@ -352,6 +352,7 @@ models:
   EXPECT_EQ(lb.passiveHealth.consecutiveFailures, 7);
   EXPECT_EQ(lb.passiveHealth.baseEjection, 60s);
   EXPECT_EQ(lb.passiveHealth.maxEjectionPercent, 30);
+  EXPECT_FALSE(lb.passiveHealth.endOnActiveCheck);
   EXPECT_EQ(lb.retry.attempts, 3);
   EXPECT_EQ(lb.retry.retryOn, (std::vector<int>{500, 502, 504}));
   EXPECT_EQ(lb.retry.budgetPercent, 10);
@@ -359,6 +360,7 @@ models:
   EXPECT_EQ(lb.timeouts.responseHeader, 600s);
   EXPECT_EQ(lb.timeouts.streamIdle, 90s);
   EXPECT_EQ(lb.timeouts.total, 3600s);
+  EXPECT_EQ(lb.timeouts.idleConnection, 2500ms);
   EXPECT_TRUE(lb.discoverModels.enabled);
   EXPECT_EQ(lb.discoverModels.interval, 30s);
   EXPECT_EQ(lb.discoverModels.path, "/models");
@@ -412,12 +414,14 @@ http:
   EXPECT_EQ(lb.healthCheck.expectStatus, 200);
   EXPECT_EQ(lb.passiveHealth.consecutiveFailures, 5);
   EXPECT_EQ(lb.passiveHealth.maxEjectionPercent, 50);
+  EXPECT_TRUE(lb.passiveHealth.endOnActiveCheck);
   EXPECT_EQ(lb.retry.attempts, 2);
   EXPECT_EQ(lb.retry.retryOn, (std::vector<int>{502, 503}));
   EXPECT_EQ(lb.timeouts.connect, 5s);
   EXPECT_EQ(lb.timeouts.responseHeader, 300s);
   EXPECT_EQ(lb.timeouts.streamIdle, 120s);
   EXPECT_EQ(lb.timeouts.total, 0ms);
+  EXPECT_EQ(lb.timeouts.idleConnection, 4s);
   EXPECT_FALSE(lb.discoverModels.enabled);
   EXPECT_EQ(lb.servers[0].weight, 1);
   EXPECT_FALSE(lb.servers[0].backup);
