@@ -1,5 +1,6 @@
-// simdjson's on-demand parser walks only as far as the "model" key: for a chat request the key is
-// usually first, so a large prompt is not parsed at all.
+// simdjson's on-demand parser: stage 1 indexes the body's structure once, then the walk over the
+// top-level keys skips every value but the model's along that index (a long prompt string is one
+// step), so looking past the first "model" for a second one costs no second pass over the bytes.
 #include "proxy/model_field.h"
 
 #include <simdjson.h>
@@ -13,14 +14,24 @@ ModelField extract_model(std::string& body, std::string& model) {
   if (parser.iterate(body.data(), body.size(), body.capacity()).get(doc)) return ModelField::not_json;
   simdjson::ondemand::object obj;
   if (doc.get_object().get(obj)) return ModelField::not_json;
-  simdjson::ondemand::value v;
-  auto err = obj.find_field_unordered("model").get(v);
-  if (err == simdjson::NO_SUCH_FIELD) return ModelField::missing;
-  if (err) return ModelField::not_json;
-  std::string_view s;
-  if (v.get_string().get(s)) return ModelField::missing;
-  model.assign(s);
-  return ModelField::present;
+  // Every top-level key, to find a second "model": values other than the model's are skipped on
+  // the structural index the parser built anyway, without touching their bytes again.
+  bool seen = false;
+  bool is_string = false;
+  for (auto f : obj) {
+    simdjson::ondemand::field field;
+    std::string_view key;
+    if (std::move(f).get(field) || field.unescaped_key().get(key)) return ModelField::not_json;
+    if (key != "model") continue;
+    if (seen) return ModelField::duplicate;
+    seen = true;
+    simdjson::ondemand::json_type type;
+    if (field.value().type().get(type)) return ModelField::not_json;
+    std::string_view s;
+    is_string = type == simdjson::ondemand::json_type::string && !field.value().get_string().get(s);
+    if (is_string) model.assign(s);
+  }
+  return is_string ? ModelField::present : ModelField::missing;
 }
 
 bool replace_model(std::string& body, std::string_view model) {
@@ -46,6 +57,20 @@ bool replace_model(std::string& body, std::string_view model) {
   quoted += '"';
   body.replace(offset, raw.size(), quoted);
   return true;
+}
+
+FormModel extract_form_model(std::string_view body, std::string_view boundary) {
+  FormParts parts(body, boundary);
+  FormModel found;
+  FormPart part;
+  while (parts.next(part)) {
+    if (part.name != "model") continue;
+    if (found.status == ModelField::present) return {ModelField::duplicate, {}, {}};
+    if (!part.identity_coding) return {ModelField::bad_form, {}, "the model part has a Content-Transfer-Encoding; send it as plain text"};
+    found = {ModelField::present, part.content, {}};
+  }
+  if (!parts.problem().empty()) return {ModelField::bad_form, {}, parts.problem()};
+  return found;
 }
 
 }  // namespace modelgate::proxy

@@ -13,6 +13,7 @@
 #include "observability/metrics.h"
 #include "proxy/catalogue.h"
 #include "proxy/model_field.h"
+#include "proxy/request_model.h"
 #include "proxy/session_impl.h"
 #include "proxy/session.h"
 
@@ -261,6 +262,8 @@ Task<bool> Session::serve_one() {
   }
 
   ModelField model_field = ModelField::missing;
+  std::string_view form;            // the boundary of a multipart/form-data body, once it is read
+  bool refused_keep_alive = false;  // a body refused for its model; the connection may go on
   // Reads the body once, for the first router or service that needs the model.
   auto need_model = [&]() -> Task<bool> {
     if (view.model_state != routing::ModelState::not_read) co_return true;
@@ -279,16 +282,25 @@ Task<bool> Session::serve_one() {
       case BodyRead::failed:
         co_return false;
     }
-    model_field = x.body.empty() ? ModelField::missing : extract_model(x.body, x.model);
+    form = form_boundary(req.get("content-type"));
+    model_field = read_model(x.body, form, x.model, x_->error);
+    if (model_field == ModelField::duplicate || model_field == ModelField::bad_form) {
+      refused_keep_alive = co_await reply_error(keep_alive);
+      co_return false;
+    }
     view.model_state =
         model_field == ModelField::present ? routing::ModelState::present : routing::ModelState::absent;
     x.requested_model = x.model;
     if (model_field == ModelField::present) {
       // An alias names another model: the server sees the target.
       auto alias = snap.config.models.find(x.model);
-      if (alias != snap.config.models.end() && !alias->second.target.empty() &&
-          alias->second.target != x.model && replace_model(x.body, alias->second.target)) {
-        x.model = alias->second.target;
+      if (alias != snap.config.models.end() && !alias->second.target.empty() && alias->second.target != x.model) {
+        if (!form.empty()) {
+          x_->error = alias_in_form(x.model, alias->second.target);
+          refused_keep_alive = co_await reply_error(keep_alive);
+          co_return false;
+        }
+        if (replace_model(x.body, alias->second.target)) x.model = alias->second.target;
       }
     }
     view.model = x.model;
@@ -297,7 +309,7 @@ Task<bool> Session::serve_one() {
 
   const Route* match = nullptr;
   for (const auto& route : ep->routes) {
-    if (route.rule.needs_model() && !co_await need_model()) co_return false;
+    if (route.rule.needs_model() && !co_await need_model()) co_return refused_keep_alive;
     if (route.rule.matches(view)) {
       match = &route;
       break;
@@ -320,7 +332,8 @@ Task<bool> Session::serve_one() {
         co_return co_await reply_error(keep_alive);
       }
       x_->error = ErrorReply{400, "missing_model",
-                         "the JSON body has no string \"model\" field; name the model to use"};
+                             form.empty() ? "the JSON body has no string \"model\" field; name the model to use"
+                                          : "the multipart/form-data body has no \"model\" part; name the model to use"};
       co_return co_await reply_error(keep_alive);
     }
     if (view.model_state == routing::ModelState::absent && sends_body) {
@@ -336,7 +349,7 @@ Task<bool> Session::serve_one() {
   }
 
   if (snap.services[match->service].lb.discoverModels.enabled && sends_body && !co_await need_model()) {
-    co_return false;
+    co_return refused_keep_alive;
   }
   x.record.router = match->name;
   x.record.service = snap.services[match->service].name;

@@ -12,26 +12,6 @@ std::string server_key(const std::string& service, const config::Server& s) {
   return fmt::format("{}|{}|{}|{}|{}|{}", service, s.url, s.weight, s.backup, s.maxConnections, s.drain);
 }
 
-// The literal names of Model(`...`) matchers, so a 404 can list what this entry point serves.
-void collect_rule_models(std::string_view rule, std::vector<std::string>& out) {
-  for (std::size_t at = rule.find("Model("); at != std::string_view::npos; at = rule.find("Model(", at + 1)) {
-    if (at > 0 && (std::isalnum(static_cast<unsigned char>(rule[at - 1])))) continue;  // ModelRegexp etc.
-    std::size_t p = at + 6;
-    while (p < rule.size() && rule[p] != ')') {
-      char q = rule[p];
-      if (q == '`' || q == '"') {
-        auto end = rule.find(q, p + 1);
-        if (end == std::string_view::npos) return;
-        std::string name(rule.substr(p + 1, end - p - 1));
-        if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
-        p = end + 1;
-      } else {
-        ++p;
-      }
-    }
-  }
-}
-
 }  // namespace
 
 const EntryPointRuntime* Snapshot::entry_point(std::string_view name) const {
@@ -118,8 +98,12 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
         errors.push_back(fmt::format("router \"{}\": rule: {}", r_name, err->message));
         continue;
       }
-      collect_rule_models(router.rule, rt.rule_models);
-      rt.routes.push_back(Route{r_name, std::move(std::get<routing::Rule>(parsed)),
+      auto& rule = std::get<routing::Rule>(parsed);
+      for (auto& model : rule.served_models()) {
+        if (std::find(rt.rule_models.begin(), rt.rule_models.end(), model) == rt.rule_models.end())
+          rt.rule_models.push_back(std::move(model));
+      }
+      rt.routes.push_back(Route{r_name, std::move(rule),
                                 router.effectivePriority(), svc->second,
                                 router.upstreamHeader || ep.upstreamHeader});
     }

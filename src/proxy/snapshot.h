@@ -49,7 +49,7 @@ struct Route {
 struct EntryPointRuntime {
   config::EntryPoint spec;
   std::vector<Route> routes;             // highest priority first
-  std::vector<std::string> rule_models;  // model names written in Model() rules, for 404 listings
+  std::vector<std::string> rule_models;  // models the routers' Model() rules serve (not `!Model`), for 404 listings
   bool ping = false;
   std::string ping_path;
 };

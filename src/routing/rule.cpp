@@ -781,6 +781,25 @@ Rule::~Rule() = default;
 
 bool Rule::matches(const RequestView& request) const { return root_ != nullptr && eval(*root_, request); }
 
+namespace {
+
+void collect_models(const Rule::Node& n, bool negated, std::vector<std::string>& out) {
+  if (n.op == Rule::Node::Op::negate) negated = !negated;
+  for (const auto& child : n.children) collect_models(*child, negated, out);
+  if (n.op != Rule::Node::Op::match || n.matcher.kind != Kind::model || negated) return;
+  for (const auto& name : n.matcher.values) {
+    if (!contains(out, name)) out.push_back(name);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> Rule::served_models() const {
+  std::vector<std::string> out;
+  if (root_) collect_models(*root_, false, out);
+  return out;
+}
+
 std::variant<Rule, RuleError> parse_rule(std::string_view text) {
   Parser parser(text);
   auto root = parser.run();

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace modelgate::routing {
 
@@ -67,6 +68,9 @@ class Rule {
   bool matches(const RequestView& request) const;
   // True when some Model/ModelRegexp matcher appears: the body must be read before matching.
   bool needs_model() const { return needs_model_; }
+  // The names of the Model matchers that can make the rule true: those under an even number of
+  // `!` (`!Model(x)` says x is not served here). Each name once, in the order written.
+  std::vector<std::string> served_models() const;
   const std::string& text() const { return text_; }
 
  private:

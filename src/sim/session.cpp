@@ -171,10 +171,12 @@ asio::awaitable<bool> Session::handle(Request& request) {
   if (method == http::verb::get && path == "/health") co_return co_await send(200, kJson, R"({"status":"ok"})");
   if (method == http::verb::get && path == "/v1/models") co_return co_await models();
   if (method == http::verb::post && path == "/v1/embeddings") co_return co_await embeddings(request);
+  const bool audio_path = path == "/v1/audio/transcriptions" || path == "/v1/audio/translations";
+  if (method == http::verb::post && audio_path) co_return co_await audio(request, path == "/v1/audio/translations");
   if (admin_path) co_return co_await admin(request, path);
 
   bool known = path == "/health" || path == "/v1/models" || path == "/v1/chat/completions" ||
-               path == "/v1/completions" || path == "/v1/embeddings";
+               path == "/v1/completions" || path == "/v1/embeddings" || audio_path;
   if (known) co_return co_await send_error({405, "Method not allowed."});
   co_return co_await send_error({404, fmt::format("Unknown path {}.", path), "invalid_request_error",
                                  "not_found"});

@@ -53,6 +53,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Endpoints (session.cpp: simple ones; generation.cpp: completions).
   boost::asio::awaitable<bool> models();
   boost::asio::awaitable<bool> embeddings(Request& request);
+  boost::asio::awaitable<bool> audio(Request& request, bool translate);  // audio.cpp
   boost::asio::awaitable<bool> admin(Request& request, std::string_view path);
   boost::asio::awaitable<bool> generation(Request& request, Endpoint endpoint);
   boost::asio::awaitable<Outcome> timed_generation(Completion c, bool stream, bool include_usage,

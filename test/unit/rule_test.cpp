@@ -282,6 +282,17 @@ TEST(RuleModel, NeedsModel) {
   EXPECT_TRUE(parse_ok("Host(`a.com`) || !(Path(`/x`) && Model(`m`))").needs_model());
 }
 
+TEST(RuleModel, ServedModelsLeaveOutNegatedOnes) {
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(parse_ok("Model(`a`, `b`) && Host(`x.com`)").served_models(), (Names{"a", "b"}));
+  EXPECT_EQ(parse_ok("!Model(`x`)").served_models(), Names{});
+  EXPECT_EQ(parse_ok("PathPrefix(`/v1`) && !Model(`x`, `y`)").served_models(), Names{});
+  EXPECT_EQ(parse_ok("Model(`a`) && !(Model(`x`) || Path(`/`))").served_models(), Names{"a"});
+  EXPECT_EQ(parse_ok("!(!Model(`a`)) || Model(`a`)").served_models(), Names{"a"});
+  // A Model( inside an argument is not a matcher; ModelRegexp names no model.
+  EXPECT_EQ(parse_ok("Header(`X-Note`, `Model(`) || ModelRegexp(`^q`)").served_models(), Names{});
+}
+
 TEST(RuleNames, TraefikSpellings) {
   EXPECT_TRUE(match("host(`example.com`)"));
   EXPECT_TRUE(match("HOST(`example.com`)"));
