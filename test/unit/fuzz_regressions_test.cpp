@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <variant>
 
 #include "proxy/model_field.h"
+#include "routing/rule.h"
 
 namespace modelgate {
 namespace {
@@ -19,6 +21,20 @@ TEST(FuzzRegressions, ReplaceModelEscapesControlCharacters) {
   std::string read_back;
   ASSERT_EQ(proxy::extract_model(body, read_back), proxy::ModelField::present);
   EXPECT_EQ(read_back, name);
+}
+
+// fuzz_rule: libstdc++ compiles a regexp with one level of recursion per term, so a long one
+// (100 000 characters) overflowed the stack of `check`, or of a running gateway on reload.
+TEST(FuzzRegressions, LongRegexpIsAnErrorNotACrash) {
+  const std::string rule = "Host(`a`) && PathRegexp(`" + std::string(100000, 'a') + "`)";
+  const auto parsed = routing::parse_rule(rule);
+  const auto* error = std::get_if<routing::RuleError>(&parsed);
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(error->offset, rule.find("`a", 10));
+  EXPECT_EQ(error->message, "regexp in PathRegexp is 100000 characters long, expected at most 4096");
+
+  const std::string longest = "PathRegexp(`^/" + std::string(4094, 'a') + "`)";
+  EXPECT_TRUE(std::holds_alternative<routing::Rule>(routing::parse_rule(longest)));
 }
 
 }  // namespace
