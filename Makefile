@@ -2,8 +2,11 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
+# make fuzz: seconds per target, and which targets (default: all of fuzz/targets.cmake).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 
-.PHONY: deps build test demo bench clean
+.PHONY: deps build test fuzz demo bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -16,6 +19,11 @@ build: deps $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j 2
+
+# libFuzzer targets with ASan/UBSan (docs/fuzzing.md), one at a time, FUZZ_SECONDS each.
+fuzz: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) --target fuzz_targets
+	fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 demo: build
 	$(BUILD)/modelgate demo

@@ -8,6 +8,8 @@ packages=(
   libboost1.81-dev libyaml-cpp-dev libsimdjson-dev libfmt-dev libspdlog-dev
   libssl-dev libgtest-dev libgmock-dev libcli11-dev
   curl
+  # Fuzz targets (make fuzz; make test runs each briefly): clang++ and its libFuzzer runtime.
+  clang libclang-rt-14-dev
   # The benchmark harness (make bench; make test runs its one-minute smoke version).
   nginx-light haproxy wrk gnuplot-nox
   # Tests: promtool validates /metrics; headless Chromium loads the dashboard.

@@ -51,6 +51,14 @@ bool replace_model(std::string& body, std::string_view model) {
   quoted.reserve(model.size() + 2);
   quoted += '"';
   for (char c : model) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20) {  // control characters must be escaped in a JSON string (RFC 8259 §7)
+      constexpr char kHex[] = "0123456789abcdef";
+      quoted += "\\u00";
+      quoted += kHex[u >> 4];
+      quoted += kHex[u & 15];
+      continue;
+    }
     if (c == '"' || c == '\\') quoted += '\\';
     quoted += c;
   }
