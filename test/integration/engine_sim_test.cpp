@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <regex>
 #include <string>
 
@@ -183,6 +184,45 @@ TEST(SimEngine, ClientThatHangsUpFreesItsSlotAtOnce) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   EXPECT_TRUE(wait_until([&] { return sample(metrics(client), R"(vllm:num_requests_running{model_name="m"})") == 0; }, 5s));
   EXPECT_EQ(sample(metrics(client), R"(vllm:kv_cache_usage_perc{model_name="m"})"), 0);
+}
+
+TEST(SimEngine, RequestsBeyondMaxRunningWaitAndShowInTheMetrics) {
+  SimProcess sim("gpu0", {"--engine", "vllm", "--models", "m", "--max-running", "1"});
+  HttpClient probe("127.0.0.1", sim.port());
+  auto gauge = [&](const char* name) {
+    return sample(metrics(probe), std::string(name) + R"({model_name="m"})");
+  };
+  auto ask = [&](int max_tokens) {
+    return std::async(std::launch::async, [port = sim.port(), max_tokens] {
+      HttpClient c("127.0.0.1", port);
+      return c.post_json("/v1/chat/completions", R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":)" +
+                                                     std::to_string(max_tokens) + "}");
+    });
+  };
+  auto first = ask(300);  // about 2 s of decoding
+  ASSERT_TRUE(wait_until([&] { return gauge("vllm:num_requests_running") == 1; }, 5s));
+  auto second = ask(1);
+  EXPECT_TRUE(wait_until([&] { return gauge("vllm:num_requests_waiting") == 1; }, 5s));
+  EXPECT_EQ(gauge("vllm:num_requests_running"), 1);
+  EXPECT_GT(gauge("vllm:kv_cache_usage_perc"), 0);
+  EXPECT_EQ(first.get().status, 200);
+  EXPECT_EQ(second.get().status, 200);
+  EXPECT_EQ(gauge("vllm:num_requests_waiting"), 0);
+}
+
+TEST(SimEngine, FaultOptionsKeepWorking) {
+  SimProcess sim("gpu0", {"--engine", "vllm", "--models", "m", "--stall-after-chunks", "2"});
+  HttpClient client("127.0.0.1", sim.port(), 1s);
+  auto forced = client.post_json("/v1/chat/completions", long_chat("m", "?", 1, false), {{"X-Sim-Status", "503"}});
+  EXPECT_EQ(forced.status, 503);
+  StreamOptions opts;
+  opts.timeout = 1s;
+  auto s = client.stream("POST", "/v1/chat/completions", {{"Content-Type", "application/json"}},
+                         R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":5,"stream":true})",
+                         opts);
+  EXPECT_EQ(s.status, 200) << s.error;
+  EXPECT_FALSE(s.complete);
+  EXPECT_EQ(s.events.size(), 2u) << s.body;
 }
 
 TEST(SimEngine, RequestLargerThanTheCacheIsRefusedWithAHint) {

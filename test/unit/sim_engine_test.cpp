@@ -45,7 +45,7 @@ struct Recorder : md::SequenceSink {
 
 // An engine with round numbers: 1 000 prefill tokens/s (1 ms a token), steps of 10 ms + 1 ms
 // per running sequence, blocks of 16 tokens.
-class EngineModel : public ::testing::Test {
+class SimEngineModel : public ::testing::Test {
  protected:
   static md::EngineConfig config() {
     md::EngineConfig c;
@@ -164,7 +164,7 @@ TEST(SimKvCache, TakingAnIdleCachedBlockIsNotCountedAsFreeSpace) {
   EXPECT_EQ(cache.used_blocks(), 2);
 }
 
-TEST_F(EngineModel, TimingFormulasOnAnIdleEngine) {
+TEST_F(SimEngineModel, TimingFormulasOnAnIdleEngine) {
   md::Engine e(config());
   auto s = submit(e, 1, text(160, 'p', 0, 0), 3);
   // First step: prefill 160 tokens (160 ms) + 10 ms + 1 running × 1 ms; samples the first token.
@@ -183,7 +183,7 @@ TEST_F(EngineModel, TimingFormulasOnAnIdleEngine) {
   EXPECT_EQ(e.stats().ttft_sum_us.load(), 171'000u);
 }
 
-TEST_F(EngineModel, SamePromptAgainHitsTheCacheExceptItsLastToken) {
+TEST_F(SimEngineModel, SamePromptAgainHitsTheCacheExceptItsLastToken) {
   md::Engine e(config());
   const std::string prompt = text(160, 'p', 0, 0);  // 10 full blocks
   auto first = submit(e, 1, prompt, 1);
@@ -199,7 +199,7 @@ TEST_F(EngineModel, SamePromptAgainHitsTheCacheExceptItsLastToken) {
   EXPECT_EQ(e.stats().prefix_hits.load(), 144u);
 }
 
-TEST_F(EngineModel, SharedPrefixHitsOnlyTheSharedBlocks) {
+TEST_F(SimEngineModel, SharedPrefixHitsOnlyTheSharedBlocks) {
   md::Engine e(config());
   submit(e, 1, text(100, 's', 60, 'a'), 1);
   run_until_idle(e);
@@ -212,7 +212,7 @@ TEST_F(EngineModel, SharedPrefixHitsOnlyTheSharedBlocks) {
   EXPECT_EQ(miss->cached(), 0);
 }
 
-TEST_F(EngineModel, RunningSequencesDecodeTogetherAndSlowEachStep) {
+TEST_F(SimEngineModel, RunningSequencesDecodeTogetherAndSlowEachStep) {
   md::Engine e(config());
   auto a = submit(e, 1, text(10, 'a', 0, 0), 4);
   auto b = submit(e, 2, text(20, 'b', 0, 0), 4);
@@ -231,7 +231,7 @@ TEST_F(EngineModel, RunningSequencesDecodeTogetherAndSlowEachStep) {
   EXPECT_EQ(a->generated(), 3);
 }
 
-TEST_F(EngineModel, LongPromptsArePrefilledInChunks) {
+TEST_F(SimEngineModel, LongPromptsArePrefilledInChunks) {
   auto c = config();
   c.prefill_chunk_tokens = 64;
   md::Engine e(c);
@@ -244,7 +244,7 @@ TEST_F(EngineModel, LongPromptsArePrefilledInChunks) {
   EXPECT_EQ(e.stats().ttft_sum_us.load(), 183'000u);
 }
 
-TEST_F(EngineModel, WaitsInFifoOrderWhenNoSlotIsFree) {
+TEST_F(SimEngineModel, WaitsInFifoOrderWhenNoSlotIsFree) {
   auto c = config();
   c.max_running = 1;
   md::Engine e(c);
@@ -267,7 +267,7 @@ TEST_F(EngineModel, WaitsInFifoOrderWhenNoSlotIsFree) {
   EXPECT_TRUE(d->finished());
 }
 
-TEST_F(EngineModel, WaitsWhenTheKvCacheIsFull) {
+TEST_F(SimEngineModel, WaitsWhenTheKvCacheIsFull) {
   auto c = config();
   c.kv_cache_tokens = 64;  // 4 blocks
   md::Engine e(c);
@@ -286,7 +286,7 @@ TEST_F(EngineModel, WaitsWhenTheKvCacheIsFull) {
   EXPECT_TRUE(b->finished());
 }
 
-TEST_F(EngineModel, AbortFreesTheSlotAndBlocksAtOnce) {
+TEST_F(SimEngineModel, AbortFreesTheSlotAndBlocksAtOnce) {
   auto c = config();
   c.max_running = 1;
   md::Engine e(c);
@@ -309,7 +309,7 @@ TEST_F(EngineModel, AbortFreesTheSlotAndBlocksAtOnce) {
   EXPECT_FALSE(e.has_work());
 }
 
-TEST_F(EngineModel, AbortDuringAStepDropsThatSequencesWork) {
+TEST_F(SimEngineModel, AbortDuringAStepDropsThatSequencesWork) {
   md::Engine e(config());
   auto a = submit(e, 1, text(20, 'a', 0, 0), 5);
   auto d = e.begin_step(now);
