@@ -178,6 +178,9 @@ Task<bool> Session::serve_one() {
   auto& req = x.req;
   continue_sent_ = false;
   request_done_ = false;
+  body_fault_ = BodyRead::ok;
+  body_timeout_ = timeouts.readBody;
+  max_body_bytes_ = limits.maxBodyBytes;
   body_in_used_ = false;
   upstream_ = nullptr;
 
@@ -265,20 +268,7 @@ Task<bool> Session::serve_one() {
   auto need_model = [&]() -> Task<bool> {
     if (view.model_state != routing::ModelState::not_read) co_return true;
     const BodyRead got = body_arrived(limits.maxBodyBytes) ? BodyRead::ok : co_await read_whole_body(limits.maxBodyBytes);
-    switch (got) {
-      case BodyRead::ok:
-        break;
-      case BodyRead::too_large: {
-        x_->error = ErrorReply{
-            413, "request_too_large",
-            fmt::format("request body is larger than {} bytes (entryPoints.{}.limits.maxBodyBytes)",
-                        limits.maxBodyBytes, entry_point_)};
-        co_await reply_error(false);
-        co_return false;
-      }
-      case BodyRead::failed:
-        co_return false;
-    }
+    if (got != BodyRead::ok) co_return co_await refuse_body(got);
     model_field = x.body.empty() ? ModelField::missing : extract_model(x.body, x.model);
     view.model_state =
         model_field == ModelField::present ? routing::ModelState::present : routing::ModelState::absent;

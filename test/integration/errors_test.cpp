@@ -230,3 +230,19 @@ TEST_F(GatewayErrors, OtherTransferCodingsThanChunkedAre501) {
   EXPECT_NE(out.find("chunked"), std::string::npos) << out;
   EXPECT_EQ(out.find("X-Served-By"), std::string::npos) << out;
 }
+
+// A malformed chunk is the client's error: 400, never reported as the server's (502), whether the
+// body was being streamed to the server or read whole to find the model.
+TEST_F(GatewayErrors, MalformedRequestChunkIs400) {
+  const std::string head =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n";
+  const std::string bad_chunks = "5\r\n{\"mod\r\nzz\r\nel\":1}\r\n0\r\n\r\n";
+  for (const std::string route : {"X-Route: stream\r\n", ""}) {
+    auto out = mt::raw_exchange(gw_->port(), head + route + "\r\n" + bad_chunks);
+    EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << route << out;
+    EXPECT_NE(out.find("\"code\":\"bad_request\""), std::string::npos) << out;
+    EXPECT_NE(out.find("chunked"), std::string::npos) << out;
+    EXPECT_EQ(out.find("upstream_error"), std::string::npos) << out;
+  }
+}
