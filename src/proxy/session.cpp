@@ -45,6 +45,8 @@ routing::IpAddress to_ip(const asio::ip::address& a) {
 constexpr std::size_t kInitialInput = 2048;  // an idle connection's input buffer
 constexpr std::size_t kReadSize = 4096;       // at least this much room for each read of a head
 constexpr auto kReplyTimeout = std::chrono::seconds(30);
+constexpr auto kLingerTime = std::chrono::seconds(2);  // nginx lingering_time is 30 s; a client
+constexpr std::size_t kLingerBytes = 1024 * 1024;      // that reads its answer needs far less
 
 struct RequestCount {
   explicit RequestCount(std::atomic<int>& c) : c_(c) { c_.fetch_add(1, std::memory_order_relaxed); }
@@ -136,7 +138,25 @@ Task<void> Session::run() {
   deadline_.clear();
   boost::system::error_code ec;
   client_.shutdown(Socket::shutdown_send, ec);
+  if (linger_) co_await linger();
   client_.close(ec);
+}
+
+// nginx's lingering_close. Closing a socket with unread bytes makes the kernel send a reset: the
+// client's next write fails, and a client still sending its request then gives up without reading
+// the answer (some stacks also drop an answer not yet read). So after an answer sent before the request was read whole (400, 413, 431, ...), what the
+// client still sends is read and dropped, for at most kLingerTime and kLingerBytes, until it
+// closes its side.
+Task<void> Session::linger() {
+  deadline_.after(kLingerTime);
+  in_.consume(in_.size());
+  for (std::size_t drained = 0; drained < kLingerBytes;) {
+    auto room = in_.prepare(kReadSize);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_op);
+    if (ec) break;
+    drained += n;
+  }
+  deadline_.clear();
 }
 
 Task<bool> Session::write_client(std::string_view bytes, std::chrono::milliseconds timeout) {
@@ -148,8 +168,10 @@ Task<bool> Session::write_client(std::string_view bytes, std::chrono::millisecon
 Task<bool> Session::reply_error(bool keep_alive) {
   const ErrorReply& e = x_->error;
   x_->record.status = e.status;
-  // A request whose body was not read cannot be followed by another on this connection.
+  // A request whose body was not read cannot be followed by another on this connection, and
+  // the client may still be sending it: the connection closes lingering.
   keep_alive = keep_alive && request_done_;
+  linger_ = linger_ || (!request_done_ && e.status != 408);  // a stalled client sends nothing more
   x_->head = render_error(e, keep_alive);
   const bool written = co_await write_client(x_->head, kReplyTimeout);
   co_return written && keep_alive;

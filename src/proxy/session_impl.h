@@ -98,6 +98,9 @@ class Session {
   Task<void> stop_watch();
   static void on_watch_due(void* self);
 
+  // After an answer sent before the request was read whole: drain what the client still sends.
+  Task<void> linger();
+
   void begin_record();
   void finish_record();
   static void on_deadline(void* self);
@@ -118,6 +121,7 @@ class Session {
   std::chrono::milliseconds body_timeout_{};  // timeouts.readBody of the entry point
   std::size_t max_body_bytes_ = 0;            // limits.maxBodyBytes of the entry point
   BodyRead body_fault_ = BodyRead::ok;  // why a streamed body stopped, when the client is to blame
+  bool linger_ = false;          // the connection closes with request bytes possibly unread
   bool body_in_used_ = false;    // this request's body continued past in_ into x_->body_in
   bool request_done_ = false;    // the whole request (head and body) has been read
   bool continue_sent_ = false;

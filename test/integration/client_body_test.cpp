@@ -1,7 +1,8 @@
 // Clients that send their request slowly, stop half-way, or are refused before they finished
 // sending: a slow but steady upload is served (timeouts.readBody runs between two reads, not
 // timeouts.readHeader over the whole request); a stalled one gets 408 in the OpenAI shape and an
-// access-log line.
+// access-log line; an early 400/413/431 reaches the client and is followed by a clean close, not a
+// reset (lingering close), while the client is still sending.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -131,3 +132,23 @@ TEST_F(ClientBody, StalledStreamedUploadIs408NotUpstreamError) {
   EXPECT_EQ(r.received.find("upstream_error"), std::string::npos) << r.received;
   EXPECT_TRUE(gw_->process().wait_for_line(std::regex(R"("status":408)"), 2s)) << gw_->process().output();
 }
+
+// An answer sent before the request was read whole: the client, still sending, can finish its
+// request and then reads the answer and a clean end of the connection (no reset).
+class LingeringClose : public ClientBody,
+                       public ::testing::WithParamInterface<std::pair<int, std::string>> {};
+
+TEST_P(LingeringClose, EarlyAnswerSurvivesTheRestOfTheRequest) {
+  const auto& [status, head] = GetParam();
+  const std::string more(8 * 1024, 'b');
+  auto r = mt::raw_exchange_paced(gw_->port(), {head + more, more, more}, 300ms, 6s);
+  EXPECT_EQ(r.received.rfind("HTTP/1.1 " + std::to_string(status), 0), 0u) << r.received;
+  EXPECT_EQ(r.pieces_written, 3u) << "the rest of the request was refused (a reset)";
+  EXPECT_EQ(r.end, "eof");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EarlyAnswers, LingeringClose,
+    ::testing::Values(std::make_pair(413, length_head(100000)),
+                      std::make_pair(431, length_head(100000, "X-Big: " + std::string(3000, 'h') + "\r\n")),
+                      std::make_pair(400, length_head(100000, "Content-Length: 7\r\n"))));
