@@ -12,6 +12,8 @@ packages=(
   nginx-light haproxy wrk gnuplot-nox
   # Tests: promtool validates /metrics; headless Chromium loads the dashboard.
   prometheus chromium
+  # Tests: ab (ApacheBench) as HTTP/1.0 clients use the gateway, with and without keep-alive.
+  apache2-utils
 )
 
 # Node.js for the JavaScript clients in the tests; a machine that has it already keeps its own.

@@ -48,8 +48,10 @@ Task<boost::system::error_code> Session::read_body_bytes() {
   co_return ec;
 }
 
+// Never to an HTTP/1.0 client, which does not know interim responses (RFC 9110 §10.1.1).
 Task<boost::system::error_code> Session::send_continue_once() {
-  if (continue_sent_ || !x_->req.expect_continue) co_return boost::system::error_code{};
+  const auto& req = x_->req;
+  if (continue_sent_ || !req.expect_continue || req.version < 11) co_return boost::system::error_code{};
   continue_sent_ = true;
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
   deadline_.after(body_timeout_);

@@ -172,7 +172,7 @@ Task<bool> Session::reply_error(bool keep_alive) {
   // the client may still be sending it: the connection closes lingering.
   keep_alive = keep_alive && request_done_;
   linger_ = linger_ || (!request_done_ && e.status != 408);  // a stalled client sends nothing more
-  x_->head = render_error(e, keep_alive);
+  x_->head = render_error(e, keep_alive, x_->req.version < 11);
   const bool written = co_await write_client(x_->head, kReplyTimeout);
   co_return written && keep_alive;
 }
@@ -183,7 +183,7 @@ Task<bool> Session::reply_body(int status, std::string_view content_type, std::s
   keep_alive = keep_alive && request_done_;
   x_->head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n{}", status,
                          reason_phrase(status), content_type, body.size(),
-                         keep_alive ? "" : "Connection: close\r\n", body);
+                         connection_field(keep_alive, x_->req.version < 11), body);
   const bool written = co_await write_client(x_->head, kReplyTimeout);
   co_return written && keep_alive;
 }
