@@ -14,7 +14,8 @@ packages=(
   nginx-light haproxy wrk gnuplot-nox
   # Tests: promtool validates /metrics; headless Chromium loads the dashboard.
   prometheus chromium
-  # The nginx article's clients and load tool (test/seed/).
+  # The nginx article's clients and load tool (test/seed/); ab also as the HTTP/1.0 client of the
+  # integration tests.
   python3-requests python3-aiohttp apache2-utils
 )
 

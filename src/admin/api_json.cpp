@@ -216,6 +216,7 @@ void write_config(JsonWriter& w, const config::Config& cfg) {
         .key("timeouts")
         .begin_object()
         .field("readHeader", duration_text(ep.timeouts.readHeader))
+        .field("readBody", duration_text(ep.timeouts.readBody))
         .field("idle", duration_text(ep.timeouts.idle))
         .end_object()
         .key("limits")

@@ -25,6 +25,7 @@ struct SourcePos {
 
 struct EntryPointTimeouts {
   Duration readHeader = 10s;  // client must send a whole request header within this (slowloris)
+  Duration readBody = 60s;    // longest wait between two reads of a request body (nginx client_body_timeout)
   Duration idle = 60s;        // keep-alive connection with no request in flight is closed after
 };
 

@@ -14,7 +14,7 @@ namespace {
 const Schema kEntryPoint{{"address", "timeouts", "limits", "upstreamHeader"},
                          {"http", "transport", "forwardedHeaders", "proxyProtocol", "http2", "http3",
                           "udp", "asDefault", "observability", "reusePort", "allowACMEByPass"}};
-const Schema kEntryPointTimeouts{{"readHeader", "idle"}};
+const Schema kEntryPointTimeouts{{"readHeader", "readBody", "idle"}};
 const Schema kLimits{{"maxHeaderBytes", "maxHeaders", "maxBodyBytes"}};
 
 }  // namespace
@@ -40,7 +40,9 @@ void ConfigReader::load_entry_point(const std::string& name, const YAML::Mark& k
       }
     } else if (k == "timeouts") {
       each_key(f, kEntryPointTimeouts, [&](std::string_view t, const Entry& g) {
-        read_duration(g, t == "readHeader" ? ep.timeouts.readHeader : ep.timeouts.idle, false);
+        auto& timeouts = ep.timeouts;
+        read_duration(g, t == "readHeader" ? timeouts.readHeader : t == "readBody" ? timeouts.readBody : timeouts.idle,
+                      false);
       });
     } else if (k == "limits") {
       each_key(f, kLimits, [&](std::string_view l, const Entry& g) {

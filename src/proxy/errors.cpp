@@ -4,6 +4,7 @@
 
 #include <boost/beast/http/status.hpp>
 
+#include "proxy/http_head.h"
 #include "text/json_escape.h"
 
 namespace modelgate::proxy {
@@ -37,12 +38,12 @@ std::string error_json(const ErrorReply& e) {
   return out;
 }
 
-std::string render_error(const ErrorReply& e, bool keep_alive) {
+std::string render_error(const ErrorReply& e, bool keep_alive, bool http10) {
   std::string body = error_json(e);
   auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(e.status));
   return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{}",
                      e.status, std::string_view(reason.data(), reason.size()), body.size(),
-                     keep_alive ? "" : "Connection: close\r\n", body);
+                     connection_field(keep_alive, http10), body);
 }
 
 }  // namespace modelgate::proxy

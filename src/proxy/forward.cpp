@@ -150,6 +150,7 @@ Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
   // Stream the body from the client as it arrives: never read faster than the server takes it.
   x.body_consumed = true;
   if (auto ec = co_await send_continue_once()) co_return ec;
+  deadline_.after(io_timeout);
   {
     auto [ec, n] = co_await asio::async_write(up, asio::buffer(xs.head), try_op);
     if (ec) co_return ec;
@@ -165,7 +166,10 @@ Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
     const auto pending = pending_body_bytes();
     if (chunked) {
       const auto step = chunks.next(pending);
-      if (step.bad) co_return asio::error::invalid_argument;
+      if (step.bad) {
+        body_fault_ = BodyRead::malformed;
+        co_return asio::error::invalid_argument;
+      }
       data = step.data;
       used = step.consumed;
       done = step.done;
@@ -188,7 +192,6 @@ Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
     take_body_bytes(used);
     if (done) break;
     if (used == 0) {
-      deadline_.after(io_timeout);
       if (auto rec = co_await read_body_bytes()) co_return rec;
     }
   }
@@ -205,9 +208,10 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
   if (!body_buffered && !request_done_) {
     if (req.body == http1::Body::length &&
         req.content_length <= std::min<std::uint64_t>(ep.spec.limits.maxBodyBytes, kReplayableBody)) {
-      if (!body_arrived(ep.spec.limits.maxBodyBytes) &&
-          co_await read_whole_body(ep.spec.limits.maxBodyBytes) != BodyRead::ok)
-        co_return false;
+      if (!body_arrived(ep.spec.limits.maxBodyBytes)) {
+        const BodyRead got = co_await read_whole_body(ep.spec.limits.maxBodyBytes);
+        if (got != BodyRead::ok) co_return co_await refuse_body(got);
+      }
       body_buffered = true;
     }
   }
@@ -370,6 +374,8 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
                        {lb.passHostHeader ? original_host_ : std::string_view(server.host_header),
                         server.spec.basePath, client_ip_text_, original_host_, x.framing});
     if (auto sec = co_await send_request(x, *conn)) {
+      // The client's body was malformed, stalled or cut: the client's fault, not the server's.
+      if (body_fault_ != BodyRead::ok) co_return Attempt{Attempt::final, co_await refuse_body(body_fault_)};
       if (x.body_consumed) {
         x_->error = ErrorReply{502, "upstream_error",
                            fmt::format("{}: sending the request failed: {}", server.spec.url, sec.message())};

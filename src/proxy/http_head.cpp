@@ -134,12 +134,13 @@ void write_response_head(std::string& out, const http1::ResponseHead& res, const
   if (!head.upstream.empty()) append_field(out, "X-Upstream", head.upstream);
   out.append(head.extra);
   append_framing(out, head.framing);
-  if (!head.keep_alive) {
-    out.append("Connection: close\r\n");
-  } else if (head.http10) {
-    out.append("Connection: keep-alive\r\n");
-  }
+  out.append(connection_field(head.keep_alive, head.http10));
   out.append("\r\n");
+}
+
+std::string_view connection_field(bool keep_alive, bool http10) {
+  if (!keep_alive) return "Connection: close\r\n";
+  return http10 ? "Connection: keep-alive\r\n" : "";
 }
 
 std::string_view reason_phrase(int status) {

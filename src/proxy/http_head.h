@@ -42,6 +42,11 @@ struct ClientResponseHead {
 // Appends "HTTP/1.1 status reason\r\n...\r\n\r\n" to `out`.
 void write_response_head(std::string& out, const http1::ResponseHead& res, const ClientResponseHead& head);
 
+// The Connection field of an answer to the client, with its CRLF: "close" when the connection
+// ends after it; "keep-alive" when it stays open for an HTTP/1.0 client, which would otherwise
+// take the connection to close (RFC 9112 §9.3) and wait for the end of the answer; else none.
+std::string_view connection_field(bool keep_alive, bool http10);
+
 // The standard reason phrase of a status code ("" when unknown).
 std::string_view reason_phrase(int status);
 

@@ -5,6 +5,13 @@
 // behind it; the rest is read into the exchange's body_in buffer, never into the input buffer, so
 // the head's fields (views into that buffer) stay valid until the exchange ends. A Content-Length
 // body read whole is read straight into its destination.
+//
+// Each read of the body waits at most timeouts.readBody (nginx's client_body_timeout: a limit
+// between two reads, not on the whole body, so a slow but steady upload gets through). A body the
+// client stops sending is answered 408, a malformed chunked framing 400: both are the client's
+// doing, never reported as the server's.
+#include <fmt/format.h>
+
 #include <cstring>
 
 #include "proxy/session_impl.h"
@@ -31,17 +38,53 @@ void Session::take_body_bytes(std::size_t n) {
 Task<boost::system::error_code> Session::read_body_bytes() {
   body_in_used_ = true;
   auto room = x_->body_in.prepare(kBodyRead);
+  deadline_.after(body_timeout_);
   auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_op);
-  if (!ec) x_->body_in.commit(n);
+  if (ec) {
+    body_fault_ = deadline_.expired() ? BodyRead::timed_out : BodyRead::failed;
+  } else {
+    x_->body_in.commit(n);
+  }
   co_return ec;
 }
 
+// Never to an HTTP/1.0 client, which does not know interim responses (RFC 9110 §10.1.1).
 Task<boost::system::error_code> Session::send_continue_once() {
-  if (continue_sent_ || !x_->req.expect_continue) co_return boost::system::error_code{};
+  const auto& req = x_->req;
+  if (continue_sent_ || !req.expect_continue || req.version < 11) co_return boost::system::error_code{};
   continue_sent_ = true;
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  deadline_.after(body_timeout_);
   auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), try_op);
+  if (ec) body_fault_ = BodyRead::failed;
   co_return ec;
+}
+
+Task<bool> Session::refuse_body(BodyRead why) {
+  switch (why) {
+    case BodyRead::too_large:
+      x_->error = ErrorReply{
+          413, "request_too_large",
+          fmt::format("request body is larger than {} bytes (entryPoints.{}.limits.maxBodyBytes)",
+                      max_body_bytes_, entry_point_)};
+      break;
+    case BodyRead::malformed:
+      x_->error = ErrorReply{400, "bad_request",
+                             "the request body's chunked framing is malformed (RFC 9112 §7.1); send "
+                             "size lines in hex ending in CRLF, each chunk followed by CRLF"};
+      break;
+    case BodyRead::timed_out:
+      x_->error = ErrorReply{
+          408, "request_timeout",
+          fmt::format("the request body stalled: nothing arrived for {} ms (entryPoints.{}.timeouts.readBody)",
+                      body_timeout_.count(), entry_point_)};
+      break;
+    case BodyRead::ok:
+    case BodyRead::failed:
+      co_return false;  // the client went away: nobody to answer
+  }
+  co_await reply_error(false);
+  co_return false;
 }
 
 bool Session::body_arrived(std::size_t limit) {
@@ -75,8 +118,9 @@ Task<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
     std::size_t have = first.size();
     if (have < size && co_await send_continue_once()) co_return BodyRead::failed;
     while (have < size) {
+      deadline_.after(body_timeout_);
       auto [ec, n] = co_await client_.async_read_some(asio::buffer(body.data() + have, size - have), try_op);
-      if (ec) co_return BodyRead::failed;
+      if (ec) co_return deadline_.expired() ? BodyRead::timed_out : BodyRead::failed;
       have += n;
     }
     request_done_ = true;
@@ -88,12 +132,12 @@ Task<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
   if (pending_body_bytes().empty() && co_await send_continue_once()) co_return BodyRead::failed;
   for (;;) {
     const auto step = chunks.next(pending_body_bytes());
-    if (step.bad) co_return BodyRead::failed;
+    if (step.bad) co_return BodyRead::malformed;
     if (body.size() + step.data.size() > limit) co_return BodyRead::too_large;
     body.append(step.data);
     take_body_bytes(step.consumed);
     if (step.done) break;
-    if (step.consumed == 0 && co_await read_body_bytes()) co_return BodyRead::failed;
+    if (step.consumed == 0 && co_await read_body_bytes()) co_return body_fault_;
   }
   request_done_ = true;
   co_return BodyRead::ok;

@@ -46,6 +46,8 @@ routing::IpAddress to_ip(const asio::ip::address& a) {
 constexpr std::size_t kInitialInput = 2048;  // an idle connection's input buffer
 constexpr std::size_t kReadSize = 4096;       // at least this much room for each read of a head
 constexpr auto kReplyTimeout = std::chrono::seconds(30);
+constexpr auto kLingerTime = std::chrono::seconds(2);  // nginx lingering_time is 30 s; a client
+constexpr std::size_t kLingerBytes = 1024 * 1024;      // that reads its answer needs far less
 
 struct RequestCount {
   explicit RequestCount(std::atomic<int>& c) : c_(c) { c_.fetch_add(1, std::memory_order_relaxed); }
@@ -137,7 +139,25 @@ Task<void> Session::run() {
   deadline_.clear();
   boost::system::error_code ec;
   client_.shutdown(Socket::shutdown_send, ec);
+  if (linger_) co_await linger();
   client_.close(ec);
+}
+
+// nginx's lingering_close. Closing a socket with unread bytes makes the kernel send a reset: the
+// client's next write fails, and a client still sending its request then gives up without reading
+// the answer (some stacks also drop an answer not yet read). So after an answer sent before the request was read whole (400, 413, 431, ...), what the
+// client still sends is read and dropped, for at most kLingerTime and kLingerBytes, until it
+// closes its side.
+Task<void> Session::linger() {
+  deadline_.after(kLingerTime);
+  in_.consume(in_.size());
+  for (std::size_t drained = 0; drained < kLingerBytes;) {
+    auto room = in_.prepare(kReadSize);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_op);
+    if (ec) break;
+    drained += n;
+  }
+  deadline_.clear();
 }
 
 Task<bool> Session::write_client(std::string_view bytes, std::chrono::milliseconds timeout) {
@@ -149,9 +169,11 @@ Task<bool> Session::write_client(std::string_view bytes, std::chrono::millisecon
 Task<bool> Session::reply_error(bool keep_alive) {
   const ErrorReply& e = x_->error;
   x_->record.status = e.status;
-  // A request whose body was not read cannot be followed by another on this connection.
+  // A request whose body was not read cannot be followed by another on this connection, and
+  // the client may still be sending it: the connection closes lingering.
   keep_alive = keep_alive && request_done_;
-  x_->head = render_error(e, keep_alive);
+  linger_ = linger_ || (!request_done_ && e.status != 408);  // a stalled client sends nothing more
+  x_->head = render_error(e, keep_alive, x_->req.version < 11);
   const bool written = co_await write_client(x_->head, kReplyTimeout);
   co_return written && keep_alive;
 }
@@ -162,7 +184,7 @@ Task<bool> Session::reply_body(int status, std::string_view content_type, std::s
   keep_alive = keep_alive && request_done_;
   x_->head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n{}", status,
                          reason_phrase(status), content_type, body.size(),
-                         keep_alive ? "" : "Connection: close\r\n", body);
+                         connection_field(keep_alive, x_->req.version < 11), body);
   const bool written = co_await write_client(x_->head, kReplyTimeout);
   co_return written && keep_alive;
 }
@@ -179,6 +201,9 @@ Task<bool> Session::serve_one() {
   auto& req = x.req;
   continue_sent_ = false;
   request_done_ = false;
+  body_fault_ = BodyRead::ok;
+  body_timeout_ = timeouts.readBody;
+  max_body_bytes_ = limits.maxBodyBytes;
   body_in_used_ = false;
   upstream_ = nullptr;
 
@@ -268,20 +293,7 @@ Task<bool> Session::serve_one() {
   auto need_model = [&]() -> Task<bool> {
     if (view.model_state != routing::ModelState::not_read) co_return true;
     const BodyRead got = body_arrived(limits.maxBodyBytes) ? BodyRead::ok : co_await read_whole_body(limits.maxBodyBytes);
-    switch (got) {
-      case BodyRead::ok:
-        break;
-      case BodyRead::too_large: {
-        x_->error = ErrorReply{
-            413, "request_too_large",
-            fmt::format("request body is larger than {} bytes (entryPoints.{}.limits.maxBodyBytes)",
-                        limits.maxBodyBytes, entry_point_)};
-        co_await reply_error(false);
-        co_return false;
-      }
-      case BodyRead::failed:
-        co_return false;
-    }
+    if (got != BodyRead::ok) co_return co_await refuse_body(got);
     form = form_boundary(req.get("content-type"));
     model_field = read_model(x.body, form, x.model, x_->error);
     if (model_field == ModelField::duplicate || model_field == ModelField::bad_form) {

@@ -65,15 +65,18 @@ class Session {
   Task<bool> write_client(std::string_view bytes, std::chrono::milliseconds timeout);
 
   // request_body.cpp. The request's body bytes arrive first with its head (in in_, from
-  // body_pos_ on), then from reads into x_->body_in.
-  enum class BodyRead { ok, too_large, failed };
+  // body_pos_ on), then from reads into x_->body_in, each within timeouts.readBody.
+  // How reading a body ended: the client's fault unless ok (failed: it went away).
+  enum class BodyRead { ok, too_large, malformed, timed_out, failed };
   Task<BodyRead> read_whole_body(std::size_t limit);  // into x_->body (limit: maxBodyBytes)
+  // Answers a body that could not be read (413, 400, 408; nothing to a client that left); false.
+  Task<bool> refuse_body(BodyRead why);
   // The usual case without a coroutine: a Content-Length body within `limit` that came whole
   // with its head is copied into x_->body; false leaves everything to read_whole_body.
   bool body_arrived(std::size_t limit);
   std::string_view pending_body_bytes() const;
   void take_body_bytes(std::size_t n);
-  Task<boost::system::error_code> read_body_bytes();  // more into x_->body_in
+  Task<boost::system::error_code> read_body_bytes();  // more into x_->body_in; sets body_fault_
   Task<boost::system::error_code> send_continue_once();
   void end_request_bytes();  // the request is over: what follows it in the input stays for the next
 
@@ -95,6 +98,9 @@ class Session {
   Task<void> stop_watch();
   static void on_watch_due(void* self);
 
+  // After an answer sent before the request was read whole: drain what the client still sends.
+  Task<void> linger();
+
   void begin_record();
   void finish_record();
   static void on_deadline(void* self);
@@ -112,6 +118,10 @@ class Session {
 
   std::chrono::steady_clock::time_point started_;
   std::size_t body_pos_ = 0;     // offset in in_ of the request body bytes not yet taken
+  std::chrono::milliseconds body_timeout_{};  // timeouts.readBody of the entry point
+  std::size_t max_body_bytes_ = 0;            // limits.maxBodyBytes of the entry point
+  BodyRead body_fault_ = BodyRead::ok;  // why a streamed body stopped, when the client is to blame
+  bool linger_ = false;          // the connection closes with request bytes possibly unread
   bool body_in_used_ = false;    // this request's body continued past in_ into x_->body_in
   bool request_done_ = false;    // the whole request (head and body) has been read
   bool continue_sent_ = false;

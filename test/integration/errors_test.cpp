@@ -230,3 +230,55 @@ TEST_F(GatewayErrors, OtherTransferCodingsThanChunkedAre501) {
   EXPECT_NE(out.find("chunked"), std::string::npos) << out;
   EXPECT_EQ(out.find("X-Served-By"), std::string::npos) << out;
 }
+
+// A malformed chunk is the client's error: 400, never reported as the server's (502), whether the
+// body was being streamed to the server or read whole to find the model.
+TEST_F(GatewayErrors, MalformedRequestChunkIs400) {
+  const std::string head =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n";
+  const std::string bad_chunks = "5\r\n{\"mod\r\nzz\r\nel\":1}\r\n0\r\n\r\n";
+  for (const std::string route : {"X-Route: stream\r\n", ""}) {
+    auto out = mt::raw_exchange(gw_->port(), head + route + "\r\n" + bad_chunks);
+    EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << route << out;
+    EXPECT_NE(out.find("\"code\":\"bad_request\""), std::string::npos) << out;
+    EXPECT_NE(out.find("chunked"), std::string::npos) << out;
+    EXPECT_EQ(out.find("upstream_error"), std::string::npos) << out;
+  }
+}
+
+// RFC 9110 §10.1.1: no 100 Continue to an HTTP/1.0 client, even when it sends Expect.
+TEST_F(GatewayErrors, NoContinueToAnHttp10Client) {
+  std::string body = chat(kQwen);
+  std::string head =
+      "POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  EXPECT_EQ(mt::raw_exchange(gw_->port(), head, 1500ms), "") << "the gateway waits for the body";
+  auto full = mt::raw_exchange(gw_->port(), head + body);
+  EXPECT_EQ(full.rfind("HTTP/1.1 200", 0), 0u) << full;
+  EXPECT_EQ(full.find("100 Continue"), std::string::npos) << full;
+}
+
+// An HTTP/1.0 client that asked for keep-alive is told the connection stays open, on the gateway's
+// own answers as on relayed ones (RFC 9112 §9.3); without the header it waits for a close.
+TEST_F(GatewayErrors, Http10KeepAliveIsConfirmedOnTheGatewaysOwnAnswers) {
+  const std::string unknown_model = chat("gpt-5");
+  const std::string requests[] = {
+      "GET /nothing/here HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+      "POST /v1/chat/completions HTTP/1.0\r\nConnection: keep-alive\r\nContent-Type: application/json\r\n"
+      "Content-Length: " + std::to_string(unknown_model.size()) + "\r\n\r\n" + unknown_model,
+      "GET /v1/models HTTP/1.0\r\nConnection: keep-alive\r\nX-Route: stream\r\n\r\n",
+  };
+  for (const auto& request : requests) {
+    // Twice on one connection: both answered, each saying keep-alive.
+    auto out = mt::raw_exchange(gw_->port(), request + request, 1500ms);
+    const std::regex keep_alive("\r\nConnection: keep-alive\r\n", std::regex::icase);
+    EXPECT_EQ(std::distance(std::sregex_iterator(out.begin(), out.end(), keep_alive), std::sregex_iterator()), 2)
+        << out;
+  }
+  // Without keep-alive, an HTTP/1.0 connection closes after the answer.
+  auto once = mt::raw_exchange(gw_->port(), "GET /nothing/here HTTP/1.0\r\n\r\n", 3000ms);
+  EXPECT_EQ(once.rfind("HTTP/1.1 404", 0), 0u) << once;
+  EXPECT_NE(once.find("Connection: close\r\n"), std::string::npos) << once;
+}

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -269,33 +270,66 @@ StreamResult HttpClient::stream(std::string_view method, std::string_view target
   return result;
 }
 
-std::string raw_exchange(std::uint16_t port, std::string_view bytes, std::chrono::milliseconds timeout,
-                         std::string_view host) {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  const auto deadline = Clock::now() + timeout;
-  error_code ec;
-  tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(std::string(host), std::to_string(port), ec);
-  if (ec) return {};
-  stream.expires_at(deadline);
-  if (run(io, [&](auto handler) { stream.async_connect(endpoints, std::move(handler)); })) return {};
-  if (run(io, [&](auto handler) { asio::async_write(stream, asio::buffer(bytes), std::move(handler)); }))
-    return {};
-  std::string received;
+namespace {
+
+// Reads until the server closes the connection or the stream's deadline passes; how it ended.
+std::string read_to_end(asio::io_context& io, beast::tcp_stream& stream, std::string& received) {
   char buf[16 * 1024];
   for (;;) {
     std::size_t got = 0;
-    ec = run(io, [&](auto handler) {
+    const error_code ec = run(io, [&](auto handler) {
       stream.async_read_some(asio::buffer(buf), [&, handler = std::move(handler)](error_code e, std::size_t n) mutable {
         got = n;
         handler(e);
       });
     });
     received.append(buf, got);
-    if (ec) break;  // EOF, reset or the deadline
+    if (ec == asio::error::eof) return "eof";
+    if (ec == asio::error::connection_reset) return "reset";
+    if (ec == beast::error::timeout) return "timeout";
+    if (ec) return ec.message();
   }
+}
+
+bool open_connection(asio::io_context& io, beast::tcp_stream& stream, std::string_view host, std::uint16_t port) {
+  error_code ec;
+  tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(std::string(host), std::to_string(port), ec);
+  return !ec && !run(io, [&](auto handler) { stream.async_connect(endpoints, std::move(handler)); });
+}
+
+}  // namespace
+
+std::string raw_exchange(std::uint16_t port, std::string_view bytes, std::chrono::milliseconds timeout,
+                         std::string_view host) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.expires_at(Clock::now() + timeout);
+  if (!open_connection(io, stream, host, port)) return {};
+  if (run(io, [&](auto handler) { asio::async_write(stream, asio::buffer(bytes), std::move(handler)); }))
+    return {};
+  std::string received;
+  read_to_end(io, stream, received);
   return received;
+}
+
+PacedExchange raw_exchange_paced(std::uint16_t port, const std::vector<std::string>& pieces,
+                                 std::chrono::milliseconds gap, std::chrono::milliseconds timeout) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.expires_at(Clock::now() + timeout);
+  PacedExchange out;
+  if (!open_connection(io, stream, "127.0.0.1", port)) {
+    out.end = "connect failed";
+    return out;
+  }
+  for (const std::string& piece : pieces) {
+    if (out.pieces_written > 0) std::this_thread::sleep_for(gap);
+    if (run(io, [&](auto handler) { asio::async_write(stream, asio::buffer(piece), std::move(handler)); })) break;
+    ++out.pieces_written;
+  }
+  out.end = read_to_end(io, stream, out.received);
+  return out;
 }
 
 }  // namespace modelgate::test

@@ -102,4 +102,16 @@ std::string raw_exchange(std::uint16_t port, std::string_view bytes,
                          std::chrono::milliseconds timeout = std::chrono::seconds(5),
                          std::string_view host = "127.0.0.1");
 
+struct PacedExchange {
+  std::string received;
+  std::size_t pieces_written = 0;  // a write the server refused (a reset) stops the writing
+  std::string end;                 // how reading ended: "eof", "reset", "timeout", or the error
+};
+
+// A slow client: connects, writes `pieces` one after another with `gap` between them, then reads
+// until the server closes the connection or `timeout` (from the connect) passes.
+PacedExchange raw_exchange_paced(std::uint16_t port, const std::vector<std::string>& pieces,
+                                 std::chrono::milliseconds gap,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
 }  // namespace modelgate::test

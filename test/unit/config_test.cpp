@@ -251,7 +251,7 @@ shutdown: {drainTimeout: 45s}
 entryPoints:
   web:
     address: "0.0.0.0:8080"
-    timeouts: {readHeader: 5s, idle: 2m}
+    timeouts: {readHeader: 5s, readBody: 30s, idle: 2m}
     limits: {maxHeaderBytes: 32KiB, maxHeaders: 64, maxBodyBytes: 8MiB}
     upstreamHeader: true
   internal:
@@ -309,6 +309,7 @@ models:
   EXPECT_EQ(web.host, "0.0.0.0");
   EXPECT_EQ(web.port, 8080);
   EXPECT_EQ(web.timeouts.readHeader, 5s);
+  EXPECT_EQ(web.timeouts.readBody, 30s);
   EXPECT_EQ(web.timeouts.idle, 120s);
   EXPECT_EQ(web.limits.maxHeaderBytes, 32u * 1024);
   EXPECT_EQ(web.limits.maxHeaders, 64u);
@@ -398,6 +399,7 @@ http:
   EXPECT_EQ(c.shutdown.drainTimeout, 30s);
   const EntryPoint& web = c.entryPoints.at("web");
   EXPECT_EQ(web.timeouts.readHeader, 10s);
+  EXPECT_EQ(web.timeouts.readBody, 60s);
   EXPECT_EQ(web.timeouts.idle, 60s);
   EXPECT_EQ(web.limits.maxHeaderBytes, 16384u);
   EXPECT_EQ(web.limits.maxHeaders, 100u);
