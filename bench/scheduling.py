@@ -18,6 +18,7 @@ Environment:
   BENCH_SCHED_SIM_ARGS       the engine sims' options (default: ENGINE_ARGS below)
   BENCH_RESULTS_DIR, MODELGATE_BIN, BENCH_TMP as for run.py
 Writes bench/results/scheduling-<timestamp>.json, scheduling-latest.json and scheduling-latest.png.
+`bench/scheduling.py --report FILE` re-renders the table and the chart of a results file.
 Exit status 0 when every run was clean, 1 when one had errors, 2 when the setup failed.
 """
 
@@ -170,8 +171,8 @@ def chart(results, strategies, workloads, png):
                 f.write(f"{w} " + " ".join("?" if v is None else f"{v:.3f}" for v in vals) + "\n")
         cols = ", ".join(f"'{path}' using {j + 2}:xtic(1)" if j == 0 else f"'' using {j + 2}"
                          for j in range(len(strategies)))
-        plots.append(f"set title \"{title}\"\nplot {cols}\n")
-    harness.bar_chart(png, "scheduling on four sims", f"1,{len(plots)}", f"{500 * len(plots)},500", plots,
+        plots.append(f"set key outside below maxrows 3 font ',8'\nset title \"{title}\"\nplot {cols}\n")
+    harness.bar_chart(png, "scheduling on four sims", f"1,{len(plots)}", f"{500 * len(plots)},560", plots,
                       name="sched-chart")
 
 
@@ -224,11 +225,21 @@ def main():
     return 0
 
 
+def report(path):
+    """Re-renders the table and the chart (next to the file) of a results file."""
+    with open(path) as f:
+        doc = json.load(f)
+    print(render(doc["results"], doc["strategies"], doc["workloads"]))
+    chart(doc["results"], doc["strategies"], doc["workloads"],
+          os.path.join(os.path.dirname(os.path.abspath(path)), "scheduling-latest.png"))
+    return 1 if harness.problems else 0
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, harness._on_signal)
     signal.signal(signal.SIGINT, harness._on_signal)
     try:
-        code = main()
+        code = report(sys.argv[2]) if len(sys.argv) == 3 and sys.argv[1] == "--report" else main()
     except harness.SetupError as e:
         print(f"bench: {e}", file=sys.stderr)
         code = 2

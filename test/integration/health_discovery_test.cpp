@@ -17,6 +17,7 @@
 #include "discovery/model_discovery.h"
 #include "health/health_checker.h"
 #include "proxy/snapshot.h"
+#include "support/gateway_process.h"
 #include "support/http_client.h"
 #include "support/process.h"
 #include "support/sim_process.h"
