@@ -112,8 +112,8 @@ std::string send_twice(std::uint16_t port, const std::string& first, const std::
   return out;
 }
 
-// One entry point, every request to one server; `timeouts`: the service's timeouts map.
-std::string one_service(std::uint16_t port, const std::string& timeouts = "{}") {
+// One entry point, every request to one server.
+std::string one_service(std::uint16_t port) {
   return R"y(
 entryPoints:
   web: {address: "127.0.0.1:0"}
@@ -122,7 +122,7 @@ http:
     all: {rule: "PathPrefix(`/`)", service: sim}
   services:
     sim:
-      loadBalancer: {timeouts: )y" + timeouts + R"y(, servers: [{url: )y" + url(port) + R"y(}]}
+      loadBalancer: {servers: [{url: )y" + url(port) + R"y(}]}
 )y";
 }
 
@@ -163,15 +163,16 @@ TEST(ConnectionReuse, ServerClosingAPooledConnectionCostsTheClientNothing) {
   EXPECT_EQ(server.connections(), kRequests);  // one fresh connection per request, none wasted
 }
 
-TEST(ConnectionReuse, PooledConnectionIsNotReusedAfterIdleConnection) {
+TEST(ConnectionReuse, PooledConnectionIsNotReusedAfterTheDefaultIdleConnection) {
+  // The default idleConnection (4 s) ends reuse before a uvicorn server's 5 s keep-alive would.
   mt::SimProcess sim("s");
-  mt::GatewayProcess gw(one_service(sim.port(), "{idleConnection: 300ms}"), 1);
+  mt::GatewayProcess gw(one_service(sim.port()), 1);
   mt::HttpClient client("127.0.0.1", gw.port());
   ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);
   std::this_thread::sleep_for(50ms);
-  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);  // within 300 ms: reused
-  std::this_thread::sleep_for(700ms);
-  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);  // after: a new one
+  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);  // soon after: reused
+  std::this_thread::sleep_for(4300ms);
+  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);  // after 4 s: a new one
   // Two connections from the gateway, and this question's own.
   EXPECT_EQ(sim_connections(sim.port()), 3);
 }
@@ -196,7 +197,7 @@ int sockets_to(std::uint16_t port, const std::string& state) {
 
 TEST(ConnectionReuse, PooledConnectionTheServerClosedIsClosedWithinASecond) {
   mt::SimProcess sim("s", {"--keep-alive-timeout-ms", "200"});
-  mt::GatewayProcess gw(one_service(sim.port(), "{idleConnection: 30s}"), 1);
+  mt::GatewayProcess gw(one_service(sim.port()), 1);  // idleConnection 4 s: longer than this test
   mt::HttpClient client("127.0.0.1", gw.port());
   ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);
   EXPECT_EQ(sockets_to(sim.port(), "01"), 1) << "no pooled connection to the sim";
@@ -210,10 +211,10 @@ TEST(ConnectionReuse, PooledConnectionTheServerClosedIsClosedWithinASecond) {
 }
 
 TEST(ConnectionReuse, ChunkedBodyNeverMeetsAConnectionTheServerClosedWhileIdle) {
-  // The server closes idle connections after 200 ms (as uvicorn after 5 s); the gateway would keep
-  // them 10 s, so its pool holds connections the server has already closed.
+  // The server closes idle connections after 200 ms (as uvicorn after 5 s); the gateway would reuse
+  // them for 4 s, so its pool holds connections the server has already closed.
   mt::SimProcess sim("s", {"--keep-alive-timeout-ms", "200"});
-  mt::GatewayProcess gw(one_service(sim.port(), "{idleConnection: 10s}"), 1);
+  mt::GatewayProcess gw(one_service(sim.port()), 1);
   const std::string body = kChat;
   for (int i = 0; i < 3; ++i) {
     {
