@@ -9,6 +9,7 @@
 #
 #   ./bench/memory_after_burst.sh                    # build/modelgate
 #   MODELGATE_BIN=/path/to/modelgate ./bench/memory_after_burst.sh
+#   SMAPS_OUT=/tmp/smaps ./bench/memory_after_burst.sh   # also keep /proc/PID/smaps after the idle
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -90,6 +91,7 @@ sleep "$idle_s"
 after="$(rss_kib)"
 ok="$(grep -c '^200$' "$scratch/codes" || true)"
 
+[ -n "${SMAPS_OUT:-}" ] && cp "/proc/$gw_pid/smaps" "$SMAPS_OUT"
 printf 'memory_after_burst: %s requests of %s MiB (%s answered 200), 2 workers\n' "$burst" "$body_mib" "$ok"
 printf '  VmRSS before the burst     %7d KiB\n' "$before"
 printf '  VmRSS right after it       %7d KiB\n' "$peak"
