@@ -125,7 +125,8 @@ void Worker::run_loop() {
       spdlog::critical("worker {}: event loop failed (not a std::exception); restarting it", index_);
     }
     if (++deaths == kRestartsBeforeClosing) {
-      spdlog::critical("worker {}: event loop failed {} times; it stops accepting connections", index_, deaths);
+      spdlog::critical("worker {}: event loop failed {} times; it stops accepting connections", index_,
+                       deaths);
       close_listeners();
     }
   }

@@ -12,8 +12,8 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "support/gateway_process.h"
@@ -126,7 +126,8 @@ http:
 )y";
 }
 
-const std::string kChat = R"({"model":"Qwen2.5-0.5B-Instruct","max_tokens":1,"messages":[{"role":"user","content":"hi"}]})";
+const std::string kChat =
+    R"({"model":"Qwen2.5-0.5B-Instruct","max_tokens":1,"messages":[{"role":"user","content":"hi"}]})";
 
 // Connections the sim has accepted so far, this question's own included.
 int sim_connections(std::uint16_t port) {
@@ -224,9 +225,10 @@ TEST(ConnectionReuse, ChunkedBodyNeverMeetsAConnectionTheServerClosedWhileIdle) 
     std::this_thread::sleep_for(500ms);  // the server closes it
     char size[16];
     std::snprintf(size, sizeof size, "%zx", body.size());
-    const std::string chunked = "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
-                                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                                std::string(size) + "\r\n" + body + "\r\n0\r\n\r\n";
+    const std::string chunked =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+        std::string(size) + "\r\n" + body + "\r\n0\r\n\r\n";
     const std::string answer = mt::raw_exchange(gw.port(), chunked);
     EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << i << ": " << answer;
   }

@@ -5,6 +5,8 @@
 //   logged, not lost.
 // - Memory after a large request: an exchange state whose buffers grew is handed out again with
 //   small ones (bench/memory_after_burst.sh measures the resident memory).
+#include "proxy/worker.h"
+
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
@@ -20,7 +22,6 @@
 #include "proxy/log_failure.h"
 #include "proxy/session_impl.h"
 #include "proxy/snapshot.h"
-#include "proxy/worker.h"
 #include "support/http_client.h"
 
 namespace mt = modelgate::test;
@@ -51,7 +52,8 @@ std::shared_ptr<const mg::proxy::Snapshot> snapshot(mg::proxy::ServerRegistry& r
 // Everything logged while it lives, through the default logger.
 class CapturedLog {
  public:
-  CapturedLog() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256)), previous_(spdlog::default_logger()) {
+  CapturedLog()
+      : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256)), previous_(spdlog::default_logger()) {
     spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink_));
   }
   ~CapturedLog() { spdlog::set_default_logger(previous_); }
@@ -96,7 +98,8 @@ TEST(WorkerFailure, LoopThatFailsIsRunAgainAndKeepsServing) {
   ASSERT_EQ(ping(g.port), 200);
   throw_on(g.gw.worker(0));
   EXPECT_EQ(ping(g.port), 200) << "nobody serves the listener of a worker whose loop failed";
-  EXPECT_NE(log.text().find("worker 0: event loop failed: injected failure"), std::string::npos) << log.text();
+  EXPECT_NE(log.text().find("worker 0: event loop failed: injected failure"), std::string::npos)
+      << log.text();
 }
 
 TEST(WorkerFailure, LoopThatKeepsFailingClosesItsListener) {
