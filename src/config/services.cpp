@@ -28,7 +28,8 @@ const Schema kHealthCheck{{"path", "interval", "timeout", "expectStatus", "rise"
                           {"scheme", "mode", "method", "port", "hostname", "followRedirects",
                            "headers", "unhealthyInterval"},
                           {{"status", "expectStatus"}}};
-const Schema kPassiveHealth{{"consecutiveFailures", "baseEjection", "maxEjectionPercent", "endOnActiveCheck"}};
+const Schema kPassiveHealth{
+    {"consecutiveFailures", "baseEjection", "maxEjectionPercent", "endOnActiveCheck"}};
 const Schema kRetry{{"attempts", "retryOn", "budgetPercent"}};
 const Schema kUpstreamTimeouts{{"connect", "responseHeader", "streamIdle", "total", "idleConnection"}};
 const Schema kDiscoverModels{{"interval", "path"}};

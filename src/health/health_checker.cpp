@@ -73,7 +73,8 @@ void record(Probe& p, const std::string& failure) {
     }
     if (p.ends_ejection && s.healthy.load(std::memory_order_relaxed) &&
         end_ejection(s, balancing::steady_now_ns())) {
-      spdlog::info("health: {} {}: a passed check ends its ejection by passive health", p.service, s.spec.url);
+      spdlog::info("health: {} {}: a passed check ends its ejection by passive health", p.service,
+                   s.spec.url);
     }
     return;
   }

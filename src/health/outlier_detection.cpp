@@ -29,7 +29,8 @@ bool record_failure(balancing::ServerState& server, const config::PassiveHealth&
   if (ejected + 1 > cap) return false;
 
   // The multiplier decays by one per baseEjection of quiet since the last ejection ended.
-  const std::int64_t base_ns = std::max<std::int64_t>(1, std::chrono::nanoseconds(policy.baseEjection).count());
+  const std::int64_t base_ns =
+      std::max<std::int64_t>(1, std::chrono::nanoseconds(policy.baseEjection).count());
   const std::int64_t last_end = server.ejected_until_ns.load(std::memory_order_relaxed);
   int times = server.ejections.load(std::memory_order_relaxed);
   if (last_end == 0) {

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "text/json_parser.h"
+
 namespace modelgate::observability {
 
 namespace od = simdjson::ondemand;
@@ -17,10 +19,7 @@ namespace {
 
 constexpr std::size_t kKeepCapacity = 64 * 1024;
 
-od::parser& thread_parser() {
-  thread_local od::parser parser;
-  return parser;
-}
+od::parser& thread_parser() { return text::thread_json_parser(); }
 
 // Parses `buf` (padding is added to its capacity) as an ondemand document.
 bool iterate(std::string& buf, od::document& doc) {

@@ -345,7 +345,8 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
   // client) never risks that: it always gets a fresh connection.
   const bool replayable = x.body_buffered || x.framing.kind == Framing::none;
   for (int fresh_try = 0; fresh_try < 2; ++fresh_try) {
-    auto conn = fresh_try == 0 && replayable ? worker_.upstreams().take_idle(server, Deadline::coarse_now()) : nullptr;
+    auto conn = fresh_try == 0 && replayable ? worker_.upstreams().take_idle(server, Deadline::coarse_now())
+                                             : nullptr;
     const bool reused = conn != nullptr;
     if (!conn) {
       conn = worker_.upstreams().make(server);

@@ -35,6 +35,7 @@ class Gateway {
   const std::vector<std::pair<std::string, tcp::endpoint>>& bound() const { return bound_; }
 
   ServerRegistry& registry() { return registry_; }
+  Worker& worker(std::size_t i) { return *workers_.at(i); }
   // Observability sinks for every worker; call before start().
   void attach(observability::Metrics* metrics, observability::AccessLog* access_log) {
     for (auto& w : workers_) {

@@ -5,10 +5,12 @@
 
 #include <simdjson.h>
 
+#include "text/json_parser.h"
+
 namespace modelgate::proxy {
 
 ModelField extract_model(std::string& body, std::string& model) {
-  thread_local simdjson::ondemand::parser parser;
+  auto& parser = text::thread_json_parser();
   body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
   simdjson::ondemand::document doc;
   if (parser.iterate(body.data(), body.size(), body.capacity()).get(doc)) return ModelField::not_json;
@@ -35,7 +37,7 @@ ModelField extract_model(std::string& body, std::string& model) {
 }
 
 bool replace_model(std::string& body, std::string_view model) {
-  thread_local simdjson::ondemand::parser parser;
+  auto& parser = text::thread_json_parser();
   body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
   simdjson::ondemand::document doc;
   if (parser.iterate(body.data(), body.size(), body.capacity()).get(doc)) return false;

@@ -175,7 +175,8 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
   }
   // The connection carries another request only if this answer ended exactly where it said.
   if (upstream_keep && body_kind != http1::Body::until_close && conn.buffer.empty()) {
-    worker_.upstreams().release(std::move(owned), x.service.lb.timeouts.idleConnection, Deadline::coarse_now());
+    worker_.upstreams().release(std::move(owned), x.service.lb.timeouts.idleConnection,
+                                Deadline::coarse_now());
   }
   co_return client_keep;
 }

@@ -7,7 +7,8 @@
 
 namespace modelgate::proxy {
 
-std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(balancing::ServerState& server, Clock::time_point now) {
+std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(balancing::ServerState& server,
+                                                            Clock::time_point now) {
   auto it = idle_.find(&server);
   if (it == idle_.end() || it->second.empty()) return nullptr;
   auto& list = it->second;
@@ -28,7 +29,8 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::make(balancing::ServerState& s
   return conn;
 }
 
-void UpstreamPool::release(std::unique_ptr<UpstreamConnection> conn, Clock::duration idle, Clock::time_point now) {
+void UpstreamPool::release(std::unique_ptr<UpstreamConnection> conn, Clock::duration idle,
+                           Clock::time_point now) {
   if (idle <= Clock::duration::zero()) return;
   auto& list = idle_[conn->server.get()];
   if (list.size() >= max_idle_) return;
@@ -50,7 +52,8 @@ bool closed_by_server(Socket& socket) {
 
 void UpstreamPool::sweep(Clock::time_point now) {
   for (auto& [_, list] : idle_) {
-    std::erase_if(list, [now](const auto& conn) { return conn->expires <= now || closed_by_server(conn->socket); });
+    std::erase_if(list,
+                  [now](const auto& conn) { return conn->expires <= now || closed_by_server(conn->socket); });
   }
 }
 

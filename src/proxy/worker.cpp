@@ -1,10 +1,15 @@
 #include "proxy/worker.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "proxy/gateway.h"
+#include "proxy/log_failure.h"
 #include "proxy/session.h"
 #include "proxy/session_impl.h"
+#include "text/json_parser.h"
 
 namespace modelgate::proxy {
 
@@ -14,15 +19,41 @@ Worker::Worker(Gateway& gateway, unsigned index)
 }
 
 std::unique_ptr<ExchangeState> Worker::take_exchange() {
+  peak_lent_ = std::max(peak_lent_, ++lent_);
   if (free_exchanges_.empty()) return std::make_unique<ExchangeState>();
   auto state = std::move(free_exchanges_.back());
   free_exchanges_.pop_back();
   return state;
 }
 
+// A state is kept for the next request with the capacity an ordinary request needs; what a large
+// one made it grow to is freed here (a capacity compare per buffer for the others).
 void Worker::give_back(std::unique_ptr<ExchangeState> state) {
   constexpr std::size_t kKeep = 256;  // beyond this many at once, a burst's extra states are freed
+  --lent_;
+  auto& x = *state;
+  for (std::string* s : {&x.body, &x.head, &x.tap_out}) {
+    if (s->capacity() > kExchangeKeep) {
+      std::string().swap(*s);
+      gave_back_ = true;
+    }
+  }
+  if (x.body_in.capacity() > kExchangeKeep && x.body_in.empty()) {
+    x.body_in.release();
+    gave_back_ = true;
+  }
   if (free_exchanges_.size() < kKeep) free_exchanges_.push_back(std::move(state));
+}
+
+void LogFailure::operator()(std::exception_ptr e) const {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("worker {}: {} failed: {}", worker, what, ex.what());
+  } catch (...) {
+    spdlog::error("worker {}: {} failed (not a std::exception)", worker, what);
+  }
 }
 
 bool Worker::gateway_draining() const { return gateway_.draining(); }
@@ -66,24 +97,82 @@ void Worker::add_listener(tcp::acceptor acceptor, std::string entry_point) {
 
 void Worker::start() {
   for (std::size_t i = 0; i < acceptors_.size(); ++i) {
-    asio::co_spawn(io_, accept_loop(*acceptors_[i], acceptor_names_[i]), asio::detached);
+    // An accept loop that fails leaves nobody accepting on its listener: it is closed, so that the
+    // kernel sends the connections to the other workers.
+    asio::co_spawn(io_, accept_loop(*acceptors_[i], acceptor_names_[i]), [this, i](std::exception_ptr e) {
+      if (!e) return;
+      LogFailure{"accept loop", index_}(e);
+      beast::error_code ec;
+      acceptors_[i]->close(ec);
+    });
   }
-  thread_ = std::thread([this] {
+  asio::co_spawn(io_, housekeeping(), LogFailure{"housekeeping", index_});
+  thread_ = std::thread([this] { run_loop(); });
+}
+
+// An exception out of a handler unwinds io_.run(); the loop's state is intact, so it is run again
+// and the worker's connections carry on. A loop that keeps dying closes its listeners, so that the
+// kernel hands new connections (SO_REUSEPORT) to the other workers instead of to a sick one.
+void Worker::run_loop() {
+  constexpr int kRestartsBeforeClosing = 5;
+  for (int deaths = 0;;) {
     try {
       io_.run();
+      return;  // stopped
     } catch (const std::exception& e) {
-      spdlog::critical("worker {} stopped: {}", index_, e.what());
+      spdlog::critical("worker {}: event loop failed: {}; restarting it", index_, e.what());
+    } catch (...) {
+      spdlog::critical("worker {}: event loop failed (not a std::exception); restarting it", index_);
     }
-  });
+    if (++deaths == kRestartsBeforeClosing) {
+      spdlog::critical("worker {}: event loop failed {} times; it stops accepting connections", index_,
+                       deaths);
+      close_listeners();
+    }
+  }
+}
+
+// After a burst: the exchange states kept beyond what the last second needed, the per-thread JSON
+// parser grown by a large body, and then the allocator's free pages (glibc keeps freed memory of
+// large blocks in its heaps; malloc_trim returns it to the kernel).
+void Worker::give_memory_back() {
+  constexpr std::size_t kMinKept = 8;
+  const std::size_t keep = std::max(peak_lent_, kMinKept);
+  if (free_exchanges_.size() > keep) {
+    free_exchanges_.resize(keep);
+    gave_back_ = true;
+  }
+  peak_lent_ = lent_;
+  if (text::thread_json_parser().capacity() > text::kJsonParserKeep) {
+    text::trim_thread_json_parser();
+    gave_back_ = true;
+  }
+  if (gave_back_) {
+    gave_back_ = false;
+    ::malloc_trim(0);
+  }
+}
+
+void Worker::close_listeners() {
+  for (auto& a : acceptors_) {
+    beast::error_code ec;
+    a->close(ec);
+  }
+}
+
+Task<void> Worker::housekeeping() {
+  Timer tick(io_);
+  for (;;) {
+    tick.expires_after(kHousekeepingTick);
+    auto [ec] = co_await tick.async_wait(try_op);
+    if (ec) co_return;
+    upstreams_.sweep(Deadline::coarse_now());
+    give_memory_back();
+  }
 }
 
 void Worker::stop_accepting() {
-  asio::post(io_, [this] {
-    for (auto& a : acceptors_) {
-      beast::error_code ec;
-      a->close(ec);
-    }
-  });
+  asio::post(io_, [this] { close_listeners(); });
 }
 
 void Worker::join() {
@@ -102,7 +191,7 @@ Task<void> Worker::accept_loop(Acceptor& acceptor, const std::string& entry_poin
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(io_, run_session(std::move(socket), *this, entry_point), asio::detached);
+    asio::co_spawn(io_, run_session(std::move(socket), *this, entry_point), LogFailure{"session", index_});
   }
 }
 

@@ -41,6 +41,8 @@ class Worker {
   unsigned index() const { return index_; }
   UpstreamPool& upstreams() { return upstreams_; }
   DeadlineWheel& deadlines() { return deadlines_; }
+  // A buffer of an exchange state larger than this after a request is freed, not kept.
+  static constexpr std::size_t kExchangeKeep = 64 * 1024;
   // Per-request state, lent to one exchange at a time (kept for reuse: no allocation per request).
   std::unique_ptr<ExchangeState> take_exchange();
   void give_back(std::unique_ptr<ExchangeState> state);
@@ -65,10 +67,19 @@ class Worker {
 
  private:
   Task<void> accept_loop(Acceptor& acceptor, const std::string& entry_point);
+  // Once a second: closes expired pooled connections and gives back memory kept since a burst.
+  Task<void> housekeeping();
+  void run_loop();  // the thread's body: io_.run(), restarted when a handler throws
+  void close_listeners();
+  void give_memory_back();
+  static constexpr std::chrono::seconds kHousekeepingTick{1};
 
   Gateway& gateway_;
   unsigned index_;
   std::vector<std::unique_ptr<ExchangeState>> free_exchanges_;
+  std::size_t lent_ = 0;       // exchange states in use now
+  std::size_t peak_lent_ = 0;  // ... at most since the last housekeeping tick
+  bool gave_back_ = false;     // memory was freed since the last tick: worth a malloc_trim
   // One thread runs this loop and only it touches the worker's sockets: the reactor needs no
   // locking (other threads only post to it, which stays safe).
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};

@@ -12,8 +12,8 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "support/gateway_process.h"
@@ -112,8 +112,8 @@ std::string send_twice(std::uint16_t port, const std::string& first, const std::
   return out;
 }
 
-// One entry point, every request to one server; `timeouts`: the service's timeouts map.
-std::string one_service(std::uint16_t port, const std::string& timeouts = "{}") {
+// One entry point, every request to one server.
+std::string one_service(std::uint16_t port) {
   return R"y(
 entryPoints:
   web: {address: "127.0.0.1:0"}
@@ -122,11 +122,12 @@ http:
     all: {rule: "PathPrefix(`/`)", service: sim}
   services:
     sim:
-      loadBalancer: {timeouts: )y" + timeouts + R"y(, servers: [{url: )y" + url(port) + R"y(}]}
+      loadBalancer: {servers: [{url: )y" + url(port) + R"y(}]}
 )y";
 }
 
-const std::string kChat = R"({"model":"Qwen2.5-0.5B-Instruct","max_tokens":1,"messages":[{"role":"user","content":"hi"}]})";
+const std::string kChat =
+    R"({"model":"Qwen2.5-0.5B-Instruct","max_tokens":1,"messages":[{"role":"user","content":"hi"}]})";
 
 // Connections the sim has accepted so far, this question's own included.
 int sim_connections(std::uint16_t port) {
@@ -163,15 +164,16 @@ TEST(ConnectionReuse, ServerClosingAPooledConnectionCostsTheClientNothing) {
   EXPECT_EQ(server.connections(), kRequests);  // one fresh connection per request, none wasted
 }
 
-TEST(ConnectionReuse, PooledConnectionIsNotReusedAfterIdleConnection) {
+TEST(ConnectionReuse, PooledConnectionIsNotReusedAfterTheDefaultIdleConnection) {
+  // The default idleConnection (4 s) ends reuse before a uvicorn server's 5 s keep-alive would.
   mt::SimProcess sim("s");
-  mt::GatewayProcess gw(one_service(sim.port(), "{idleConnection: 300ms}"), 1);
+  mt::GatewayProcess gw(one_service(sim.port()), 1);
   mt::HttpClient client("127.0.0.1", gw.port());
   ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);
   std::this_thread::sleep_for(50ms);
-  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);  // within 300 ms: reused
-  std::this_thread::sleep_for(700ms);
-  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);  // after: a new one
+  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);  // soon after: reused
+  std::this_thread::sleep_for(4300ms);
+  ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);  // after 4 s: a new one
   // Two connections from the gateway, and this question's own.
   EXPECT_EQ(sim_connections(sim.port()), 3);
 }
@@ -196,7 +198,7 @@ int sockets_to(std::uint16_t port, const std::string& state) {
 
 TEST(ConnectionReuse, PooledConnectionTheServerClosedIsClosedWithinASecond) {
   mt::SimProcess sim("s", {"--keep-alive-timeout-ms", "200"});
-  mt::GatewayProcess gw(one_service(sim.port(), "{idleConnection: 30s}"), 1);
+  mt::GatewayProcess gw(one_service(sim.port()), 1);  // idleConnection 4 s: longer than this test
   mt::HttpClient client("127.0.0.1", gw.port());
   ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);
   EXPECT_EQ(sockets_to(sim.port(), "01"), 1) << "no pooled connection to the sim";
@@ -210,10 +212,10 @@ TEST(ConnectionReuse, PooledConnectionTheServerClosedIsClosedWithinASecond) {
 }
 
 TEST(ConnectionReuse, ChunkedBodyNeverMeetsAConnectionTheServerClosedWhileIdle) {
-  // The server closes idle connections after 200 ms (as uvicorn after 5 s); the gateway would keep
-  // them 10 s, so its pool holds connections the server has already closed.
+  // The server closes idle connections after 200 ms (as uvicorn after 5 s); the gateway would reuse
+  // them for 4 s, so its pool holds connections the server has already closed.
   mt::SimProcess sim("s", {"--keep-alive-timeout-ms", "200"});
-  mt::GatewayProcess gw(one_service(sim.port(), "{idleConnection: 10s}"), 1);
+  mt::GatewayProcess gw(one_service(sim.port()), 1);
   const std::string body = kChat;
   for (int i = 0; i < 3; ++i) {
     {
@@ -223,9 +225,10 @@ TEST(ConnectionReuse, ChunkedBodyNeverMeetsAConnectionTheServerClosedWhileIdle) 
     std::this_thread::sleep_for(500ms);  // the server closes it
     char size[16];
     std::snprintf(size, sizeof size, "%zx", body.size());
-    const std::string chunked = "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
-                                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                                std::string(size) + "\r\n" + body + "\r\n0\r\n\r\n";
+    const std::string chunked =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+        std::string(size) + "\r\n" + body + "\r\n0\r\n\r\n";
     const std::string answer = mt::raw_exchange(gw.port(), chunked);
     EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << i << ": " << answer;
   }

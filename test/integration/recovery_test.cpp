@@ -37,9 +37,12 @@ http:
       loadBalancer:
         strategy: round_robin
         healthCheck: {interval: 300ms, timeout: 200ms, rise: 1, fall: 1}
-)y" + passive + R"y(        servers:
-          - {url: "http://127.0.0.1:)y" + std::to_string(a) + R"y("}
-          - {url: "http://127.0.0.1:)y" + std::to_string(b) + "\"}\n";
+)y" + passive +
+         R"y(        servers:
+          - {url: "http://127.0.0.1:)y" +
+         std::to_string(a) + R"y("}
+          - {url: "http://127.0.0.1:)y" +
+         std::to_string(b) + "\"}\n";
 }
 
 // Runs 16 clients against the gateway, kills b after 1 s, restarts it 3 s later as "b2", and

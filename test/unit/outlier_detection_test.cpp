@@ -1,11 +1,11 @@
 // Passive health with a driven clock: ejection length doubles while a server keeps failing, the
 // multiplier decays after quiet periods, and a passed active check ends an ejection.
+#include "health/outlier_detection.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <memory>
-
-#include "health/outlier_detection.h"
 
 namespace mb = modelgate::balancing;
 namespace mh = modelgate::health;
