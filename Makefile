@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 
-.PHONY: deps build test fuzz demo bench clean
+.PHONY: deps build test test-asan fuzz demo bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -19,6 +19,13 @@ build: deps $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j 2
+
+# The unit and integration tests of a whole build under ASan and UBSan (build-asan/, the "asan"
+# preset of CMakePresets.json). Not part of `make test`: see docs/fuzzing.md for its cost.
+test-asan: deps
+	cmake --preset asan
+	cmake --build --preset asan -j $(JOBS)
+	ctest --preset asan -j 2
 
 # libFuzzer targets with ASan/UBSan (docs/fuzzing.md), one at a time, FUZZ_SECONDS each.
 fuzz: deps $(BUILD)/CMakeCache.txt
