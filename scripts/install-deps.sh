@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config
   libboost1.81-dev libyaml-cpp-dev libsimdjson-dev libfmt-dev libspdlog-dev
   libssl-dev libgtest-dev libgmock-dev libcli11-dev
+  # Microbenchmarks of hot-path parts (pick_benchmark).
+  libbenchmark-dev
   curl
   # The benchmark harness (make bench; make test runs its one-minute smoke version).
   nginx-light haproxy wrk gnuplot-nox
