@@ -88,6 +88,27 @@ int main(int argc, char** argv) {
                   "streams stop after N chunks (0: never)")
       ->check(CLI::NonNegativeNumber);
   sim->add_option("--threads", sim_opts.threads, "event-loop threads")->check(CLI::PositiveNumber);
+  auto engine_group = "Engine model (--engine)";
+  sim->add_option("--engine", sim_opts.engine,
+                  "model a continuous-batching engine and publish its metrics: vllm or sglang")
+      ->check(CLI::IsMember({"vllm", "sglang"}))
+      ->group(engine_group);
+  sim->add_option("--kv-cache-tokens", sim_opts.kv_cache_tokens, "KV-cache size in tokens")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(engine_group);
+  sim->add_option("--block-tokens", sim_opts.block_tokens, "tokens per KV-cache block")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(engine_group);
+  sim->add_option("--max-running", sim_opts.max_running, "sequences in the running batch at most")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(engine_group);
+  sim->add_option("--prefill-chunk-tokens", sim_opts.prefill_chunk_tokens,
+                  "prompt tokens prefilled per engine step at most")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(engine_group);
+  sim->add_option("--prefill-tokens-per-s", sim_opts.prefill_tokens_per_s, "prefill speed")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(engine_group);
+  sim->add_option("--decode-step-ms", sim_opts.decode_step_ms, "fixed time of an engine step")
+      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(engine_group);
+  sim->add_option("--decode-ms-per-running", sim_opts.decode_ms_per_running,
+                  "added step time per running sequence")
+      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(engine_group);
 
   // Internal: the YAML parse of a config file, run by this same binary in a child process with
   // these limits (config/parse_guard.h). Hidden from --help.

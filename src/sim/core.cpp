@@ -60,10 +60,26 @@ bool ModelRegistry::remove(std::string_view id) {
   return true;
 }
 
+namespace {
+std::unique_ptr<EngineSet> make_engines(const SimOptions& o) {
+  if (o.engine.empty()) return nullptr;
+  EngineConfig c;
+  c.max_running = o.max_running;
+  c.kv_cache_tokens = o.kv_cache_tokens;
+  c.block_tokens = o.block_tokens;
+  c.prefill_chunk_tokens = o.prefill_chunk_tokens;
+  c.prefill_tokens_per_s = o.prefill_tokens_per_s;
+  c.decode_step_ms = o.decode_step_ms;
+  c.decode_ms_per_running = o.decode_ms_per_running;
+  return std::make_unique<EngineSet>(o.engine == "sglang" ? EngineKind::sglang : EngineKind::vllm, c);
+}
+}  // namespace
+
 SimCore::SimCore(SimOptions o)
     : options(std::move(o)),
       created_unix(static_cast<std::int64_t>(std::time(nullptr))),
       models(options.models),
-      limiter(options.max_concurrency) {}
+      limiter(options.max_concurrency),
+      engines(make_engines(options)) {}
 
 }  // namespace modelgate::sim::detail

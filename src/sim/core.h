@@ -1,5 +1,6 @@
 // What every connection of one sim shares, across all of its threads: the options, the model
-// list, the concurrency limiter and the statistics served on /admin/stats.
+// list, the concurrency limiter, the statistics served on /admin/stats and, in engine mode, the
+// engine models.
 #pragma once
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sim/engine_loop.h"
 #include "sim/limiter.h"
 #include "sim/sim.h"
 
@@ -58,6 +60,8 @@ struct SimCore {
   Limiter limiter;
   Stats stats;
   std::atomic<std::uint64_t> next_id{1};
+  // With --engine: the engine model of every served model (null otherwise).
+  const std::unique_ptr<EngineSet> engines;
 
   bool hung() const {
     return options.hang_after_ms > 0 &&

@@ -78,6 +78,7 @@ asio::awaitable<bool> Session::generation(Request& request, Endpoint endpoint) {
     co_return co_await send_error({*forced, "Simulated failure (X-Sim-Status).", error_type(*forced)});
   }
   GenerationRequest& r = generation_request_;
+  r.render_prompt = core_.engines != nullptr;
   if (auto error = parse_generation(request.body(), endpoint, o.default_max_tokens, r))
     co_return co_await send_error(*error);
   if (!core_.models.contains(r.model)) {
@@ -101,7 +102,7 @@ asio::awaitable<bool> Session::generation(Request& request, Endpoint endpoint) {
   c.finish_reason = r.max_tokens_given ? "length" : "stop";
 
   bool stalls = r.stream && o.stall_after_chunks > 0 && r.max_tokens > o.stall_after_chunks;
-  if (ttft == 0 && tpot == 0 && !stalls && core_.limiter.try_acquire()) {
+  if (ttft == 0 && tpot == 0 && !stalls && !core_.engines && core_.limiter.try_acquire()) {
     SlotGuard slot(core_.limiter);
     if (r.stream) {
       build_complete_stream(c, r.include_usage);
@@ -119,7 +120,9 @@ asio::awaitable<bool> Session::generation(Request& request, Endpoint endpoint) {
     co_return ok;
   }
 
-  auto result = co_await (timed_generation(c, r.stream, r.include_usage, ttft, tpot) || watch_close());
+  auto work = core_.engines ? engine_generation(c, r.stream, r.include_usage)
+                            : timed_generation(c, r.stream, r.include_usage, ttft, tpot);
+  auto result = co_await (std::move(work) || watch_close());
   if (result.index() == 1) {  // the client left first
     core_.stats.aborted.fetch_add(1, std::memory_order_relaxed);
     co_return false;
@@ -136,6 +139,10 @@ void Session::build_complete_stream(const Completion& c, bool include_usage) {
     append_token_event(event_, c, i);
     frame(event_);
   }
+  append_stream_end(c, include_usage);
+}
+
+void Session::append_stream_end(const Completion& c, bool include_usage) {
   event_.clear();
   append_finish_event(event_, c);
   frame(event_);
@@ -194,16 +201,7 @@ asio::awaitable<Session::Outcome> Session::timed_generation(Completion c, bool s
     }
     slot.reset();
     out_.clear();
-    event_.clear();
-    append_finish_event(event_, c);
-    frame(event_);
-    if (include_usage) {
-      event_.clear();
-      append_usage_event(event_, c);
-      frame(event_);
-    }
-    frame(kDoneEvent);
-    if (!http10_) out_ += kLastChunk;
+    append_stream_end(c, include_usage);
     co_return co_await write(out_) ? Outcome::completed : Outcome::failed;
   } catch (const std::exception&) {
     co_return Outcome::failed;  // cancelled while awaiting

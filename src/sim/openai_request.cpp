@@ -4,6 +4,8 @@
 
 #include <simdjson.h>
 
+#include "sim/tokenizer.h"
+
 namespace modelgate::sim::detail {
 
 namespace {
@@ -92,27 +94,59 @@ bool for_each_input(element value, F&& each) {
 }
 
 // messages: [{"role":..,"content": string | [{"type":"text","text":..}, ...] | null}, ...]
-std::optional<ApiError> count_messages(element value, int& words) {
+// Counts the contents' words; with `rendered`, also renders them through the chat template.
+std::optional<ApiError> count_messages(element value, int& words, std::string* rendered) {
   array messages;
   if (value.get(messages)) return invalid("'messages' must be an array.", "messages");
   for (element m : messages) {
     object message;
     if (m.get(message)) return invalid("Each message must be an object.", "messages");
-    element content;
-    if (message["content"].get(content) || content.is_null()) continue;
     std::string_view text;
-    array parts;
-    if (!content.get(text)) {
-      words += count_words(text);
-    } else if (!content.get(parts)) {
-      for (element part : parts) {
-        if (!part["text"].get(text)) words += count_words(text);
+    if (rendered) {
+      std::string_view role;
+      rendered->append(kTurnStart).append(message["role"].get(role) ? "user" : role) += '\n';
+    }
+    element content;
+    if (!message["content"].get(content) && !content.is_null()) {
+      array parts;
+      if (!content.get(text)) {
+        words += count_words(text);
+        if (rendered) rendered->append(text);
+      } else if (!content.get(parts)) {
+        for (element part : parts) {
+          if (part["text"].get(text)) continue;
+          words += count_words(text);
+          if (rendered) rendered->append(text);
+        }
+      } else {
+        return invalid("A message's 'content' must be a string or an array.", "messages");
       }
-    } else {
-      return invalid("A message's 'content' must be a string or an array.", "messages");
+    }
+    if (rendered) rendered->append(kTurnEnd);
+  }
+  if (rendered) rendered->append(kTurnStart).append("assistant\n");
+  return std::nullopt;
+}
+
+// The text of a completion prompt for the engine model: strings as they are (a batch joined),
+// token ids written out in decimal (an approximation: their count is not kept).
+void render_completion_prompt(element value, std::string& out) {
+  std::string_view text;
+  std::int64_t id;
+  array items;
+  if (!value.get(text)) {
+    out.append(text);
+  } else if (!value.get(items)) {
+    for (element item : items) {
+      if (!item.get(text)) {
+        out.append(text);
+      } else if (!item.get(id)) {
+        out.append(std::to_string(id)) += ' ';
+      } else {
+        render_completion_prompt(item, out);
+      }
     }
   }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -138,6 +172,7 @@ std::optional<ApiError> parse_generation(const std::string& body, Endpoint endpo
   out.max_tokens = default_max_tokens;
   out.max_tokens_given = false;
   out.prompt_tokens = 0;
+  out.prompt.clear();
   bool have_model = false;
   bool have_input = false;
   for (auto [key, value] : request) {
@@ -165,12 +200,14 @@ std::optional<ApiError> parse_generation(const std::string& body, Endpoint endpo
       out.max_tokens = static_cast<int>(std::min<std::int64_t>(n, kMaxTokensCap));
       out.max_tokens_given = true;
     } else if (key == "messages" && endpoint == Endpoint::chat) {
-      if (auto e = count_messages(value, out.prompt_tokens)) return e;
+      if (auto e = count_messages(value, out.prompt_tokens, out.render_prompt ? &out.prompt : nullptr))
+        return e;
       have_input = true;
     } else if (key == "prompt" && endpoint == Endpoint::completion) {
       int words = 0;
       if (!for_each_input(value, [&](std::uint64_t, int n) { words += n; }))
         return invalid("'prompt' must be a string, an array of strings or of token ids.", "prompt");
+      if (out.render_prompt) render_completion_prompt(value, out.prompt);
       out.prompt_tokens = words;
       have_input = true;
     }

@@ -34,6 +34,10 @@ struct GenerationRequest {
   int max_tokens = 0;           // completion length (the request's, else the default)
   bool max_tokens_given = false;
   int prompt_tokens = 0;        // words of the messages' contents / of the prompt
+  // Engine mode: set before parsing to have `prompt` filled with the text the engine model
+  // tokenizes — the messages through the chat template (tokenizer.h), or the completion prompt.
+  bool render_prompt = false;
+  std::string prompt;
 };
 
 struct EmbeddingInput {

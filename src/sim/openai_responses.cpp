@@ -26,9 +26,13 @@ void append_header_fields(std::string& out, const Completion& c, std::string_vie
   append_json_string(out, c.name);
 }
 
+// As vLLM reports it; prompt_tokens_details only where the engine model knows the cached part.
 void append_usage(std::string& out, const Completion& c) {
-  append(out, R"("usage":{{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{}}})",
+  append(out, R"("usage":{{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{})",
          c.prompt_tokens, c.completion_tokens, c.prompt_tokens + c.completion_tokens);
+  if (c.cached_tokens >= 0)
+    append(out, R"(,"prompt_tokens_details":{{"cached_tokens":{}}})", c.cached_tokens);
+  out += '}';
 }
 
 std::string_view chunk_object(const Completion& c) {

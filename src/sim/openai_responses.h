@@ -22,6 +22,7 @@ struct Completion {
   int prompt_tokens = 0;
   int completion_tokens = 0;
   std::string_view finish_reason; // "length" when max_tokens was reached, else "stop"
+  int cached_tokens = -1;         // >= 0: usage.prompt_tokens_details.cached_tokens (engine mode)
 };
 
 void append_escaped(std::string& out, std::string_view s);  // JSON string contents, no quotes

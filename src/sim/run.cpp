@@ -56,6 +56,7 @@ int run(const SimOptions& options) {
   ios[0]->run();
   for (auto& io : ios) io->stop();
   for (auto& worker : workers) worker.join();
+  if (core->engines) core->engines->stop();  // before the sessions' io_contexts go
   return 0;
 }
 

@@ -155,6 +155,7 @@ asio::awaitable<bool> Session::handle(Request& request) {
     co_return co_await send_error({*forced, "Simulated failure (X-Sim-Status).", error_type(*forced)});
   }
 
+  if (method == http::verb::get && path == "/metrics" && core_.engines) co_return co_await engine_metrics();
   if (method == http::verb::get && path == "/health") co_return co_await send(200, kJson, R"({"status":"ok"})");
   if (method == http::verb::get && path == "/v1/models") co_return co_await models();
   if (method == http::verb::post && path == "/v1/embeddings") co_return co_await embeddings(request);
@@ -194,7 +195,9 @@ asio::awaitable<bool> Session::admin(Request& request, std::string_view path) {
     if (method != http::verb::get) co_return co_await send_error({405, "Method not allowed."});
     body_.clear();
     append_stats(body_, {core_.stats.requests.load(), core_.stats.completed.load(),
-                         core_.stats.aborted.load(), core_.limiter.running(), core_.limiter.queued(),
+                         core_.stats.aborted.load(),
+                         core_.engines ? core_.engines->running() : core_.limiter.running(),
+                         core_.engines ? core_.engines->waiting() : core_.limiter.queued(),
                          core_.limiter.peak()});
     co_return co_await send(200, kJson, body_);
   }

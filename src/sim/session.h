@@ -24,6 +24,7 @@
 #include "sim/core.h"
 #include "sim/openai_request.h"
 #include "sim/openai_responses.h"
+#include "sim/tokenizer.h"
 
 namespace modelgate::sim::detail {
 
@@ -58,6 +59,11 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<Outcome> timed_generation(Completion c, bool stream, bool include_usage,
                                                    int ttft_ms, int tpot_ms);
   void build_complete_stream(const Completion& c, bool include_usage);
+  void append_stream_end(const Completion& c, bool include_usage);  // finish, usage, [DONE]
+
+  // Engine mode (engine_session.cpp): the generation as the engine model times it; /metrics.
+  boost::asio::awaitable<Outcome> engine_generation(Completion c, bool stream, bool include_usage);
+  boost::asio::awaitable<bool> engine_metrics();
 
   // Waits until the client closes the connection (or the wait is cancelled). Bytes of a
   // pipelined next request are kept in buffer_.
@@ -89,6 +95,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string out_, body_, event_;
   GenerationRequest generation_request_;
   EmbeddingRequest embedding_request_;
+  TokenizedPrompt engine_prompt_;
 };
 
 }  // namespace modelgate::sim::detail

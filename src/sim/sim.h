@@ -30,6 +30,17 @@ struct SimOptions {
   int die_after_requests = 0;         // 0: never; else the process exits on request N+1
   int stall_after_chunks = 0;         // 0: never; else streams stop (connection kept) after N chunks
   int threads = 1;
+  // Engine model (docs/sim.md): empty for the fixed timing above, else "vllm" or "sglang" — a
+  // continuous-batching engine per model whose timing comes from the options below, and whose
+  // /metrics carry that engine's names.
+  std::string engine;
+  int kv_cache_tokens = 65536;        // the KV cache: about 32 prompts of 2 000 tokens
+  int block_tokens = 16;
+  int max_running = 256;              // sequences in the running batch at most
+  int prefill_chunk_tokens = 2048;    // new prompt tokens per engine step at most
+  double prefill_tokens_per_s = 8000;
+  double decode_step_ms = 6;
+  double decode_ms_per_running = 0.35;
 };
 
 // A sim running on an io_context owned by the caller (used by `modelgate demo` and tests).

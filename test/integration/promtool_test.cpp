@@ -1,57 +1,16 @@
 // The metrics exposition checked by Prometheus's own parser and linter: `promtool check metrics`
 // (Debian package `prometheus`) exits 0 only for valid text format without lint problems.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "observability/metrics.h"
+#include "support/promtool.h"
 
 namespace mo = modelgate::observability;
-namespace fs = std::filesystem;
+using modelgate::test::find_promtool;
+using modelgate::test::promtool_check;
 using namespace std::chrono_literals;
-
-namespace {
-
-std::string find_promtool() {
-  for (const char* p : {"/usr/bin/promtool", "/usr/local/bin/promtool"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return {};
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-CommandResult run_shell(const std::string& command) {
-  CommandResult r;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe)) r.output.append(buf, n);
-  const int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-CommandResult promtool_check(const std::string& promtool, const std::string& text, const std::string& name) {
-  const fs::path file = fs::temp_directory_path() / (name + "-" + std::to_string(::getpid()) + ".prom");
-  {
-    std::ofstream out(file, std::ios::binary);
-    out << text;
-  }
-  auto r = run_shell(promtool + " check metrics < '" + file.string() + "' 2>&1");
-  fs::remove(file);
-  return r;
-}
-
-}  // namespace
 
 TEST(Promtool, PopulatedMetricsPassCheckMetrics) {
   const std::string promtool = find_promtool();
