@@ -768,12 +768,34 @@ def targets_summary(rows):
     return out
 
 
-def chart(rows, png):
-    """Six panels, one bar per target per worker count, drawn by gnuplot."""
+def bar_chart(png, title, layout, size, plots, name="chart"):
+    """Panels of clustered bars, drawn by gnuplot: `plots` are the panels' gnuplot commands (title
+    and plot over data files). Records a problem and returns False when no chart could be drawn."""
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
         problems.append("gnuplot not found: no chart (install gnuplot-nox)")
         return False
+    term = f"pngcairo size {size} font 'sans,10'"
+    probe = subprocess.run([gnuplot, "-e", "set terminal pngcairo"], capture_output=True, text=True)
+    if probe.returncode != 0 or probe.stderr.strip():
+        term = f"png size {size}"
+    script = (f"set terminal {term} noenhanced\nset output '{png}'\nset datafile missing '?'\n"
+              "set style data histogram\nset style histogram cluster gap 1\nset style fill solid 0.85 border -1\n"
+              "set boxwidth 0.9\nset key top left font ',8'\nset grid ytics\nset yrange [0:*]\nset key autotitle columnhead\n"
+              f"set multiplot layout {layout} title \"{title} ({time.strftime('%Y-%m-%d %H:%M')}"
+              f"{', quick run' if QUICK else ''})\"\n" + "".join(plots) + "unset multiplot\n")
+    sp = os.path.join(TMP, f"{name}.gp")
+    with open(sp, "w") as f:
+        f.write(script)
+    r = subprocess.run([gnuplot, sp], capture_output=True, text=True)
+    if r.returncode != 0 or not os.path.exists(png):
+        problems.append(f"gnuplot failed: {r.stderr.strip()[:300]}")
+        return False
+    return True
+
+
+def chart(rows, png):
+    """Six panels, one bar per target per worker count."""
     panels = [
         ("w1 keep-alive POST  req/s", "w1: keep-alive POST, req/s (higher is better)"),
         ("w2 routed by model req/s *", "w2: routed by model, req/s (nginx: by header)"),
@@ -799,23 +821,7 @@ def chart(rows, png):
                      f"plot '{path}' using 2:xtic(1) title 'direct' lc rgb '#999999', "
                      f"'' using 3 title 'modelgate' lc rgb '#d62728', "
                      f"'' using 4 title 'nginx' lc rgb '#2ca02c', '' using 5 title 'haproxy' lc rgb '#1f77b4'\n")
-    term = "pngcairo size 1500,900 font 'sans,10'"
-    probe = subprocess.run([gnuplot, "-e", "set terminal pngcairo"], capture_output=True, text=True)
-    if probe.returncode != 0 or probe.stderr.strip():
-        term = "png size 1500,900"
-    script = (f"set terminal {term}\nset output '{png}'\nset datafile missing '?'\n"
-              "set style data histogram\nset style histogram cluster gap 1\nset style fill solid 0.85 border -1\n"
-              "set boxwidth 0.9\nset key top left font ',8'\nset grid ytics\nset yrange [0:*]\nset key autotitle columnhead\n"
-              f"set multiplot layout 2,3 title \"modelgate vs nginx vs HAProxy ({time.strftime('%Y-%m-%d %H:%M')}"
-              f"{', quick run' if QUICK else ''})\"\n" + "".join(plots) + "unset multiplot\n")
-    sp = os.path.join(d, "chart.gp")
-    with open(sp, "w") as f:
-        f.write(script)
-    r = subprocess.run([gnuplot, sp], capture_output=True, text=True)
-    if r.returncode != 0 or not os.path.exists(png):
-        problems.append(f"gnuplot failed: {r.stderr.strip()[:300]}")
-        return False
-    return True
+    return bar_chart(png, "modelgate vs nginx vs HAProxy", "2,3", "1500,900", plots)
 
 
 def print_targets(targets):

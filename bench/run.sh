@@ -8,6 +8,11 @@
 #   ./bench/run.sh                 full run, about 7 minutes on 2 cores
 #   BENCH_QUICK=1 ./bench/run.sh   one-minute smoke run (what ctest runs)
 #   ./bench/run.sh --profile w1    perf profile of modelgate under workload w1 (or w2, w3)
+#   ./bench/run.sh --scheduling    only the scheduling table (bench/scheduling.py, ~5 minutes)
+#
+# A full run measures the proxies (bench/run.py) and then the scheduling table (bench/scheduling.py;
+# BENCH_SCHEDULING=0 leaves it out). The quick run leaves it out too: ctest runs its quick variant
+# as a test of its own (bench_scheduling_quick).
 #
 # Environment: MODELGATE_BIN, STREAM_CLIENT_BIN, BENCH_RESULTS_DIR and the BENCH_* knobs listed
 # at the top of bench/run.py.
@@ -17,8 +22,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 export MODELGATE_BIN="${MODELGATE_BIN:-$root/build/modelgate}"
 
+tools=(python3 wrk nginx haproxy gnuplot)
+[ "${1:-}" = "--scheduling" ] && tools=(python3 gnuplot)
 missing=()
-for tool in python3 wrk nginx haproxy gnuplot; do
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -60,8 +67,9 @@ trap 'exit 143' TERM
 # 10 000 idle client connections in one process, and as many in each proxy.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-# The streaming client: the CMake target when the build has it, else compiled here once.
-if [ -z "${STREAM_CLIENT_BIN:-}" ]; then
+# The streaming client: the CMake target when the build has it, else compiled here once (the
+# scheduling table does not use it).
+if [ -z "${STREAM_CLIENT_BIN:-}" ] && [ "${1:-}" != "--scheduling" ]; then
   build_dir="$(dirname "$MODELGATE_BIN")"
   if [ -x "$build_dir/bench/stream_client" ] && [ "$build_dir/bench/stream_client" -nt "$here/stream_client.cpp" ]; then
     STREAM_CLIENT_BIN="$build_dir/bench/stream_client"
@@ -71,14 +79,33 @@ if [ -z "${STREAM_CLIENT_BIN:-}" ]; then
     "${CXX:-g++}" -std=c++20 -O2 -o "$STREAM_CLIENT_BIN" "$here/stream_client.cpp" -pthread
   fi
 fi
-export STREAM_CLIENT_BIN
+export STREAM_CLIENT_BIN="${STREAM_CLIENT_BIN:-}"
 
 # BENCH_NICE=-10 (root only) shields the measurement from other work on a shared machine.
 prio=()
 [ -n "${BENCH_NICE:-}" ] && prio=(nice -n "$BENCH_NICE")
-"${prio[@]}" python3 "$here/run.py" "$@" &
-child=$!
-# Forward INT/TERM to the driver so it stops its processes itself.
-trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 143' TERM
-trap 'kill -INT "$child" 2>/dev/null; wait "$child"; exit 130' INT
-wait "$child"
+# Runs one driver, forwarding INT/TERM to it so it stops its processes itself.
+drive() {
+  "${prio[@]}" python3 "$@" &
+  child=$!
+  trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 143' TERM
+  trap 'kill -INT "$child" 2>/dev/null; wait "$child"; exit 130' INT
+  local status=0
+  wait "$child" || status=$?
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+  return "$status"
+}
+
+if [ "${1:-}" = "--scheduling" ]; then
+  drive "$here/scheduling.py"
+  exit $?
+fi
+status=0
+drive "$here/run.py" "$@" || status=$?
+if [ $# -eq 0 ] && [ "${BENCH_SCHEDULING:-1}" != "0" ] && [ "${BENCH_QUICK:-0}" = "0" ] && [ "$status" -ne 2 ]; then
+  sched=0
+  drive "$here/scheduling.py" || sched=$?
+  [ "$status" -eq 0 ] && status=$sched
+fi
+exit "$status"

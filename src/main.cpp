@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <iostream>
 
+#include "bench/bench.h"
 #include "cli/commands.h"
 #include "config/parse_guard.h"
 #include "sim/sim.h"
@@ -110,6 +111,46 @@ int main(int argc, char** argv) {
                   "added step time per running sequence")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(engine_group);
 
+  modelgate::bench::BenchOptions bench_opts;
+  std::string workload = "shared-prefix";
+  auto& wl = bench_opts.workload;
+  auto* bench = app.add_subcommand("bench", "scheduling workloads against an OpenAI-compatible endpoint (docs/scheduling.md)");
+  bench->add_option("--url", bench_opts.url, "endpoint, http://ADDRESS:PORT")->capture_default_str();
+  bench->add_option("--model", bench_opts.model, "model of every request")->capture_default_str();
+  bench->add_option("--workload", workload, "shared-prefix, multi-turn, hot-prefix or uniform")
+      ->capture_default_str();
+  bench->add_option("--rate", bench_opts.rate, "open loop: requests per second, Poisson arrivals (0: closed loop)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  bench->add_option("--concurrency", bench_opts.concurrency, "closed loop: requests in flight")
+      ->capture_default_str();
+  bench->add_option("--requests", bench_opts.max_requests, "stop after this many requests (0: the whole workload)")
+      ->capture_default_str();
+  bench->add_option("--duration", bench_opts.duration_s, "start no request after this many seconds")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  bench->add_option("--timeout", bench_opts.timeout_s, "seconds allowed per request")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  bench->add_option("--groups", wl.groups, "shared-prefix, hot-prefix, uniform: groups")->capture_default_str();
+  bench->add_option("--prompts", wl.prompts, "prompts per group")->capture_default_str();
+  bench->add_option("--system-tokens", wl.system_tokens, "shared system prompt (multi-turn: opening context) in tokens")
+      ->capture_default_str();
+  bench->add_option("--question-tokens", wl.question_tokens, "question length in tokens")->capture_default_str();
+  bench->add_option("--output-tokens", wl.output_tokens, "max_tokens of each request")->capture_default_str();
+  bench->add_option("--conversations", wl.conversations, "multi-turn: conversations")->capture_default_str();
+  bench->add_option("--turns", wl.turns, "multi-turn: turns per conversation")->capture_default_str();
+  bench->add_option("--think-ms", wl.think_ms, "multi-turn: mean pause before the next question")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  bench->add_option("--zipf", wl.zipf, "hot-prefix: popularity exponent")->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  bench->add_option("--seed", wl.seed, "seed of the prompt text and arrival times")->capture_default_str();
+  bench->add_option("--session-header", bench_opts.session_header,
+                    "header carrying the group or conversation id (\"\": none)")->capture_default_str();
+  bench->add_option("--source-addresses", bench_opts.source_addresses,
+                    "connect each session from one of N loopback addresses 127.0.0.2.. (0: the default)")
+      ->check(CLI::Range(0, 250));
+  bench->add_option("--fleet-size", bench_opts.fleet_size, "servers behind the endpoint, for the max/min load ratio")
+      ->check(CLI::NonNegativeNumber);
+  bench->add_option("--json", bench_opts.json_path, "write the report as JSON to this file (-: stdout)");
+
   // Internal: the YAML parse of a config file, run by this same binary in a child process with
   // these limits (config/parse_guard.h). Hidden from --help.
   const modelgate::config::ParseGuard parse_guard{"/proc/self/exe"};
@@ -131,6 +172,16 @@ int main(int argc, char** argv) {
     if (*serve) return modelgate::cli::serve(serve_opts);
     if (*check) return modelgate::cli::check(check_path, parse_guard);
     if (*demo) return modelgate::cli::demo(demo_workers);
+    if (*bench) {
+      auto kind = modelgate::bench::parse_workload(workload);
+      if (!kind) {
+        std::cerr << fmt::format("modelgate bench: --workload \"{}\" is not one of shared-prefix, multi-turn, "
+                                 "hot-prefix, uniform\n", workload);
+        return 2;
+      }
+      wl.kind = *kind;
+      return modelgate::bench::run(bench_opts);
+    }
     if (*sim) {
       if (!parse_listen(listen, sim_opts.host, sim_opts.port)) {
         std::cerr << fmt::format("modelgate sim: --listen \"{}\" is not host:port, e.g. 127.0.0.1:8001\n",

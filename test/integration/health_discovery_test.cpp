@@ -17,6 +17,7 @@
 #include "discovery/model_discovery.h"
 #include "health/health_checker.h"
 #include "proxy/snapshot.h"
+#include "support/gateway_process.h"
 #include "support/http_client.h"
 #include "support/process.h"
 #include "support/sim_process.h"
@@ -51,26 +52,9 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
   return true;
 }
 
-std::string url(std::uint16_t port) { return "http://127.0.0.1:" + std::to_string(port); }
-
 // A config with one service over `ports`; `lb_extra` is YAML under loadBalancer (indent 8).
 std::string config_text(const std::vector<std::uint16_t>& ports, const std::string& lb_extra) {
-  std::string yaml = R"y(
-entryPoints:
-  web:
-    address: "127.0.0.1:0"
-http:
-  routers:
-    all:
-      rule: "PathPrefix(`/`)"
-      service: pool
-  services:
-    pool:
-      loadBalancer:
-        servers:
-)y";
-  for (auto port : ports) yaml += "          - url: " + url(port) + "\n";
-  return yaml + lb_extra;
+  return mt::pool_config(ports, lb_extra);
 }
 
 std::shared_ptr<const mg::proxy::Snapshot> snapshot(const std::string& yaml, mg::proxy::ServerRegistry& registry) {

@@ -20,6 +20,25 @@ std::string temp_dir() {
   return dir.string();
 }
 
+std::string pool_config(const std::vector<std::uint16_t>& ports, const std::string& lb_extra) {
+  std::string yaml = R"y(
+entryPoints:
+  web:
+    address: "127.0.0.1:0"
+http:
+  routers:
+    all:
+      rule: "PathPrefix(`/`)"
+      service: pool
+  services:
+    pool:
+      loadBalancer:
+        servers:
+)y";
+  for (auto port : ports) yaml += "          - url: http://127.0.0.1:" + std::to_string(port) + "\n";
+  return yaml + lb_extra;
+}
+
 std::uint16_t admin_port(Process& gateway) {
   auto line = gateway.wait_for_line(std::regex(R"(modelgate: admin API listening on \S+:(\d+))"), 5s);
   if (!line) throw std::runtime_error("no admin API line; gateway output:\n" + gateway.output());

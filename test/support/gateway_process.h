@@ -35,6 +35,10 @@ class GatewayProcess {
 // with port 0). Throws with the gateway's output when there is none.
 std::uint16_t admin_port(Process& gateway);
 
+// A config with entry point `web` on 127.0.0.1:0 and one service, `pool`, over the servers at
+// 127.0.0.1:`ports`, which every request reaches; `lb_extra` is YAML under loadBalancer (indent 8).
+std::string pool_config(const std::vector<std::uint16_t>& ports, const std::string& lb_extra = "");
+
 // A fresh temporary directory removed at exit of the test binary's process.
 std::string temp_dir();
 

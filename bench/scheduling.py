@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""`make bench`, scheduling table: every balancing strategy x every scheduling workload on a fleet of
+four engine sims behind the gateway, plus the oracle (docs/scheduling.md explains the method).
+
+Each cell is one `modelgate bench` run against a fresh fleet (four `modelgate sim --engine ...`,
+cold caches) and a fresh gateway with that strategy. The oracle is `consistent_hash` on the
+X-Session-ID header the load client sends: each group or conversation pinned to one server, the
+affinity-only upper bound of the hit rate. The load client connects each session from one of 64
+loopback addresses, so `ip_hash` and `consistent_hash` on the client address see "users" too.
+
+Started by bench/run.sh (after the proxy comparison, or alone with `./bench/run.sh --scheduling`);
+reuses run.py's process handling. Python 3 stdlib only.
+
+Environment:
+  BENCH_QUICK=1              a few requests per cell and three strategies (ctest bench_scheduling_quick)
+  BENCH_SCHED_STRATEGIES     subset, e.g. "round_robin,least_request,oracle" (default: all)
+  BENCH_SCHED_WORKLOADS      subset, e.g. "shared-prefix,multi-turn" (default: all four)
+  BENCH_SCHED_SIM_ARGS       the engine sims' options (default: ENGINE_ARGS below)
+  BENCH_RESULTS_DIR, MODELGATE_BIN, BENCH_TMP as for run.py
+Writes bench/results/scheduling-<timestamp>.json, scheduling-latest.json and scheduling-latest.png.
+`bench/scheduling.py --report FILE` re-renders the table and the chart of a results file.
+Exit status 0 when every run was clean, 1 when one had errors, 2 when the setup failed.
+"""
+
+import datetime
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as harness  # noqa: E402  (process handling, logging, machine description)
+
+QUICK = harness.QUICK
+STRATEGIES_ALL = ["round_robin", "weighted_round_robin", "least_request", "p2c", "random", "ip_hash",
+                  "consistent_hash", "oracle"]
+WORKLOADS_ALL = ["shared-prefix", "multi-turn", "hot-prefix", "uniform"]
+FLEET = 4
+MODEL = "Qwen2.5-0.5B-Instruct"
+
+# A small GPU each (docs/sim.md): continuous batching, 8 000 prefill tokens/s, decode step 6 ms +
+# 0.35 ms per running sequence, and a KV cache of 8 192 tokens, which holds the system prompts of
+# 4 to 8 groups. The workloads below hold 16 groups (or 32 conversations): a fleet that pins them
+# holds every prefix; one that sprays them over all four servers does not.
+ENGINE_ARGS = ("--engine vllm --kv-cache-tokens 8192 --block-tokens 16 --max-running 64 "
+               "--prefill-tokens-per-s 8000 --decode-step-ms 6 --decode-ms-per-running 0.35")
+# Today's sim without an engine model (fixed timing): the table still runs, without hit rates.
+PLAIN_ARGS = "--ttft-ms 50 --tpot-ms 8"
+
+# Per workload: `modelgate bench` options. Open loop (Poisson arrivals) at a rate the fleet
+# serves when placement is good and queues at when it is not; about 8 s per run.
+WORKLOAD_ARGS = {
+    "shared-prefix": "--groups 16 --prompts 8 --system-tokens 1024 --question-tokens 64 --output-tokens 32 --rate 16",
+    "hot-prefix": "--groups 16 --prompts 8 --system-tokens 1024 --question-tokens 64 --output-tokens 32 --zipf 1.1 --rate 16",
+    "multi-turn": "--conversations 32 --turns 4 --system-tokens 512 --question-tokens 64 --output-tokens 32 --think-ms 500 --rate 16",
+    "uniform": "--groups 16 --prompts 8 --system-tokens 1024 --question-tokens 64 --output-tokens 32 --rate 16",
+}
+QUICK_ARGS = {
+    "shared-prefix": "--groups 4 --prompts 4 --system-tokens 256 --question-tokens 16 --output-tokens 8 --rate 40",
+    "hot-prefix": "--groups 4 --prompts 4 --system-tokens 256 --question-tokens 16 --output-tokens 8 --rate 40",
+    "multi-turn": "--conversations 4 --turns 3 --system-tokens 128 --question-tokens 16 --output-tokens 8 --think-ms 50 --rate 40",
+    "uniform": "--groups 4 --prompts 4 --system-tokens 256 --question-tokens 16 --output-tokens 8 --rate 40",
+}
+
+
+def env_list(name, default):
+    v = os.environ.get(name, "").strip()
+    return [x for x in v.split(",") if x] if v else default
+
+
+def sim_args():
+    if os.environ.get("BENCH_SCHED_SIM_ARGS"):
+        return shlex.split(os.environ["BENCH_SCHED_SIM_ARGS"]), "BENCH_SCHED_SIM_ARGS"
+    help_text = subprocess.run([harness.MODELGATE, "sim", "--help"], capture_output=True, text=True).stdout
+    if "--engine" in help_text:
+        return shlex.split(ENGINE_ARGS), "engine"
+    harness.log("this modelgate sim has no --engine: fixed timing, no prefix cache, no hit rates")
+    return shlex.split(PLAIN_ARGS), "plain"
+
+
+def gateway_yaml(port, strategy, sims):
+    hash_key = {"oracle": "        hashKey: header:X-Session-ID\n"}.get(strategy, "")
+    servers = "".join(f"          - url: http://127.0.0.1:{p}\n" for p in sims)
+    return (f"entryPoints:\n  web:\n    address: \"127.0.0.1:{port}\"\n"
+            "http:\n  routers:\n    all:\n      rule: \"PathPrefix(`/`)\"\n      service: fleet\n"
+            "  services:\n    fleet:\n      loadBalancer:\n"
+            f"        strategy: {'consistent_hash' if strategy == 'oracle' else strategy}\n{hash_key}"
+            f"        servers:\n{servers}")
+
+
+def one_cell(strategy, workload, engine):
+    """A fresh fleet and gateway, one `modelgate bench` run; returns its JSON report."""
+    sims, procs = [], []
+    try:
+        for i in range(FLEET):
+            name = f"s{i + 1}"
+            p, m = harness.start(f"sched-{name}", [harness.MODELGATE, "sim", "--listen", "127.0.0.1:0",
+                                                  "--name", name, "--models", MODEL, *engine],
+                                 ready=r"listening on \S+:(\d+)")
+            procs.append(p)
+            sims.append(int(m.group(1)))
+        port = harness.free_port()
+        config = os.path.join(harness.TMP, "sched-gateway.yaml")
+        with open(config, "w") as f:
+            f.write(gateway_yaml(port, strategy, sims))
+        gw, _ = harness.start("sched-gateway", [harness.MODELGATE, "serve", "-c", config, "--workers", "1"],
+                              ports=[port])
+        procs.append(gw)
+        out = os.path.join(harness.TMP, f"sched-{strategy}-{workload}.json")
+        args = (QUICK_ARGS if QUICK else WORKLOAD_ARGS)[workload]
+        cmd = [harness.MODELGATE, "bench", "--url", f"http://127.0.0.1:{port}", "--model", MODEL,
+               "--workload", workload, *shlex.split(args), "--fleet-size", str(FLEET),
+               "--source-addresses", "64", "--duration", "60", "--timeout", "60", "--json", out]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        if not os.path.exists(out):
+            raise harness.SetupError(f"modelgate bench wrote no report ({r.returncode}): {r.stderr[-500:]}")
+        with open(out) as f:
+            res = json.load(f)
+        res["command"] = " ".join(cmd[1:])
+        if r.returncode != 0:
+            harness.problems.append(f"{strategy}/{workload}: {res['errors']} errors {res['error_kinds']}")
+        return res
+    finally:
+        for p in reversed(procs):
+            harness.stop(p)
+
+
+def fmt(v, spec=".0f", scale=1.0):
+    return "-" if v is None else format(v * scale, spec)
+
+
+def render(results, strategies, workloads):
+    head = (f"{'workload':<14}{'strategy':<22}{'req/s':>7}{'tok/s':>7}{'TTFT p50':>10}{'p90':>8}{'p99':>8}"
+            f"{'TPOT p50':>10}{'p99':>7}{'e2e p50':>9}{'p99':>8}{'hit %':>7}{'max/min':>9}{'err':>5}")
+    lines = [head, "-" * len(head)]
+    for w in workloads:
+        for s in strategies:
+            r = results.get(w, {}).get(s)
+            if not r:
+                continue
+            lines.append(f"{w:<14}{s:<22}{fmt(r['requests_per_s'], '.1f'):>7}{fmt(r['output_tokens_per_s']):>7}"
+                         f"{fmt(r['ttft_ms']['p50']):>10}{fmt(r['ttft_ms']['p90']):>8}{fmt(r['ttft_ms']['p99']):>8}"
+                         f"{fmt(r['tpot_ms']['p50'], '.1f'):>10}{fmt(r['tpot_ms']['p99'], '.1f'):>7}"
+                         f"{fmt(r['e2e_ms']['p50']):>9}{fmt(r['e2e_ms']['p99']):>8}"
+                         f"{fmt(r['hit_rate'], '.1f', 100):>7}{fmt(r['load_ratio'], '.2f') if r['load_ratio'] else 'inf':>9}"
+                         f"{r['errors']:>5}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(results, strategies, workloads, png):
+    """Three panels: the fleet's hit rate, TTFT p50 and p99 per workload, one bar per strategy."""
+    d = os.path.join(harness.TMP, "sched-chart")
+    os.makedirs(d, exist_ok=True)
+    plots = []
+    for i, (title, get) in enumerate([("prefix-cache hit rate, % (higher is better)",
+                                       lambda r: None if r["hit_rate"] is None else 100 * r["hit_rate"]),
+                                      ("TTFT p50, ms (lower is better)", lambda r: r["ttft_ms"]["p50"]),
+                                      ("TTFT p99, ms (lower is better)", lambda r: r["ttft_ms"]["p99"])]):
+        rows = {w: [get(results[w][s]) if results.get(w, {}).get(s) else None for s in strategies]
+                for w in workloads}
+        if all(v is None for vals in rows.values() for v in vals):
+            continue  # e.g. no hit rates from sims without an engine model
+        path = os.path.join(d, f"p{i}.dat")
+        with open(path, "w") as f:
+            f.write("workload " + " ".join(strategies) + "\n")
+            for w, vals in rows.items():
+                f.write(f"{w} " + " ".join("?" if v is None else f"{v:.3f}" for v in vals) + "\n")
+        cols = ", ".join(f"'{path}' using {j + 2}:xtic(1)" if j == 0 else f"'' using {j + 2}"
+                         for j in range(len(strategies)))
+        plots.append(f"set key outside below maxrows 3 font ',8'\nset title \"{title}\"\nplot {cols}\n")
+    harness.bar_chart(png, "scheduling on four sims", f"1,{len(plots)}", f"{500 * len(plots)},560", plots,
+                      name="sched-chart")
+
+
+def main():
+    started = time.time()
+    if not os.access(harness.MODELGATE, os.X_OK):
+        raise harness.SetupError(f"{harness.MODELGATE} is not an executable (MODELGATE_BIN)")
+    strategies = env_list("BENCH_SCHED_STRATEGIES",
+                          ["round_robin", "least_request", "oracle"] if QUICK else STRATEGIES_ALL)
+    workloads = env_list("BENCH_SCHED_WORKLOADS", WORKLOADS_ALL)
+    for s in strategies:
+        if s not in STRATEGIES_ALL:
+            raise harness.SetupError(f"BENCH_SCHED_STRATEGIES: unknown {s!r}; one of {', '.join(STRATEGIES_ALL)}")
+    for w in workloads:
+        if w not in WORKLOADS_ALL:
+            raise harness.SetupError(f"BENCH_SCHED_WORKLOADS: unknown {w!r}; one of {', '.join(WORKLOADS_ALL)}")
+    engine, engine_kind = sim_args()
+    machine = harness.machine_info()
+    machine["loadavg_before"] = os.getloadavg()
+    harness.log(f"scheduling: {len(strategies)} strategies x {len(workloads)} workloads on {FLEET} sims "
+                f"({' '.join(engine)})")
+    results = {w: {} for w in workloads}
+    for w in workloads:
+        for s in strategies:
+            results[w][s] = one_cell(s, w, engine)
+            r = results[w][s]
+            harness.log(f"{w} / {s}: hit {fmt(r['hit_rate'], '.1f', 100)} %, TTFT p50 "
+                        f"{fmt(r['ttft_ms']['p50'])} ms, p99 {fmt(r['ttft_ms']['p99'])} ms, {r['errors']} errors")
+    machine["loadavg_after"] = os.getloadavg()
+    table = render(results, strategies, workloads)
+    os.makedirs(harness.RESULTS_DIR, exist_ok=True)
+    png = os.path.join(harness.RESULTS_DIR, "scheduling-latest.png")
+    chart(results, strategies, workloads, png)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    doc = {"timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
+           "elapsed_s": round(time.time() - started), "ok": not harness.problems, "problems": harness.problems,
+           "machine": machine, "quick": QUICK, "fleet": FLEET, "sim_args": engine, "sim_kind": engine_kind,
+           "workload_args": QUICK_ARGS if QUICK else WORKLOAD_ARGS, "strategies": strategies,
+           "workloads": workloads, "results": results, "table_text": table}
+    for name in (f"scheduling-{stamp}.json", "scheduling-latest.json"):
+        with open(os.path.join(harness.RESULTS_DIR, name), "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+    print(table)
+    print(f"results: {os.path.join(harness.RESULTS_DIR, f'scheduling-{stamp}.json')} (and scheduling-latest.json, "
+          f"scheduling-latest.png); {round(time.time() - started)} s")
+    if harness.problems:
+        print("\nproblems:\n  " + "\n  ".join(harness.problems), file=sys.stderr)
+        return 1
+    return 0
+
+
+def report(path):
+    """Re-renders the table and the chart (next to the file) of a results file."""
+    with open(path) as f:
+        doc = json.load(f)
+    print(render(doc["results"], doc["strategies"], doc["workloads"]))
+    chart(doc["results"], doc["strategies"], doc["workloads"],
+          os.path.join(os.path.dirname(os.path.abspath(path)), "scheduling-latest.png"))
+    return 1 if harness.problems else 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, harness._on_signal)
+    signal.signal(signal.SIGINT, harness._on_signal)
+    try:
+        code = report(sys.argv[2]) if len(sys.argv) == 3 and sys.argv[1] == "--report" else main()
+    except harness.SetupError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        code = 2
+    finally:
+        harness.stop_all()
+    sys.exit(code)
