@@ -36,7 +36,7 @@ import run as harness  # noqa: E402  (process handling, logging, machine descrip
 
 QUICK = harness.QUICK
 STRATEGIES_ALL = ["round_robin", "weighted_round_robin", "least_request", "p2c", "random", "ip_hash",
-                  "consistent_hash", "oracle"]
+                  "consistent_hash", "session", "least_load", "cache_aware", "oracle"]
 WORKLOADS_ALL = ["shared-prefix", "multi-turn", "hot-prefix", "uniform"]
 FLEET = 4
 MODEL = "Qwen2.5-0.5B-Instruct"
@@ -82,7 +82,9 @@ def sim_args():
 
 
 def gateway_yaml(port, strategy, sims):
-    hash_key = {"oracle": "        hashKey: header:X-Session-ID\n"}.get(strategy, "")
+    hash_key = {"oracle": "        hashKey: header:X-Session-ID\n",
+                # the engines' load, scraped from the sims' /metrics
+                "least_load": "        serverMetrics: {interval: 200ms}\n"}.get(strategy, "")
     servers = "".join(f"          - url: http://127.0.0.1:{p}\n" for p in sims)
     return (f"entryPoints:\n  web:\n    address: \"127.0.0.1:{port}\"\n"
             "http:\n  routers:\n    all:\n      rule: \"PathPrefix(`/`)\"\n      service: fleet\n"

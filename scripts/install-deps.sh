@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config
   libboost1.81-dev libyaml-cpp-dev libsimdjson-dev libfmt-dev libspdlog-dev
   libssl-dev libgtest-dev libgmock-dev libcli11-dev
+  # Microbenchmarks of hot-path parts (pick_benchmark).
+  libbenchmark-dev
   curl
   # Fuzz targets (make fuzz; make test runs each briefly): clang++ and its libFuzzer runtime.
   clang libclang-rt-14-dev

@@ -50,6 +50,16 @@ struct ServerInfo {
   // histogram's estimate (as Prometheus' histogram_quantile) is fine.
   std::optional<double> ttft_p50_ms;
   std::optional<double> ttft_p99_ms;
+  // LLM scheduling (cache_aware, serverMetrics): the prefix index's predicted and realised cached
+  // tokens, and the load the server reports; unset when the service uses neither.
+  struct Scheduling {
+    std::uint64_t cache_predicted = 0;
+    std::uint64_t cache_realised = 0;
+    std::optional<int> waiting, running;
+    std::optional<double> kv_usage;      // 0..1
+    std::optional<double> prefill_rate;  // tokens/s
+  };
+  std::optional<Scheduling> scheduling;
 };
 
 struct ServiceInfo {

@@ -76,6 +76,15 @@ void write_server(JsonWriter& w, const ServerInfo& s, const ServerRates* rates) 
   if (s.ttft_p50_ms) w.field("ttft_p50_ms", *s.ttft_p50_ms);
   if (s.ttft_p99_ms) w.field("ttft_p99_ms", *s.ttft_p99_ms);
   if (rates) w.field("rps", rates->rps).field("eps", rates->eps);
+  if (const auto& sc = s.scheduling) {
+    w.key("scheduling").begin_object();
+    w.field("cache_predicted_tokens", sc->cache_predicted).field("cache_realised_tokens", sc->cache_realised);
+    if (sc->waiting) w.field("waiting", *sc->waiting);
+    if (sc->running) w.field("running", *sc->running);
+    if (sc->kv_usage) w.field("kv_usage", *sc->kv_usage);
+    if (sc->prefill_rate) w.field("prefill_rate", *sc->prefill_rate);
+    w.end_object();
+  }
   w.end_object();
 }
 

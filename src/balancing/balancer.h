@@ -13,9 +13,19 @@
 #include <string_view>
 #include <vector>
 
+#include "balancing/prompt_chain.h"
 #include "balancing/server_state.h"
+#include "config/config.h"
 
 namespace modelgate::balancing {
+
+// What a prompt-aware pick tells the caller about its choice, for the feedback after the answer.
+struct PickNote {
+  std::uint64_t predicted_cached = 0;  // prompt tokens predicted cached on the chosen server
+  std::uint64_t charged = 0;           // tokens added to its pending_tokens (given back at the end)
+  std::uint64_t work = 0;              // the cost model's work for it (cost_model.h), for learning
+  bool indexed = false;                // the pick consulted the prefix index
+};
 
 struct PickContext {
   // Indices into the pool's server list that may be chosen; never empty, ascending, distinct.
@@ -23,6 +33,11 @@ struct PickContext {
   std::span<const std::uint32_t> candidates;
   // Hash of the request's key (client IP, header, cookie or body field) for hashing strategies.
   std::uint64_t key_hash = 0;
+  // The request's prompt as a block hash chain, for cache_aware; nullptr when not computed (only
+  // services using a prompt-aware strategy pay for it).
+  const PromptChain* prompt = nullptr;
+  // Filled by prompt-aware strategies; may be nullptr.
+  PickNote* note = nullptr;
 };
 
 class Balancer {
@@ -42,7 +57,23 @@ struct BalancerOptions {
   // Seeds the generator of the strategies that draw at random (random, p2c). Tests pass a
   // constant for repeatable picks.
   std::uint64_t seed = fresh_seed();
+  // session: a server takes at most load_factor x the average load (consistent hashing with
+  // bounded loads).
+  double load_factor = 1.25;
+  // cache_aware's hot-spot guard: a server whose in-flight count exceeds the least loaded
+  // candidate's by more than balance_abs and by a factor of more than balance_rel gets no credit
+  // for its cache.
+  int balance_abs = 8;
+  double balance_rel = 1.5;
+  // least_load: scraped signals older than this are not used (3 scrape intervals).
+  std::int64_t metrics_max_age_ns = 600'000'000;
 };
+
+// The options a service's loadBalancer section sets.
+BalancerOptions options_for(const config::LoadBalancer& lb);
+
+// Whether `strategy` reads the request's prompt (PickContext::prompt).
+bool wants_prompt(std::string_view strategy);
 
 // Builds the strategy `name` for one worker over `servers`; nullptr for an unknown name.
 std::unique_ptr<Balancer> make_balancer(std::string_view name, const ServerList& servers,

@@ -34,13 +34,17 @@ ConsistentHash::ConsistentHash(const ServerList& servers) : servers_(servers.siz
   }
 }
 
+std::size_t ConsistentHash::start(std::uint64_t key_hash) const {
+  const auto h = mix64(key_hash);
+  std::size_t k =
+      static_cast<std::size_t>(std::lower_bound(points_.begin(), points_.end(), h) - points_.begin());
+  return k == points_.size() ? 0 : k;  // past the last point: the ring wraps to the first
+}
+
 std::uint32_t ConsistentHash::pick(const PickContext& ctx) {
   const auto& c = ctx.candidates;
   if (c.size() == 1 || points_.empty()) return c.front();
-  const auto h = mix64(ctx.key_hash);
-  std::size_t k =
-      static_cast<std::size_t>(std::lower_bound(points_.begin(), points_.end(), h) - points_.begin());
-  if (k == points_.size()) k = 0;               // past the last point: the ring wraps to the first
+  std::size_t k = start(ctx.key_hash);
   if (c.size() == servers_) return owners_[k];  // every server is a candidate
   for (std::size_t step = 0; step < points_.size(); ++step) {
     if (std::binary_search(c.begin(), c.end(), owners_[k])) return owners_[k];

@@ -24,6 +24,7 @@
 // a hot server.
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 #include "balancing/balancer.h"
@@ -40,7 +41,26 @@ class ConsistentHash final : public Balancer {
 
   std::size_t ring_size() const { return points_.size(); }
 
+  // The first candidate clockwise from the key's point that admit(index) accepts; failing that,
+  // the key's own owner (session's bounded loads).
+  template <class Admit>
+  std::uint32_t walk(const PickContext& ctx, Admit&& admit) const {
+    const auto& c = ctx.candidates;
+    if (points_.empty()) return c.front();
+    std::size_t k = start(ctx.key_hash);
+    std::uint32_t first = UINT32_MAX;
+    for (std::size_t step = 0; step < points_.size(); ++step, k = k + 1 == points_.size() ? 0 : k + 1) {
+      const auto owner = owners_[k];
+      if (owner == first || !std::binary_search(c.begin(), c.end(), owner)) continue;
+      if (first == UINT32_MAX) first = owner;
+      if (admit(owner)) return owner;
+    }
+    return first == UINT32_MAX ? c.front() : first;
+  }
+
  private:
+  std::size_t start(std::uint64_t key_hash) const;  // the key's first point clockwise
+
   std::vector<std::uint64_t> points_;  // ring positions, ascending
   std::vector<std::uint32_t> owners_;  // owners_[k]: server index of points_[k]
   std::size_t servers_ = 0;

@@ -44,7 +44,7 @@ PickResult Pool::pick(const PickRequest& request) {
     panic = !candidates_.empty();
   }
   if (candidates_.empty()) return {nullptr, busy > 0, false};
-  return {servers_[balancer_->pick({candidates_, request.key_hash})].get(), false, panic};
+  return {servers_[balancer_->pick({candidates_, request.key_hash, request.prompt, request.note})].get(), false, panic};
 }
 
 }  // namespace modelgate::balancing

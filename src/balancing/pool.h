@@ -23,6 +23,8 @@ struct PickRequest {
   // When set, only these servers may be chosen (those whose model list has the model).
   std::span<const ServerState* const> allowed;
   bool restrict_to_allowed = false;
+  const PromptChain* prompt = nullptr;  // for prompt-aware strategies
+  PickNote* note = nullptr;
 };
 
 struct PickResult {

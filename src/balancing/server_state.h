@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "balancing/llm_state.h"
 #include "config/config.h"
 
 namespace modelgate::balancing {
@@ -38,6 +39,9 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   std::atomic<int> ejections{0};  // recent ejections: the next one lasts baseEjection × 2^this
   // Set by the admin API: no new requests, running ones finish.
   std::atomic<bool> draining{false};
+
+  // Learned by the LLM-aware strategies (cache_aware, least_load), and the scraped load.
+  LlmState llm;
 
   bool ejected(std::int64_t now_ns) const {
     return ejected_until_ns.load(std::memory_order_relaxed) > now_ns;

@@ -7,13 +7,16 @@
 #include <thread>
 
 #include "balancing/balancer.h"
+#include "balancing/cache_aware.h"
 #include "balancing/consistent_hash.h"
 #include "balancing/hash_key.h"
 #include "balancing/ip_hash.h"
+#include "balancing/least_load.h"
 #include "balancing/least_request.h"
 #include "balancing/p2c.h"
 #include "balancing/random.h"
 #include "balancing/round_robin.h"
+#include "balancing/session_affinity.h"
 #include "balancing/weighted_round_robin.h"
 
 namespace modelgate::balancing {
@@ -27,8 +30,9 @@ std::vector<int> weights_of(const ServerList& servers) {
   return w;
 }
 
-constexpr std::array<std::string_view, 7> kNames = {
-    "round_robin", "weighted_round_robin", "least_request", "p2c", "random", "ip_hash", "consistent_hash"};
+constexpr std::array<std::string_view, 10> kNames = {
+    "round_robin", "weighted_round_robin", "least_request", "p2c",     "random",
+    "ip_hash",     "consistent_hash",      "session",       "least_load", "cache_aware"};
 
 std::uint64_t thread_seed() {
   std::uint64_t seed =
@@ -59,8 +63,23 @@ std::unique_ptr<Balancer> make_balancer(std::string_view name, const ServerList&
   if (name == "random") return std::make_unique<Random>(servers, options.seed);
   if (name == "ip_hash") return std::make_unique<IpHash>(servers);
   if (name == "consistent_hash") return std::make_unique<ConsistentHash>(servers);
+  if (name == "session") return std::make_unique<SessionAffinity>(servers, options);
+  if (name == "least_load") return std::make_unique<LeastLoad>(servers, options);
+  if (name == "cache_aware") return std::make_unique<CacheAware>(servers, options);
   return nullptr;
 }
+
+BalancerOptions options_for(const config::LoadBalancer& lb) {
+  BalancerOptions o;
+  o.load_factor = lb.loadFactor;
+  o.balance_abs = lb.cacheAware.balanceAbsThreshold;
+  o.balance_rel = lb.cacheAware.balanceRelThreshold;
+  o.metrics_max_age_ns =
+      3 * std::chrono::duration_cast<std::chrono::nanoseconds>(lb.serverMetrics.interval).count();
+  return o;
+}
+
+bool wants_prompt(std::string_view strategy) { return strategy == "cache_aware"; }
 
 std::span<const std::string_view> strategy_names() { return kNames; }
 

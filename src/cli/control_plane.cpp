@@ -15,6 +15,7 @@
 
 #include "admin/admin_server.h"
 #include "config/loader.h"
+#include "discovery/metrics_scraper.h"
 #include "discovery/model_discovery.h"
 #include "health/health_checker.h"
 #include "observability/access_log.h"
@@ -50,9 +51,11 @@ void ControlPlane::start() {
   health_ = std::make_unique<health::HealthChecker>(io_);
   discovery_ = std::make_unique<discovery::ModelDiscovery>(
       io_, [this] { asio::post(io_, [this] { rebuild_for_discovery(); }); });
+  scraper_ = std::make_unique<discovery::MetricsScraper>(io_);
   auto snapshot = gateway_.current();
   health_->update(snapshot);
   discovery_->update(snapshot);
+  scraper_->update(snapshot);
   if (!config_path_.empty()) fingerprint_ = file_fingerprint();
 
   const auto& admin = snapshot->config.admin;
@@ -91,6 +94,7 @@ void ControlPlane::stop() {
     if (admin_) admin_->stop();
     health_->stop();
     discovery_->stop();
+    scraper_->stop();
     io_.stop();
   });
   thread_.join();
@@ -167,6 +171,7 @@ bool ControlPlane::apply(config::Config cfg, const std::string& reason,
   gateway_.swap(snapshot);
   health_->update(snapshot);
   discovery_->update(snapshot);
+  scraper_->update(snapshot);
   for (const auto& w : warnings) spdlog::warn("config ({}): {}", reason, w);
   spdlog::info("config applied ({}), generation {}", reason, gateway_.generation());
   metrics_.config_reload(true);
@@ -249,6 +254,22 @@ std::vector<admin::RouterInfo> ControlPlane::routers() {
   return out;
 }
 
+namespace {
+
+admin::ServerInfo::Scheduling scheduling_of(const balancing::ServerState& s) {
+  const auto& m = s.llm;
+  admin::ServerInfo::Scheduling out{m.predicted_cached.load(), m.realised_cached.load(), {}, {}, {}, {}};
+  if (m.scraped_at_ns.load() > 0) {
+    out.waiting = m.waiting.load();
+    out.running = m.running.load();
+    if (const int kv = m.kv_permille.load(); kv >= 0) out.kv_usage = kv / 1000.0;
+  }
+  if (const double r = m.prefill_rate.load(); r > 0) out.prefill_rate = r;
+  return out;
+}
+
+}  // namespace
+
 std::vector<admin::ServiceInfo> ControlPlane::services() {
   auto snap = gateway_.current();
   const auto now = balancing::steady_now_ns();
@@ -260,7 +281,9 @@ std::vector<admin::ServiceInfo> ControlPlane::services() {
       info.servers.push_back(admin::ServerInfo{s->spec.url, s->spec.weight, s->spec.backup, s->healthy.load(),
                                                s->ejected(now), s->spec.drain || s->draining.load(),
                                                s->inflight.load(), s->requests.load(), s->failures.load(),
-                                               extra.models, extra.last_error, std::nullopt, std::nullopt});
+                                               extra.models, extra.last_error, std::nullopt, std::nullopt,
+                                               std::nullopt});
+      if (svc.wants_prompt || svc.lb.serverMetrics.enabled) info.servers.back().scheduling = scheduling_of(*s);
     }
     out.push_back(std::move(info));
   }
@@ -287,7 +310,15 @@ std::string ControlPlane::metrics() {
   for (const auto& svc : snap->services) {
     for (const auto& s : svc.servers) {
       const bool up = s->healthy.load() && !s->ejected(now) && !s->draining.load() && !s->spec.drain;
-      extra.servers.push_back({svc.name, s->spec.url, up, s->inflight.load()});
+      extra.servers.push_back({svc.name, s->spec.url, up, s->inflight.load(), std::nullopt});
+      if (svc.wants_prompt || svc.lb.serverMetrics.enabled) {
+        const auto& m = s->llm;
+        const int kv = m.kv_permille.load();
+        extra.servers.back().scheduling = observability::SchedulingGauge{
+            m.predicted_cached.load(), m.realised_cached.load(), m.checked_answers.load(),
+            m.index_resets.load(),     m.prefill_rate.load(),    m.pending_tokens.load(),
+            m.waiting.load(),          m.running.load(),         kv < 0 ? -1.0 : kv / 1000.0};
+      }
     }
   }
   if (access_log_) extra.access_log_dropped = access_log_->dropped();

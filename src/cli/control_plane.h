@@ -30,6 +30,7 @@ class HealthChecker;
 }
 namespace modelgate::discovery {
 class ModelDiscovery;
+class MetricsScraper;
 }
 namespace modelgate::admin {
 class AdminServer;
@@ -91,6 +92,7 @@ class ControlPlane final : public admin::AdminBackend {
   std::thread thread_;
   std::unique_ptr<health::HealthChecker> health_;
   std::unique_ptr<discovery::ModelDiscovery> discovery_;
+  std::unique_ptr<discovery::MetricsScraper> scraper_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::string fingerprint_;  // of the file content last applied or rejected
 

@@ -116,11 +116,30 @@ struct DiscoverModels {
   std::string path = "/v1/models";
 };
 
+// cache_aware's prefix index and hot-spot guard (docs/scheduling.md).
+struct CacheAware {
+  std::uint64_t maxIndexBytes = 16ull << 20;  // the service's index, split among its servers
+  int balanceAbsThreshold = 8;                // in-flight requests
+  double balanceRelThreshold = 1.5;
+};
+
+// Scraping each server's Prometheus /metrics for load signals (least_load, cache_aware).
+struct ServerMetrics {
+  bool enabled = false;
+  Duration interval = 200ms;
+  std::string path = "/metrics";
+  std::string flavour = "auto";  // auto | vllm | sglang | llamacpp | tgi
+};
+
 struct LoadBalancer {
   std::vector<Server> servers;
   bool passHostHeader = true;
   std::string strategy = "round_robin";
   std::string hashKey = "client_ip";  // client_ip | header:NAME | cookie:NAME | body:FIELD
+  bool hashKeySet = false;            // written in the file (session defaults to X-Session-ID)
+  double loadFactor = 1.25;           // session: bounded loads, c
+  CacheAware cacheAware;
+  ServerMetrics serverMetrics;
   HealthCheck healthCheck;
   PassiveHealth passiveHealth;
   Retry retry;

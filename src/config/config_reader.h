@@ -85,6 +85,9 @@ class ConfigReader : private YamlReader {
   void load_retry(const Entry& e, Retry& r);
   void load_upstream_timeouts(const Entry& e, UpstreamTimeouts& t);
   void load_discover_models(const Entry& e, DiscoverModels& d);
+  void load_cache_aware(const Entry& e, CacheAware& c);
+  void load_server_metrics(const Entry& e, ServerMetrics& m);
+  bool read_ratio(const Entry& e, double& out, double min, double max);
 
   Config config_;
   std::vector<std::pair<std::string, Reference>> service_refs_;  // router name, reference

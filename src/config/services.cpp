@@ -2,6 +2,8 @@
 // strategy, hashKey, active and passive health checks, retries, upstream timeouts and model
 // discovery. See config_reader.h, and docs/configuration.md for what each key means.
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,7 +23,8 @@ namespace {
 
 const Schema kService{{"loadBalancer", "weighted", "mirroring", "failover"}};
 const Schema kLoadBalancer{{"servers", "passHostHeader", "strategy", "hashKey", "healthCheck",
-                            "passiveHealth", "retry", "timeouts", "discoverModels"},
+                            "passiveHealth", "retry", "timeouts", "discoverModels", "loadFactor",
+                            "cacheAware", "serverMetrics"},
                            {"sticky", "serversTransport", "responseForwarding", "passiveHealthCheck"}};
 const Schema kServer{{"url", "weight", "backup", "maxConnections", "drain"}, {"preservePath"}};
 const Schema kHealthCheck{{"path", "interval", "timeout", "expectStatus", "rise", "fall"},
@@ -33,6 +36,9 @@ const Schema kPassiveHealth{
 const Schema kRetry{{"attempts", "retryOn", "budgetPercent"}};
 const Schema kUpstreamTimeouts{{"connect", "responseHeader", "streamIdle", "total", "idleConnection"}};
 const Schema kDiscoverModels{{"interval", "path"}};
+const Schema kCacheAware{{"maxIndexBytes", "balanceAbsThreshold", "balanceRelThreshold"}};
+const Schema kServerMetrics{{"interval", "path", "flavour"}};
+constexpr std::array<std::string_view, 5> kFlavours = {"auto", "vllm", "sglang", "llamacpp", "tgi"};
 
 // The strategies make_balancer builds: the one list, kept by the balancing layer.
 const std::vector<std::string_view>& known_strategies() {
@@ -91,6 +97,7 @@ void ConfigReader::load_load_balancer(const Entry& e, LoadBalancer& lb) {
         return;
       }
       lb.hashKey = h;
+      lb.hashKeySet = true;
       hash_key = f;
     } else if (k == "healthCheck") {
       load_health_check(f, lb.healthCheck);
@@ -102,6 +109,12 @@ void ConfigReader::load_load_balancer(const Entry& e, LoadBalancer& lb) {
       load_upstream_timeouts(f, lb.timeouts);
     } else if (k == "discoverModels") {
       load_discover_models(f, lb.discoverModels);
+    } else if (k == "loadFactor") {
+      read_ratio(f, lb.loadFactor, 1.0, 100.0);
+    } else if (k == "cacheAware") {
+      load_cache_aware(f, lb.cacheAware);
+    } else if (k == "serverMetrics") {
+      load_server_metrics(f, lb.serverMetrics);
     }
   });
   if (!e.node.IsNull() && !e.node.IsMap()) return;  // already reported
@@ -125,9 +138,10 @@ void ConfigReader::load_load_balancer(const Entry& e, LoadBalancer& lb) {
                                         "ip_hash always hashes the client IP; use strategy: "
                                         "consistent_hash to hash {}",
                                         hash_key->path, lb.hashKey));
-  } else if (hash_key && lb.strategy != "consistent_hash" && lb.strategy != "ip_hash") {
-    warning(hash_key->mark, fmt::format("{}: hashKey is only used by the consistent_hash strategy, "
-                                        "this service uses {}",
+  } else if (hash_key && lb.strategy != "consistent_hash" && lb.strategy != "ip_hash" &&
+             lb.strategy != "session") {
+    warning(hash_key->mark, fmt::format("{}: hashKey is only used by the consistent_hash and "
+                                        "session strategies, this service uses {}",
                                         hash_key->path, lb.strategy));
   }
 }
@@ -270,6 +284,65 @@ void ConfigReader::load_discover_models(const Entry& e, DiscoverModels& d) {
       read_duration(f, d.interval, false);
     } else if (k == "path") {
       read_url_path(f, d.path);
+    }
+  });
+}
+
+bool ConfigReader::read_ratio(const Entry& e, double& out, double min, double max) {
+  double v = 0;
+  bool ok = false;
+  if (e.node.IsScalar()) {
+    const std::string& t = e.node.Scalar();
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    ok = ec == std::errc() && end == t.data() + t.size();
+  }
+  if (!ok || v < min || v > max) {
+    error(e.mark, fmt::format("{}: invalid number {}, expected a number from {} to {}, e.g. {}", e.path,
+                              describe(e.node), min, max, min == 1.0 ? "1.25" : "1.5"));
+    return false;
+  }
+  out = v;
+  return true;
+}
+
+void ConfigReader::load_cache_aware(const Entry& e, CacheAware& c) {
+  each_key(e, kCacheAware, [&](std::string_view k, const Entry& f) {
+    if (k == "maxIndexBytes") {
+      std::size_t n = 0;
+      if (!read_size(f, n)) return;
+      if (n < 4096) {
+        error(f.mark, fmt::format("{}: {} bytes is too small for a prefix index, expected at least "
+                                  "4KiB, e.g. \"16MiB\"",
+                                  f.path, n));
+        return;
+      }
+      c.maxIndexBytes = n;
+    } else if (k == "balanceAbsThreshold") {
+      read_int(f, c.balanceAbsThreshold, 0, kNoMax);
+    } else if (k == "balanceRelThreshold") {
+      read_ratio(f, c.balanceRelThreshold, 1.0, 100.0);
+    }
+  });
+}
+
+void ConfigReader::load_server_metrics(const Entry& e, ServerMetrics& m) {
+  m.enabled = section_enabled(e);
+  if (!e.node.IsMap()) return;
+  each_key(e, kServerMetrics, [&](std::string_view k, const Entry& f) {
+    if (k == "interval") {
+      read_duration(f, m.interval, false);
+    } else if (k == "path") {
+      read_url_path(f, m.path);
+    } else if (k == "flavour") {
+      std::string v;
+      if (!read_string(f, v, "auto, vllm, sglang, llamacpp or tgi")) return;
+      if (std::find(kFlavours.begin(), kFlavours.end(), v) == kFlavours.end()) {
+        error(f.mark, fmt::format("{}: unknown flavour \"{}\", expected auto, vllm, sglang, llamacpp "
+                                  "or tgi{}",
+                                  f.path, v, hint(v, {kFlavours.begin(), kFlavours.end()})));
+        return;
+      }
+      m.flavour = v;
     }
   });
 }

@@ -333,6 +333,51 @@ void process_metrics(std::string& out) {
   }
 }
 
+void render_scheduling(std::string& out, const std::vector<ServerGauge>& servers) {
+  if (std::none_of(servers.begin(), servers.end(), [](const ServerGauge& s) { return s.scheduling.has_value(); }))
+    return;
+  struct Series {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const SchedulingGauge&);  // negative: not known, not rendered
+  };
+  static constexpr Series kSeries[] = {
+      {"modelgate_server_cache_predicted_tokens_total", "counter",
+       "Prompt tokens the prefix index predicted cached on the server, over answers that reported cached tokens.",
+       [](const SchedulingGauge& g) { return static_cast<double>(g.predicted_cached); }},
+      {"modelgate_server_cache_realised_tokens_total", "counter",
+       "Of the predicted cached tokens, those the server reported cached (usage.prompt_tokens_details.cached_tokens).",
+       [](const SchedulingGauge& g) { return static_cast<double>(g.realised_cached); }},
+      {"modelgate_server_cache_checked_answers_total", "counter",
+       "Answers whose reported cached tokens were compared with the prediction.",
+       [](const SchedulingGauge& g) { return static_cast<double>(g.checked_answers); }},
+      {"modelgate_server_cache_index_resets_total", "counter",
+       "Times the server's prefix index was dropped (restart seen, or predictions not delivered).",
+       [](const SchedulingGauge& g) { return static_cast<double>(g.index_resets); }},
+      {"modelgate_server_prefill_rate_tokens_per_second", "gauge",
+       "The server's prefill rate as learned from its streamed answers (0 until learned).",
+       [](const SchedulingGauge& g) { return g.prefill_rate; }},
+      {"modelgate_server_pending_prompt_tokens", "gauge",
+       "Uncached prompt tokens of requests in flight on the server, as the cost model counts them.",
+       [](const SchedulingGauge& g) { return static_cast<double>(g.pending_tokens); }},
+      {"modelgate_server_waiting_requests", "gauge", "Requests waiting in the server's queue (scraped).",
+       [](const SchedulingGauge& g) { return static_cast<double>(g.waiting); }},
+      {"modelgate_server_running_requests", "gauge", "Requests the server is running (scraped).",
+       [](const SchedulingGauge& g) { return static_cast<double>(g.running); }},
+      {"modelgate_server_kv_cache_usage_ratio", "gauge", "The server's KV cache usage, 0 to 1 (scraped).",
+       [](const SchedulingGauge& g) { return g.kv_usage; }},
+  };
+  for (const auto& series : kSeries) {
+    family(out, series.name, series.type, series.help);
+    for (const auto& s : servers) {
+      if (!s.scheduling) continue;
+      const double v = series.value(*s.scheduling);
+      if (v >= 0) sample(out, series.name, {{"service", s.service}, {"server", s.server}}, v);
+    }
+  }
+}
+
 }  // namespace
 
 std::string Metrics::render_prometheus(const ExtraGauges& extra) const {
@@ -407,6 +452,7 @@ std::string Metrics::render_prometheus(const ExtraGauges& extra) const {
     family(out, "modelgate_server_inflight", "gauge", "Requests sent to the server and not finished.");
     for (const auto& s : extra.servers)
       sample(out, "modelgate_server_inflight", {{"service", s.service}, {"server", s.server}}, s.inflight);
+    render_scheduling(out, extra.servers);
   }
   if (extra.access_log_dropped) {
     family(out, "modelgate_access_log_dropped_total", "counter",

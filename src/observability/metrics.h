@@ -39,12 +39,26 @@ namespace modelgate::observability {
 inline constexpr std::array<double, 17> kLatencyBucketsSeconds = {
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 180, 300};
 
+// What the LLM-aware strategies know of a server (balancing/llm_state.h), for servers of services
+// that use cache_aware or scrape serverMetrics.
+struct SchedulingGauge {
+  std::uint64_t predicted_cached = 0;  // tokens the prefix index predicted cached (checked answers)
+  std::uint64_t realised_cached = 0;   // of those, tokens the server reported cached
+  std::uint64_t checked_answers = 0;
+  std::uint64_t index_resets = 0;
+  double prefill_rate = 0;             // learned tokens/s; 0: not yet
+  std::int64_t pending_tokens = 0;
+  int waiting = -1, running = -1;      // scraped; -1: not known
+  double kv_usage = -1;                // scraped, 0..1; -1: not known
+};
+
 // One upstream server's state, passed in by the caller at render time.
 struct ServerGauge {
   std::string service;
   std::string server;  // its url
   bool up = true;
   int inflight = 0;
+  std::optional<SchedulingGauge> scheduling;
 };
 
 // Values owned elsewhere, rendered with the request metrics.

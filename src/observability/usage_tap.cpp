@@ -28,7 +28,7 @@ bool iterate(std::string& buf, od::document& doc) {
 }
 
 struct Usage {
-  std::optional<std::uint64_t> prompt, completion;
+  std::optional<std::uint64_t> prompt, completion, cached;
 };
 
 // Reads the counts of a "usage" object; false on malformed JSON.
@@ -42,6 +42,16 @@ bool read_usage_object(od::object& u, Usage& usage) {
       if (!field.value().get_uint64().get(n)) usage.prompt = n;
     } else if (key == "completion_tokens") {
       if (!field.value().get_uint64().get(n)) usage.completion = n;
+    } else if (key == "prompt_tokens_details") {
+      // vLLM and SGLang: {"cached_tokens": N}; null when the server does not report reuse.
+      od::object details;
+      if (field.value().get_object().get(details)) continue;
+      for (auto d : details) {
+        od::field dfield;
+        std::string_view dkey;
+        if (std::move(d).get(dfield) || dfield.unescaped_key().get(dkey)) return false;
+        if (dkey == "cached_tokens" && !dfield.value().get_uint64().get(n)) usage.cached = n;
+      }
     }
   }
   return true;
@@ -219,6 +229,7 @@ void UsageTap::reset(Body body, bool strip_usage_chunk, Limits limits) {
   }
   prompt_tokens_.reset();
   completion_tokens_.reset();
+  cached_tokens_.reset();
   first_data_at_.reset();
 }
 
@@ -410,6 +421,7 @@ bool UsageTap::read_usage(bool& choices_empty) {
   // the last one wins.
   if (usage.prompt) prompt_tokens_ = usage.prompt;
   if (usage.completion) completion_tokens_ = usage.completion;
+  if (usage.cached) cached_tokens_ = usage.cached;
   return true;
 }
 
@@ -467,6 +479,7 @@ void UsageTap::parse_json_body() {
   }
   prompt_tokens_ = usage.prompt;
   completion_tokens_ = usage.completion;
+  cached_tokens_ = usage.cached;
 }
 
 }  // namespace modelgate::observability

@@ -78,6 +78,8 @@ class UsageTap {
 
   std::optional<std::uint64_t> prompt_tokens() const { return prompt_tokens_; }
   std::optional<std::uint64_t> completion_tokens() const { return completion_tokens_; }
+  // usage.prompt_tokens_details.cached_tokens: prompt tokens the server found in its prefix cache.
+  std::optional<std::uint64_t> cached_tokens() const { return cached_tokens_; }
   // When the first "data:" event (other than [DONE]) was complete: time to first token.
   std::optional<Clock::time_point> first_data_at() const { return first_data_at_; }
   // The usage event was removed from the stream.
@@ -114,6 +116,7 @@ class UsageTap {
 
   std::optional<std::uint64_t> prompt_tokens_;
   std::optional<std::uint64_t> completion_tokens_;
+  std::optional<std::uint64_t> cached_tokens_;
   std::optional<Clock::time_point> first_data_at_;
 };
 

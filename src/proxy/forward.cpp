@@ -12,6 +12,7 @@
 #include <array>
 #include <cerrno>
 
+#include "balancing/feedback.h"
 #include "health/outlier_detection.h"
 #include "observability/usage_tap.h"
 #include "proxy/catalogue.h"
@@ -261,6 +262,12 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
     }
   }
 
+  // cache_aware: the prompt's block chain, once the model is final (a fallback renames it).
+  const balancing::PromptChain* prompt = nullptr;
+  if (service.wants_prompt && body_buffered && balancing::build_prompt_chain(xs.body, xs.prompt)) {
+    prompt = &xs.prompt;
+  }
+
   auto& counters = *service.counters;
   Counted active(&counters.active);
   auto& tried = xs.tried;
@@ -274,6 +281,11 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
   while (ntried < tried.size()) {
     balancing::PickRequest request{{tried.data(), ntried}, key_hash, {}, allowed != nullptr};
     if (allowed) request.allowed = *allowed;
+    balancing::PickNote note;
+    if (service.wants_prompt) {
+      request.prompt = prompt;
+      request.note = &note;
+    }
     auto pick = x.pool.pick(request);
     if (!pick.server) {
       if (!pick.all_busy) break;
@@ -295,6 +307,7 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
     }
     queued.reset();
     balancing::ServerState& server = *pick.server;
+    balancing::QueueCharge charge(server, note);
     // The slot is taken now, not after the connect: under maxConnections two requests must not
     // both see the last free slot.
     if (!reserve_slot(server)) continue;  // taken meanwhile (another worker): pick again
@@ -314,6 +327,13 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
     Counted retrying(is_retry ? &counters.retrying : nullptr);
     const bool may_retry = attempts_left > 1 && !x.body_consumed;
     Attempt result = co_await attempt(x, server, may_retry);
+    if (result.kind == Attempt::answered && note.indexed) {
+      // The tap read this answer only when it reported usage (else it holds an earlier one's).
+      const bool read = xs.record.prompt_tokens.has_value();
+      const bool streamed = xs.record.stream && xs.record.ttft;
+      balancing::record_answer(server, note, read ? xs.usage_tap.cached_tokens() : std::nullopt,
+                               streamed ? xs.record.ttft : std::nullopt);
+    }
     switch (result.kind) {
       case Attempt::answered:
       case Attempt::final:

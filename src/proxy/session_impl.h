@@ -49,6 +49,7 @@ struct ExchangeState {
   observability::RequestRecord record;
   observability::UsageTap usage_tap;
   std::string tap_out;            // bytes to forward when the tap removes an injected usage event
+  balancing::PromptChain prompt;  // the prompt's block chain, for cache_aware
 };
 
 class Session {

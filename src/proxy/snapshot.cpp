@@ -56,14 +56,28 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
     ServiceRuntime rt{name, svc.loadBalancer, {}, registry.counters(name), std::nullopt};
     for (const auto& server : svc.loadBalancer.servers) rt.servers.push_back(registry.get(name, server));
     const auto& strategy = svc.loadBalancer.strategy;
-    if (strategy == "consistent_hash" || strategy == "ip_hash") {
-      rt.hash_key =
-          strategy == "ip_hash" ? balancing::HashKey{} : balancing::HashKey::parse(svc.loadBalancer.hashKey);
+    if (strategy == "consistent_hash" || strategy == "ip_hash" || strategy == "session") {
+      // session keys by X-Session-ID unless hashKey says otherwise.
+      const std::string key = strategy == "session" && !svc.loadBalancer.hashKeySet
+                                  ? std::string("header:X-Session-ID")
+                                  : svc.loadBalancer.hashKey;
+      rt.hash_key = strategy == "ip_hash" ? balancing::HashKey{} : balancing::HashKey::parse(key);
       if (!rt.hash_key) {
         errors.push_back(
             fmt::format("service \"{}\": hashKey \"{}\" is not client_ip, header:NAME, "
                         "cookie:NAME or body:FIELD",
                         name, svc.loadBalancer.hashKey));
+      }
+    }
+    if (balancing::wants_prompt(strategy)) {
+      rt.wants_prompt = true;
+      // Each server's prefix index, created once before any worker can see this snapshot; it is
+      // kept across reloads and discovery changes with the ServerState (llm_state.h).
+      const std::size_t share = svc.loadBalancer.cacheAware.maxIndexBytes / std::max<std::size_t>(1, rt.servers.size());
+      for (const auto& server : rt.servers) {
+        if (!server->llm.index.load(std::memory_order_acquire)) {
+          server->llm.index.store(new balancing::PrefixIndex(share), std::memory_order_release);
+        }
       }
     }
     if (!balancing::make_balancer(svc.loadBalancer.strategy, rt.servers)) {

@@ -36,6 +36,7 @@ struct ServiceRuntime {
   balancing::ServerList servers;
   std::shared_ptr<ServiceCounters> counters;
   std::optional<balancing::HashKey> hash_key;  // set for strategies that hash a request key
+  bool wants_prompt = false;  // the strategy reads the prompt's block chain (cache_aware)
 };
 
 struct Route {

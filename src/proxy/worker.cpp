@@ -70,7 +70,8 @@ const std::shared_ptr<WorkerRoutes>& Worker::routes() {
     auto next = std::make_shared<WorkerRoutes>();
     next->pools.reserve(snap->services.size());
     for (const auto& svc : snap->services) {
-      next->pools.emplace_back(svc.servers, balancing::make_balancer(svc.lb.strategy, svc.servers));
+      next->pools.emplace_back(svc.servers,
+                               balancing::make_balancer(svc.lb.strategy, svc.servers, balancing::options_for(svc.lb)));
     }
     next->snapshot = std::move(snap);
     routes_ = std::move(next);

@@ -942,7 +942,7 @@ http:
                 "test.yaml:10:18: error: http.services.a.loadBalancer.hashKey: invalid hashKey "
                 "\"header:\", expected client_ip, header:NAME, cookie:NAME or body:FIELD",
                 "test.yaml:14:18: warning: http.services.b.loadBalancer.hashKey: hashKey is only "
-                "used by the consistent_hash strategy, this service uses round_robin"}));
+                "used by the consistent_hash and session strategies, this service uses round_robin"}));
 }
 
 // ip_hash always hashes the client's address: any other hashKey would be silently ignored.
@@ -1237,4 +1237,64 @@ TEST(ConfigDiagnostics, StrFormats) {
 }
 
 }  // namespace
+}  // namespace modelgate::config
+
+namespace modelgate::config {
+
+TEST(ConfigScheduling, SettingsLoadWithDefaults) {
+  const LoadResult r = load_with_base(R"yaml(
+http:
+  services:
+    s:
+      loadBalancer:
+        strategy: cache_aware
+        servers: [{url: "http://10.0.0.1"}]
+        loadFactor: 1.5
+        cacheAware: {maxIndexBytes: 8MiB, balanceAbsThreshold: 4, balanceRelThreshold: 2}
+        serverMetrics: {interval: 250ms, flavour: vllm}
+    t:
+      loadBalancer:
+        strategy: session
+        servers: [{url: "http://10.0.0.2"}]
+)yaml");
+  ASSERT_TRUE(r.config) << all(r);
+  const auto& s = r.config->services.at("s").loadBalancer;
+  EXPECT_EQ(s.loadFactor, 1.5);
+  EXPECT_EQ(s.cacheAware.maxIndexBytes, 8u << 20);
+  EXPECT_EQ(s.cacheAware.balanceAbsThreshold, 4);
+  EXPECT_EQ(s.cacheAware.balanceRelThreshold, 2.0);
+  EXPECT_TRUE(s.serverMetrics.enabled);
+  EXPECT_EQ(s.serverMetrics.interval, std::chrono::milliseconds(250));
+  EXPECT_EQ(s.serverMetrics.path, "/metrics");
+  EXPECT_EQ(s.serverMetrics.flavour, "vllm");
+  const auto& t = r.config->services.at("t").loadBalancer;
+  EXPECT_EQ(t.loadFactor, 1.25);
+  EXPECT_FALSE(t.serverMetrics.enabled);
+  EXPECT_EQ(t.cacheAware.maxIndexBytes, 16u << 20);
+}
+
+TEST(ConfigScheduling, BadValuesSayWhereAndWhatIsExpected) {
+  const LoadResult r = load_with_base(R"yaml(
+http:
+  services:
+    s:
+      loadBalancer:
+        strategy: cache_aware
+        servers: [{url: "http://10.0.0.1"}]
+        loadFactor: 0.5
+        cacheAware: {maxIndexBytes: 100}
+        serverMetrics: {flavour: vlm}
+)yaml");
+  EXPECT_FALSE(r.config);
+  EXPECT_EQ(find(r, "loadFactor"),
+            "test.yaml:10:21: error: http.services.s.loadBalancer.loadFactor: invalid number \"0.5\", "
+            "expected a number from 1 to 100, e.g. 1.25");
+  EXPECT_EQ(find(r, "maxIndexBytes"),
+            "test.yaml:11:37: error: http.services.s.loadBalancer.cacheAware.maxIndexBytes: 100 bytes "
+            "is too small for a prefix index, expected at least 4KiB, e.g. \"16MiB\"");
+  EXPECT_EQ(find(r, "flavour"),
+            "test.yaml:12:34: error: http.services.s.loadBalancer.serverMetrics.flavour: unknown "
+            "flavour \"vlm\", expected auto, vllm, sglang, llamacpp or tgi, did you mean \"vllm\"?");
+}
+
 }  // namespace modelgate::config

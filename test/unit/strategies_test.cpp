@@ -51,10 +51,11 @@ std::vector<double> shares(mb::Balancer& b, std::size_t servers, int n = 10000) 
   return share;
 }
 
-const char* const kWeighted[] = {"weighted_round_robin", "least_request", "p2c", "random", "ip_hash",
-                                 "consistent_hash"};
-const char* const kAll[] = {"round_robin", "weighted_round_robin", "least_request", "p2c", "random",
-                            "ip_hash",     "consistent_hash"};
+const char* const kWeighted[] = {"weighted_round_robin", "least_request", "p2c",       "random",
+                                 "ip_hash",              "consistent_hash", "session", "least_load"};
+const char* const kAll[] = {"round_robin", "weighted_round_robin", "least_request", "p2c",
+                            "random",      "ip_hash",              "consistent_hash", "session",
+                            "least_load",  "cache_aware"};
 
 }  // namespace
 

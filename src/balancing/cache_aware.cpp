@@ -1,0 +1,68 @@
+#include "balancing/cache_aware.h"
+
+#include <algorithm>
+
+#include "balancing/cost_model.h"
+
+namespace modelgate::balancing {
+
+namespace {
+constexpr auto relaxed = std::memory_order_relaxed;
+}
+
+CacheAware::CacheAware(const ServerList& servers, const BalancerOptions& options)
+    : servers_(servers),
+      balance_abs_(options.balance_abs),
+      balance_rel_(options.balance_rel),
+      matched_(servers.size(), 0),
+      inflight_(servers.size(), 0) {}
+
+std::uint32_t CacheAware::pick(const PickContext& ctx) {
+  const auto& c = ctx.candidates;
+  const PromptChain* prompt = ctx.prompt && ctx.prompt->valid ? ctx.prompt : nullptr;
+  const std::uint64_t tokens = prompt ? prompt->prompt_tokens : 0;
+
+  int least = INT32_MAX;
+  for (auto i : c) {
+    inflight_[i] = std::max(0, servers_[i]->inflight.load(relaxed));
+    least = std::min(least, inflight_[i]);
+  }
+  const double hot_above = std::max(static_cast<double>(least) * balance_rel_,
+                                    static_cast<double>(least) + balance_abs_);
+  for (auto i : c) {
+    matched_[i] = 0;
+    if (!prompt || static_cast<double>(inflight_[i]) > hot_above) continue;  // the hot-spot guard
+    if (const PrefixIndex* index = servers_[i]->llm.index.load(std::memory_order_acquire)) {
+      matched_[i] = std::min<std::uint64_t>(index->match(prompt->blocks) * kBlockTokens, tokens);
+    }
+  }
+
+  // The cheapest; among equals the least loaded; among those the first at or after turn_.
+  const std::uint32_t start = turn_++ % static_cast<std::uint32_t>(c.size());
+  std::uint32_t best = c[start];
+  Cost best_cost = expected_cost(servers_[best]->llm, inflight_[best], tokens - matched_[best]);
+  for (std::size_t k = 1; k < c.size(); ++k) {
+    const auto i = c[(start + k) % c.size()];
+    const Cost cost = expected_cost(servers_[i]->llm, inflight_[i], tokens - matched_[i]);
+    if (cost < best_cost || (cost == best_cost && inflight_[i] < inflight_[best])) {
+      best = i;
+      best_cost = cost;
+    }
+  }
+
+  LlmState& chosen = servers_[best]->llm;
+  const std::uint64_t uncached = tokens - matched_[best];
+  if (prompt) {
+    if (PrefixIndex* index = chosen.index.load(std::memory_order_acquire)) index->insert(prompt->blocks);
+  }
+  if (ctx.note) {  // the caller gives the charge back when the request ends
+    chosen.pending_tokens.fetch_add(static_cast<std::int64_t>(uncached), relaxed);
+    ctx.note->predicted_cached = matched_[best];
+    ctx.note->charged = uncached;
+    ctx.note->work = static_cast<std::uint64_t>(std::max<std::int64_t>(0, best_cost.work));
+    ctx.note->indexed = prompt != nullptr;
+  }
+  return best;
+}
+
+}  // namespace modelgate::balancing

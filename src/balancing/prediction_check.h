@@ -1,0 +1,39 @@
+// Every cache prediction checked against what the server reports.
+//
+// cache_aware predicts, at pick time, how many of the prompt's tokens the chosen server has
+// cached. vLLM and SGLang report the truth in `usage.prompt_tokens_details.cached_tokens`. Each
+// answer that carries it is compared with the prediction:
+// - totals per server (metrics: modelgate_server_cache_predicted_tokens_total and
+//   _realised_tokens_total), so a dashboard shows the model's accuracy server by server;
+// - a window of kWindowAnswers answers: when the server delivered less than half of the tokens
+//   predicted, its modelled cache shrinks (PrefixIndex::shrink: the real cache is smaller or busier
+//   than modelled) and a warning is logged; when it delivered at least 90 %, the model grows back;
+// - kZeroStreak answers in a row predicted to hit at least kMinPredictedTokens that found nothing
+//   cached mean the server lost its cache (a restart, a different tokenizer or template): its index
+//   is dropped (PrefixIndex::reset), and a warning is logged.
+// Realised tokens are counted only up to the prediction: a server caching more than the model
+// knew (another router, a warm-up) is not an error of the model.
+//
+// Runs once per answer, off the pick path; the window is closed by whichever worker completes it
+// (an atomic exchange), so no lock.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "balancing/llm_state.h"
+
+namespace modelgate::balancing {
+
+struct PredictionCheck {
+  static constexpr std::uint32_t kWindowAnswers = 32;
+  static constexpr std::uint32_t kZeroStreak = 3;
+  static constexpr std::uint64_t kMinPredictedTokens = 64;
+
+  enum class Verdict { none, shrunk, grown, reset };
+  // Records one answer; `server` names it in log lines.
+  static Verdict record(LlmState& s, std::uint64_t predicted, std::uint64_t realised,
+                        std::string_view server);
+};
+
+}  // namespace modelgate::balancing

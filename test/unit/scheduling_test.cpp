@@ -1,0 +1,446 @@
+// The LLM scheduling parts: the canonical prompt and its block chain, the prefix index, the cost
+// model, the prediction check, and the cache_aware, session and least_load strategies. No sockets;
+// time is passed in (TTFTs, scrape stamps), never read.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "balancing/cache_aware.h"
+#include "balancing/cost_model.h"
+#include "balancing/feedback.h"
+#include "balancing/hash_key.h"
+#include "balancing/least_load.h"
+#include "balancing/prediction_check.h"
+#include "balancing/prefix_index.h"
+#include "balancing/prompt_chain.h"
+#include "balancing/session_affinity.h"
+
+namespace mb = modelgate::balancing;
+
+namespace {
+
+mb::ServerList servers(int n, std::size_t index_bytes = 1 << 20) {
+  mb::ServerList list;
+  for (int i = 0; i < n; ++i) {
+    modelgate::config::Server s;
+    s.port = static_cast<std::uint16_t>(9100 + i);
+    s.host = "10.0.1." + std::to_string(1 + i);
+    s.url = "http://" + s.host + ":" + std::to_string(s.port);
+    list.push_back(std::make_shared<mb::ServerState>(s));
+    if (index_bytes) list.back()->llm.index.store(new mb::PrefixIndex(index_bytes));
+  }
+  return list;
+}
+
+std::vector<std::uint32_t> all(std::size_t n) {
+  std::vector<std::uint32_t> c(n);
+  for (std::uint32_t i = 0; i < n; ++i) c[i] = i;
+  return c;
+}
+
+// A chat body: a system prompt of `system_bytes` bytes for group `group`, then `question`.
+std::string chat(int group, std::size_t system_bytes, const std::string& question,
+                 const std::string& model = "m") {
+  std::string system;
+  while (system.size() < system_bytes) system += "group " + std::to_string(group) + " says hello. ";
+  system.resize(system_bytes);
+  return R"({"model":")" + model + R"(","messages":[{"role":"system","content":")" + system +
+         R"("},{"role":"user","content":")" + question + R"("}]})";
+}
+
+mb::PromptChain chain_of(const std::string& body) {
+  mb::PromptChain c;
+  EXPECT_TRUE(mb::build_prompt_chain(body, c)) << body;
+  return c;
+}
+
+std::size_t common_prefix(const mb::PromptChain& a, const mb::PromptChain& b) {
+  std::size_t k = 0;
+  while (k < a.blocks.size() && k < b.blocks.size() && a.blocks[k] == b.blocks[k]) ++k;
+  return k;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Canonical prompt and block chain
+
+TEST(PromptChain, KeyOrderWhitespaceAndEscapesDoNotMatter) {
+  const std::string a = R"({"model":"m","messages":[{"role":"user","content":"héllo world"}]})";
+  const std::string b = "{ \"messages\" : [ { \"content\" : \"h\\u00e9llo world\" ,\n \"role\":\"user\" } ],\n"
+                        "  \"model\" : \"m\", \"temperature\": 0.5 }";
+  std::string ta, tb;
+  ASSERT_TRUE(mb::canonical_prompt(a, ta));
+  ASSERT_TRUE(mb::canonical_prompt(b, tb));
+  EXPECT_EQ(ta, tb);
+  EXPECT_NE(ta.find("héllo world"), std::string::npos);
+}
+
+TEST(PromptChain, TextPartsRenderLikeAString) {
+  std::string plain, parts;
+  ASSERT_TRUE(mb::canonical_prompt(R"({"messages":[{"role":"user","content":"abc"}]})", plain));
+  ASSERT_TRUE(mb::canonical_prompt(
+      R"({"messages":[{"role":"user","content":[{"text":"abc","type":"text"}]}]})", parts));
+  // A list of parts ends each part with a separator; the text itself is the same.
+  EXPECT_NE(parts.find("abc"), std::string::npos);
+  EXPECT_EQ(plain.find("type"), std::string::npos);
+  EXPECT_EQ(parts.find("type"), std::string::npos);
+}
+
+TEST(PromptChain, PromptAndInputAreRead) {
+  std::string t;
+  EXPECT_TRUE(mb::canonical_prompt(R"({"model":"m","prompt":"once upon a time"})", t));
+  EXPECT_NE(t.find("once upon a time"), std::string::npos);
+  EXPECT_TRUE(mb::canonical_prompt(R"({"model":"m","input":[{"role":"user","content":"hi there"}]})", t));
+  EXPECT_NE(t.find("hi there"), std::string::npos);
+  EXPECT_FALSE(mb::canonical_prompt(R"({"model":"m"})", t));
+  EXPECT_FALSE(mb::canonical_prompt("not json", t));
+}
+
+TEST(PromptChain, SharedPrefixSharesLeadingBlocksOnly) {
+  const std::string q1(200, 'x'), q2(200, 'y');  // questions of three blocks and more
+  const auto a = chain_of(chat(1, 2000, q1));
+  const auto b = chain_of(chat(1, 2000, q2));
+  const auto other = chain_of(chat(2, 2000, q1));
+  ASSERT_GE(a.blocks.size(), 31u);
+  EXPECT_EQ(a.prompt_tokens, a.blocks.size() * mb::kBlockTokens + (a.prompt_tokens % mb::kBlockTokens));
+  // 2000 system bytes plus the role: ~31 whole blocks in common, then they differ.
+  EXPECT_GE(common_prefix(a, b), 30u);
+  EXPECT_LT(common_prefix(a, b), a.blocks.size());
+  EXPECT_EQ(common_prefix(a, other), 0u);
+}
+
+TEST(PromptChain, ModelNameIsPartOfTheKey) {
+  const auto a = chain_of(chat(1, 1000, "q", "llama"));
+  const auto b = chain_of(chat(1, 1000, "q", "qwen"));
+  EXPECT_EQ(a.blocks.size(), b.blocks.size());
+  EXPECT_EQ(common_prefix(a, b), 0u);
+}
+
+TEST(PromptChain, MultiTurnHistoryExtendsThePreviousChain) {
+  const std::string turn1 = R"({"model":"m","messages":[{"role":"user","content":")" + std::string(600, 'a') + R"("}]})";
+  const std::string turn2 = R"({"model":"m","messages":[{"role":"user","content":")" + std::string(600, 'a') +
+                            R"("},{"role":"assistant","content":"sure"},{"role":"user","content":")" +
+                            std::string(300, 'b') + R"("}]})";
+  const auto a = chain_of(turn1);
+  const auto b = chain_of(turn2);
+  EXPECT_EQ(common_prefix(a, b), a.blocks.size());
+  EXPECT_GT(b.blocks.size(), a.blocks.size());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prefix index
+
+namespace {
+std::vector<std::uint64_t> blocks(std::uint64_t from, std::size_t n) {
+  std::vector<std::uint64_t> v;
+  for (std::size_t i = 0; i < n; ++i) v.push_back(mb::mix64(from + i));
+  return v;
+}
+}  // namespace
+
+TEST(PrefixIndex, MatchesTheLongestInsertedPrefix) {
+  mb::PrefixIndex index(64 * 1024);
+  const auto a = blocks(1, 40);
+  EXPECT_EQ(index.match(a), 0u);
+  index.insert(std::span(a).first(25));
+  EXPECT_EQ(index.match(a), 25u);
+  EXPECT_EQ(index.match(std::span(a).first(10)), 10u);
+  EXPECT_EQ(index.match(blocks(1000, 40)), 0u);
+  index.insert(a);
+  EXPECT_EQ(index.match(a), 40u);
+}
+
+TEST(PrefixIndex, LeastRecentlyUsedPromptsAreEvictedTailFirst) {
+  mb::PrefixIndex index(16 * 1024);  // 1024 blocks
+  const auto old_prompt = blocks(1, 100);
+  const auto hot_prompt = blocks(5000, 100);
+  index.insert(old_prompt);
+  index.insert(hot_prompt);
+  // 900 more blocks of other prompts, touching the hot one now and then: 1100 blocks inserted
+  // since old_prompt, more than the 1024 the index models.
+  for (int k = 0; k < 9; ++k) {
+    index.insert(blocks(100000 + k * 1000, 100));
+    index.insert(hot_prompt);
+  }
+  EXPECT_EQ(index.match(hot_prompt), 100u);
+  // The old prompt's tail went first: what is left of it is a prefix, shorter than it was.
+  EXPECT_LT(index.match(old_prompt), 100u);
+}
+
+TEST(PrefixIndex, MemoryStaysWithinTheBoundAfterAMillionRequests) {
+  const std::size_t bound = 256 * 1024;
+  mb::PrefixIndex index(bound);
+  EXPECT_LE(index.bytes(), bound);
+  EXPECT_GE(index.bytes(), bound / 2);
+  for (std::uint64_t r = 0; r < 1'000'000; ++r) index.insert(blocks(r * 7919, 4));
+  EXPECT_LE(index.bytes(), bound);  // fixed table: nothing grows
+  const auto last = blocks(999'999ull * 7919, 4);
+  EXPECT_EQ(index.match(last), 4u);
+}
+
+TEST(PrefixIndex, ResetForgetsAndShrinkModelsASmallerCache) {
+  mb::PrefixIndex index(64 * 1024);  // 4096 blocks
+  const auto a = blocks(1, 50);
+  index.insert(a);
+  index.reset();
+  EXPECT_EQ(index.match(a), 0u);
+  index.insert(a);
+  EXPECT_EQ(index.match(a), 50u);
+  for (int k = 0; k < 5; ++k) index.shrink();  // 4096 / 32 = 128 blocks modelled
+  EXPECT_EQ(index.window_blocks(), 128u);
+  index.insert(blocks(9000, 100));
+  EXPECT_LT(index.match(a), 50u);  // 150 blocks since: a's tail is beyond the window
+  for (int k = 0; k < 100; ++k) index.grow();
+  EXPECT_EQ(index.window_blocks(), index.capacity_blocks());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cost model
+
+TEST(CostModel, RateIsLearnedFromTtft) {
+  mb::LlmState s;
+  EXPECT_DOUBLE_EQ(mb::rate_of(s), mb::kDefaultRate);
+  mb::learn_rate(s, 4000, std::chrono::milliseconds(1000));  // 4000 tokens/s
+  EXPECT_DOUBLE_EQ(mb::rate_of(s), 4000.0);
+  mb::learn_rate(s, 8000, std::chrono::milliseconds(1000));  // EWMA, alpha 1/4
+  EXPECT_DOUBLE_EQ(mb::rate_of(s), 5000.0);
+  mb::learn_rate(s, 10, std::chrono::milliseconds(1));  // too small a sample
+  EXPECT_DOUBLE_EQ(mb::rate_of(s), 5000.0);
+}
+
+TEST(CostModel, ExpectedTtftCountsQueueRunningAndUncached) {
+  mb::LlmState s;
+  s.pending_tokens = 2000;
+  mb::learn_rate(s, 4000, std::chrono::seconds(1));
+  const auto cost = mb::expected_cost(s, 2, 1000);
+  EXPECT_EQ(cost.work, 2000 + 2 * mb::kRunningTokens + 1000);
+  EXPECT_NEAR(cost.seconds(), (3000.0 + 2 * mb::kRunningTokens) / 4000.0, 1e-9);
+  mb::LlmState fast;
+  mb::learn_rate(fast, 16000, std::chrono::seconds(1));
+  EXPECT_TRUE(mb::expected_cost(fast, 0, 4000) < mb::expected_cost(s, 0, 2000));
+}
+
+// ---------------------------------------------------------------------------------------------
+// cache_aware
+
+namespace {
+std::uint32_t pick(mb::Balancer& b, std::size_t n, const mb::PromptChain& prompt, mb::PickNote* note = nullptr) {
+  const auto c = all(n);
+  return b.pick({c, 0, &prompt, note});
+}
+}  // namespace
+
+TEST(CacheAware, SamePrefixFollowsTheServerThatHasIt) {
+  auto list = servers(4);
+  mb::CacheAware b(list, {});
+  std::vector<std::uint32_t> home(8);
+  for (int g = 0; g < 8; ++g) home[g] = pick(b, 4, chain_of(chat(g, 2000, "first")));
+  for (int round = 0; round < 5; ++round) {
+    for (int g = 0; g < 8; ++g) {
+      mb::PickNote note;
+      const auto chosen = pick(b, 4, chain_of(chat(g, 2000, "question " + std::to_string(round))), &note);
+      EXPECT_EQ(chosen, home[g]) << "group " << g;
+      EXPECT_GE(note.predicted_cached, 480u);  // 2000 bytes: ~31 blocks of 16 tokens
+      mb::QueueCharge done(*list[chosen], note);
+    }
+  }
+  // New prefixes spread: 8 groups over 4 idle servers, two each.
+  for (std::uint32_t s = 0; s < 4; ++s) EXPECT_EQ(std::count(home.begin(), home.end(), s), 2);
+}
+
+TEST(CacheAware, QueuedWorkOutweighsASmallHit) {
+  auto list = servers(2);
+  mb::CacheAware b(list, {});
+  const auto prompt = chain_of(chat(1, 400, "q"));
+  list[0]->llm.index.load()->insert(prompt.blocks);
+  EXPECT_EQ(pick(b, 2, prompt), 0u);  // the hit wins while the queues are alike
+  list[0]->llm.pending_tokens = 50'000;  // a long prefill queue on the server that has it
+  EXPECT_EQ(pick(b, 2, prompt), 1u);
+}
+
+TEST(CacheAware, HotSpotGuardMovesOnlyTheOverloadedServersAffinity) {
+  auto list = servers(3);
+  mb::BalancerOptions options;
+  options.balance_abs = 4;
+  options.balance_rel = 1.5;
+  mb::CacheAware b(list, options);
+  const auto hot = chain_of(chat(1, 4000, "q"));
+  const auto warm = chain_of(chat(2, 4000, "q"));
+  list[0]->llm.index.load()->insert(hot.blocks);
+  list[1]->llm.index.load()->insert(warm.blocks);
+  list[0]->inflight = 10;  // 10 > max(0 * 1.5, 0 + 4): overloaded
+  list[1]->inflight = 3;   // within the thresholds
+  EXPECT_NE(pick(b, 3, hot), 0u);
+  EXPECT_EQ(pick(b, 3, warm), 1u);  // the other server keeps its affinity
+}
+
+TEST(CacheAware, ChargesTheQueueUntilTheRequestEnds) {
+  auto list = servers(2);
+  mb::CacheAware b(list, {});
+  const auto prompt = chain_of(chat(1, 4000, "q"));
+  mb::PickNote note;
+  const auto chosen = pick(b, 2, prompt, &note);
+  {
+    mb::QueueCharge charge(*list[chosen], note);
+    EXPECT_EQ(list[chosen]->llm.pending_tokens.load(), static_cast<std::int64_t>(prompt.prompt_tokens));
+    EXPECT_EQ(note.predicted_cached, 0u);
+    EXPECT_TRUE(note.indexed);
+  }
+  EXPECT_EQ(list[chosen]->llm.pending_tokens.load(), 0);
+}
+
+TEST(CacheAware, WithoutAPromptItBalancesByLoad) {
+  auto list = servers(3);
+  mb::CacheAware b(list, {});
+  list[0]->inflight = 5;
+  list[2]->inflight = 2;
+  const auto c = all(3);
+  EXPECT_EQ(b.pick({c, 0, nullptr, nullptr}), 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prediction check
+
+TEST(PredictionCheck, TotalsCountRealisedUpToThePrediction) {
+  auto list = servers(1);
+  auto& s = list[0]->llm;
+  mb::PredictionCheck::record(s, 1000, 800, "a");
+  mb::PredictionCheck::record(s, 0, 500, "a");
+  EXPECT_EQ(s.predicted_cached.load(), 1000u);
+  EXPECT_EQ(s.realised_cached.load(), 800u);
+  EXPECT_EQ(s.checked_answers.load(), 2u);
+}
+
+TEST(PredictionCheck, AServerThatLostItsCacheHasItsIndexDropped) {
+  auto list = servers(1);
+  auto& s = list[0]->llm;
+  const auto a = blocks(1, 40);
+  s.index.load()->insert(a);
+  using V = mb::PredictionCheck::Verdict;
+  EXPECT_EQ(mb::PredictionCheck::record(s, 640, 0, "a"), V::none);
+  EXPECT_EQ(mb::PredictionCheck::record(s, 640, 0, "a"), V::none);
+  EXPECT_EQ(s.index.load()->match(a), 40u);
+  EXPECT_EQ(mb::PredictionCheck::record(s, 640, 0, "a"), V::reset);
+  EXPECT_EQ(s.index.load()->match(a), 0u);
+  EXPECT_EQ(s.index_resets.load(), 1u);
+}
+
+TEST(PredictionCheck, OverPredictionShrinksTheModelledCacheAndGoodOnesGrowIt) {
+  auto list = servers(1);
+  auto& s = list[0]->llm;
+  auto* index = s.index.load();
+  const auto full = index->window_blocks();
+  using V = mb::PredictionCheck::Verdict;
+  V last = V::none;
+  for (std::uint32_t k = 0; k < mb::PredictionCheck::kWindowAnswers; ++k) last = mb::PredictionCheck::record(s, 1000, 300, "a");
+  EXPECT_EQ(last, V::shrunk);
+  EXPECT_EQ(index->window_blocks(), full / 2);
+  for (std::uint32_t k = 0; k < mb::PredictionCheck::kWindowAnswers; ++k) last = mb::PredictionCheck::record(s, 1000, 950, "a");
+  EXPECT_EQ(last, V::grown);
+  EXPECT_GT(index->window_blocks(), full / 2);
+}
+
+TEST(Feedback, RecordAnswerChecksAndLearns) {
+  auto list = servers(1);
+  mb::PickNote note{.predicted_cached = 500, .charged = 100, .work = 4000, .indexed = true};
+  mb::record_answer(*list[0], note, 480, std::chrono::milliseconds(500));
+  EXPECT_EQ(list[0]->llm.realised_cached.load(), 480u);
+  EXPECT_DOUBLE_EQ(mb::rate_of(list[0]->llm), 8000.0);
+  mb::record_answer(*list[0], mb::PickNote{}, 480, std::chrono::milliseconds(500));  // not indexed
+  EXPECT_EQ(list[0]->llm.checked_answers.load(), 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// session: consistent hashing with bounded loads
+
+TEST(Session, AKeyStaysHomeWhileHomeIsUnderTheBound) {
+  auto list = servers(4, 0);
+  mb::SessionAffinity b(list, {});
+  const auto c = all(4);
+  for (int k = 0; k < 100; ++k) {
+    const auto key = mb::hash_bytes("session-" + std::to_string(k));
+    const auto home = b.pick({c, key});
+    list[home]->inflight = 1;  // one request each on home and the others: all at the average
+    for (auto& s : list) s->inflight = 1;
+    EXPECT_EQ(b.pick({c, key}), home);
+    for (auto& s : list) s->inflight = 0;
+  }
+}
+
+TEST(Session, ABusyHomeSendsTheKeyToTheSameNextServer) {
+  auto list = servers(4, 0);
+  mb::SessionAffinity b(list, {});
+  const auto c = all(4);
+  const auto key = mb::hash_bytes("busy-session");
+  const auto home = b.pick({c, key});
+  list[home]->inflight = 10;  // cap = ceil(1.25 * 11 / 4) = 4
+  const auto moved = b.pick({c, key});
+  EXPECT_NE(moved, home);
+  for (int k = 0; k < 5; ++k) EXPECT_EQ(b.pick({c, key}), moved);
+  list[home]->inflight = 0;
+  EXPECT_EQ(b.pick({c, key}), home);
+}
+
+TEST(Session, NoServerExceedsTheBoundUnderSkewedKeys) {
+  auto list = servers(4, 0);
+  mb::BalancerOptions options;
+  options.load_factor = 1.25;
+  mb::SessionAffinity b(list, options);
+  const auto c = all(4);
+  // 200 requests of 3 hot sessions and a few cold ones, none finishing.
+  for (int r = 0; r < 200; ++r) {
+    const auto key = mb::hash_bytes("s" + std::to_string(r % 10 < 8 ? r % 3 : r));
+    list[b.pick({c, key})]->inflight.fetch_add(1);
+    int total = 0, most = 0;
+    for (auto& s : list) {
+      total += s->inflight;
+      most = std::max(most, s->inflight.load());
+    }
+    EXPECT_LE(most, static_cast<int>(std::ceil(1.25 * total / 4.0))) << "after " << r + 1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// least_load
+
+TEST(LeastLoad, ScrapedQueuesDecide) {
+  auto list = servers(3, 0);
+  mb::BalancerOptions options;
+  options.metrics_max_age_ns = 1'000'000'000;
+  mb::LeastLoad b(list, options);
+  const auto now = mb::steady_now_ns();
+  const int waiting[] = {5, 0, 2};
+  const int running[] = {1, 8, 1};
+  for (int i = 0; i < 3; ++i) {
+    list[i]->llm.waiting = waiting[i];
+    list[i]->llm.running = running[i];
+    list[i]->llm.kv_permille = 100;
+    list[i]->llm.scraped_at_ns = now;
+  }
+  const auto c = all(3);
+  EXPECT_EQ(b.pick({c, 0}), 2u);  // 2*2+1 = 5 against 11 and 8
+  // Sent since the scrape counts: three more requests to server 2 make it 8.
+  list[2]->inflight = 4;
+  list[2]->llm.inflight_at_scrape = 0;
+  EXPECT_EQ(b.pick({c, 0}), 1u);
+}
+
+TEST(LeastLoad, StaleOrMissingMetricsFallBackToInFlight) {
+  auto list = servers(3, 0);
+  mb::BalancerOptions options;
+  options.metrics_max_age_ns = 1'000'000'000;
+  mb::LeastLoad b(list, options);
+  list[0]->llm.waiting = 0;
+  list[0]->llm.running = 0;
+  list[0]->llm.scraped_at_ns = mb::steady_now_ns() - 5'000'000'000;  // 5 s old
+  list[0]->inflight = 4;
+  list[1]->inflight = 1;
+  list[2]->inflight = 3;
+  const auto c = all(3);
+  EXPECT_EQ(b.pick({c, 0}), 1u);
+}
