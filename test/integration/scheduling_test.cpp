@@ -19,26 +19,11 @@ namespace {
 
 std::string url(const mt::SimProcess& s) { return "http://127.0.0.1:" + std::to_string(s.port()); }
 
+// One router to one pool of `sims` with `strategy`, and the admin API on a free port.
 std::string config(const std::vector<mt::SimProcess*>& sims, const std::string& strategy) {
-  std::string y = R"y(
-entryPoints:
-  web:
-    address: "127.0.0.1:0"
-admin:
-  address: "127.0.0.1:0"
-http:
-  routers:
-    all:
-      rule: "PathPrefix(`/`)"
-      service: pool
-  services:
-    pool:
-      loadBalancer:
-        strategy: )y" + strategy + R"y(
-        servers:
-)y";
-  for (auto* s : sims) y += "          - url: " + url(*s) + "\n";
-  return y;
+  std::vector<std::uint16_t> ports;
+  for (auto* s : sims) ports.push_back(s->port());
+  return mt::pool_config(ports, "        strategy: " + strategy + "\nadmin:\n  address: \"127.0.0.1:0\"\n");
 }
 
 // A chat request whose system prompt (about 2 KB) is that of `group`.
