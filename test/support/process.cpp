@@ -196,6 +196,10 @@ std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(5ms);
   }
+  // The process has ended; what it wrote may still be in the pipe. Wait for the reader to see
+  // the end of it (bounded: a grandchild may keep the pipe open), so output() is complete.
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, 1s, [&] { return output_ended_; });
   return status_;
 }
 
