@@ -6,11 +6,11 @@
 # the input (or this script) changed.
 #
 #   include(cmake/embed.cmake)
-#   modelgate_embed(modelgate_core src/admin/dashboard.html admin/dashboard_html.h
+#   modelgate_embed(modelgate_admin src/admin/dashboard.html admin/dashboard_html.h
 #                   modelgate::admin kDashboardHtml)
 #
 # makes ${CMAKE_CURRENT_BINARY_DIR}/generated/admin/dashboard_html.h declaring
-# `modelgate::admin::kDashboardHtml`, and makes modelgate_core depend on it.
+# `modelgate::admin::kDashboardHtml`, and makes modelgate_admin depend on it.
 
 if(CMAKE_SCRIPT_MODE_FILE)
   foreach(var INPUT OUTPUT NAMESPACE SYMBOL)

@@ -2,11 +2,11 @@
 # fuzz/corpus/<name>/. Read by fuzz/CMakeLists.txt (to build them) and by the top-level
 # CMakeLists.txt (to run each for a few seconds under ctest).
 set(MODELGATE_FUZZ_TARGETS
-  request_head     # proxy/http1_parser: parse_request
-  response_head    # proxy/http1_parser: parse_response
-  chunked          # proxy/http1_parser: ChunkedDecoder, whole and in pieces
+  request_head     # http1/parser: parse_request
+  response_head    # http1/parser: parse_response
+  chunked          # http1/parser: ChunkedDecoder, whole and in pieces
   model_json       # proxy/model_field: extract_model, replace_model
-  model_multipart  # proxy/model_field, form_parts: extract_form_model, FormParts
+  model_multipart  # proxy/model_field, http1/form_parts: extract_form_model, FormParts
   usage_sse        # observability/usage_tap: UsageTap (SSE and JSON), inject_include_usage
   rule             # routing/rule: parse_rule, Rule::matches
   config           # config/loader: load_text behind the YAML parse guard

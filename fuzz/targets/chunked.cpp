@@ -9,11 +9,11 @@
 #include <string>
 
 #include "check.h"
-#include "proxy/http1_parser.h"
+#include "http1/parser.h"
 
 namespace {
 
-using modelgate::proxy::http1::ChunkedDecoder;
+using modelgate::http1::ChunkedDecoder;
 using modelgate::fuzz::within;
 
 struct Outcome {

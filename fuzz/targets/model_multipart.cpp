@@ -10,10 +10,11 @@
 #include <string_view>
 
 #include "check.h"
-#include "proxy/form_parts.h"
+#include "http1/form_parts.h"
 #include "proxy/model_field.h"
 
 using namespace modelgate::proxy;
+namespace http1 = modelgate::http1;
 using modelgate::fuzz::within;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -23,9 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view content_type = input.substr(0, eol);
   const std::string_view body = input.substr(eol + 1);
 
-  const std::string_view boundary = form_boundary(content_type);
+  const std::string_view boundary = http1::form_boundary(content_type);
   FUZZ_CHECK(within(boundary, content_type));
-  FUZZ_CHECK(boundary.size() <= kMaxFormBoundary);
+  FUZZ_CHECK(boundary.size() <= http1::kMaxFormBoundary);
   if (boundary.empty()) return 0;
 
   const FormModel found = extract_form_model(body, boundary);
@@ -33,8 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(found.status != ModelField::bad_form || !found.problem.empty());
   if (found.status != ModelField::present) return 0;
 
-  FormParts parts(body, boundary);
-  FormPart part;
+  http1::FormParts parts(body, boundary);
+  http1::FormPart part;
   int models = 0;
   while (parts.next(part)) {
     FUZZ_CHECK(within(part.content, body));

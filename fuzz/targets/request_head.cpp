@@ -7,11 +7,11 @@
 #include <cstdint>
 
 #include "check.h"
-#include "proxy/http1_parser.h"
+#include "http1/parser.h"
 
 namespace {
 
-using namespace modelgate::proxy::http1;
+using namespace modelgate::http1;
 using modelgate::fuzz::within;
 
 void check_views(const RequestHead& h, std::string_view buf) {

@@ -4,11 +4,11 @@
 #include <cstdint>
 
 #include "check.h"
-#include "proxy/http1_parser.h"
+#include "http1/parser.h"
 
 namespace {
 
-using namespace modelgate::proxy::http1;
+using namespace modelgate::http1;
 using modelgate::fuzz::within;
 
 void check_views(const ResponseHead& h, std::string_view buf, bool head_request) {

@@ -17,16 +17,12 @@
 #include "admin/api.h"
 #include "admin/api_json.h"
 #include "admin/sampler.h"
-#include "proxy/asio.h"
+#include "net/asio.h"
 
 namespace modelgate::admin {
 
-using proxy::asio::awaitable;
-using proxy::nothrow;
-using proxy::tcp;
-namespace asio = proxy::asio;
-namespace beast = proxy::beast;
-namespace http = proxy::http;
+using asio::awaitable;
+using net::nothrow;
 using namespace std::chrono_literals;
 
 namespace {
@@ -99,7 +95,7 @@ awaitable<bool> write_response(beast::tcp_stream& stream, Response& r, unsigned 
                                bool keep_alive) {
   auto res = to_http(r, version, keep_alive);
   stream.expires_after(kWriteTimeout);
-  auto [ec, n] = co_await http::async_write(stream, res, nothrow);
+  auto [ec, n] = co_await http::async_write(stream, res, net::nothrow);
   co_return !ec;
 }
 
@@ -121,12 +117,12 @@ awaitable<void> serve_events(detail::AdminState& self, beast::tcp_stream& stream
   std::uint64_t sent = self.sampler.sequence();
   for (;;) {
     stream.expires_after(kWriteTimeout);
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), nothrow);
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), net::nothrow);
     if (ec) co_return;
     // Wait for the sampler's broadcast; a client that is slow to drain skips samples rather
     // than queueing them.
     while (!self.stopped.load() && self.sampler.sequence() == sent) {
-      auto [wait_ec] = co_await self.broadcast.async_wait(nothrow);
+      auto [wait_ec] = co_await self.broadcast.async_wait(net::nothrow);
       (void)wait_ec;  // operation_aborted is the broadcast itself
     }
     if (self.stopped.load()) co_return;
@@ -158,7 +154,7 @@ awaitable<void> serve_connection(std::shared_ptr<detail::AdminState> self, tcp::
     parser.header_limit(kHeaderLimit);
     parser.body_limit(kBodyLimit);
     stream.expires_after(kIdleTimeout);
-    auto [read_ec, n] = co_await http::async_read(stream, buffer, parser, nothrow);
+    auto [read_ec, n] = co_await http::async_read(stream, buffer, parser, net::nothrow);
     if (self->stopped.load()) break;
     if (read_ec) {
       std::optional<Response> answer;
@@ -187,11 +183,11 @@ awaitable<void> serve_connection(std::shared_ptr<detail::AdminState> self, tcp::
 
 awaitable<void> accept_loop(std::shared_ptr<detail::AdminState> self) {
   for (;;) {
-    auto [ec, socket] = co_await self->acceptor.async_accept(self->strand, nothrow);
+    auto [ec, socket] = co_await self->acceptor.async_accept(self->strand, net::nothrow);
     if (self->stopped.load() || !self->acceptor.is_open()) co_return;
     if (ec) {  // out of file descriptors and the like: back off instead of spinning
       asio::steady_timer pause(self->strand, 100ms);
-      co_await pause.async_wait(nothrow);
+      co_await pause.async_wait(net::nothrow);
       continue;
     }
     asio::co_spawn(self->strand, serve_connection(self, std::move(socket)), asio::detached);
@@ -206,7 +202,7 @@ awaitable<void> sample_loop(std::shared_ptr<detail::AdminState> self) {
     const auto now = std::chrono::steady_clock::now();
     if (next < now) next = now;  // the process was suspended: do not catch up in a burst
     self->sample_timer.expires_at(next);
-    auto [ec] = co_await self->sample_timer.async_wait(nothrow);
+    auto [ec] = co_await self->sample_timer.async_wait(net::nothrow);
     if (ec) co_return;
   }
 }

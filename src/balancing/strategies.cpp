@@ -30,10 +30,6 @@ std::vector<int> weights_of(const ServerList& servers) {
   return w;
 }
 
-constexpr std::array<std::string_view, 10> kNames = {
-    "round_robin", "weighted_round_robin", "least_request", "p2c",     "random",
-    "ip_hash",     "consistent_hash",      "session",       "least_load", "cache_aware"};
-
 std::uint64_t thread_seed() {
   std::uint64_t seed =
       static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
@@ -81,6 +77,6 @@ BalancerOptions options_for(const config::LoadBalancer& lb) {
 
 bool wants_prompt(std::string_view strategy) { return strategy == "cache_aware"; }
 
-std::span<const std::string_view> strategy_names() { return kNames; }
+std::span<const std::string_view> strategy_names() { return config::kStrategies; }
 
 }  // namespace modelgate::balancing

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "cli/commands.h"
-#include "cli/control_plane.h"
+#include "control/control_plane.h"
 #include "config/loader.h"
 #include "observability/access_log.h"
 #include "observability/metrics.h"
@@ -46,14 +46,14 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   const auto drain = cfg.shutdown.drainTimeout;
 
-  proxy::ServerRegistry registry;  // server states by service and url, kept across reloads
-  auto built = proxy::build_snapshot(std::move(cfg), registry);
+  runtime::ServerRegistry registry;  // server states by service and url, kept across reloads
+  auto built = runtime::build_snapshot(std::move(cfg), registry);
   if (auto* errors = std::get_if<std::vector<std::string>>(&built)) {
     for (const auto& e : *errors) std::cerr << source << ": error: " << e << "\n";
     std::cerr << "modelgate: refusing to start, fix the configuration above\n";
     return 2;
   }
-  auto snapshot = std::get<std::shared_ptr<const proxy::Snapshot>>(std::move(built));
+  auto snapshot = std::get<std::shared_ptr<const runtime::Snapshot>>(std::move(built));
 
   sigset_t signals = blocked_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by the worker threads
@@ -77,7 +77,7 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
   }
   gateway.attach(&metrics, access_log.get());
   gateway.start();
-  ControlPlane control(gateway, config_path, std::move(parse_guard), workers, metrics, access_log.get());
+  control::ControlPlane control(gateway, config_path, std::move(parse_guard), workers, metrics, access_log.get());
   control.start();
   for (const auto& [name, endpoint] : gateway.bound()) {
     std::cout << fmt::format("modelgate: entry point {} listening on {}:{}\n", name,
@@ -123,11 +123,11 @@ int check(const std::string& config_path, const std::optional<config::ParseGuard
   auto result = config::load_file(config_path, parse_guard);
   print_diagnostics(result.diagnostics);
   if (!result.config) return 2;
-  proxy::ServerRegistry registry;
+  runtime::ServerRegistry registry;
   const auto& cfg = *result.config;
   const auto counts = fmt::format("{} entry points, {} routers, {} services", cfg.entryPoints.size(),
                                   cfg.routers.size(), cfg.services.size());
-  auto built = proxy::build_snapshot(cfg, registry);
+  auto built = runtime::build_snapshot(cfg, registry);
   if (auto* errors = std::get_if<std::vector<std::string>>(&built)) {
     for (const auto& e : *errors) std::cerr << config_path << ": error: " << e << "\n";
     return 2;

@@ -7,10 +7,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "http1/field.h"
 
 namespace modelgate::config {
 
@@ -31,7 +35,13 @@ struct EntryPointTimeouts {
 
 // The most header fields a request may have (limits.maxHeaders): the proxy parses a head into a
 // fixed array of this many fields.
-inline constexpr int kMaxHeaderFields = 100;
+inline constexpr int kMaxHeaderFields = static_cast<int>(http1::kMaxFields);  // the parser's array
+
+// The balancing strategies a service may name (loadBalancer.strategy); balancing::make_balancer
+// builds each of them (a unit test holds the two lists together).
+inline constexpr std::array<std::string_view, 10> kStrategies = {
+    "round_robin", "weighted_round_robin", "least_request", "p2c",     "random",
+    "ip_hash",     "consistent_hash",      "session",       "least_load", "cache_aware"};
 
 struct Limits {
   std::size_t maxHeaderBytes = 16 * 1024;        // over it: 431

@@ -12,7 +12,6 @@
 
 #include <fmt/format.h>
 
-#include "balancing/balancer.h"
 #include "config/config_reader.h"
 #include "config/suggest.h"
 #include "config/values.h"
@@ -40,12 +39,8 @@ const Schema kCacheAware{{"maxIndexBytes", "balanceAbsThreshold", "balanceRelThr
 const Schema kServerMetrics{{"interval", "path", "flavour"}};
 constexpr std::array<std::string_view, 5> kFlavours = {"auto", "vllm", "sglang", "llamacpp", "tgi"};
 
-// The strategies make_balancer builds: the one list, kept by the balancing layer.
 const std::vector<std::string_view>& known_strategies() {
-  static const std::vector<std::string_view> names = [] {
-    const auto all = balancing::strategy_names();
-    return std::vector<std::string_view>(all.begin(), all.end());
-  }();
+  static const std::vector<std::string_view> names(kStrategies.begin(), kStrategies.end());
   return names;
 }
 

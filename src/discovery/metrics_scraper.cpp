@@ -7,16 +7,14 @@
 #include <vector>
 
 #include "balancing/load_signals.h"
-#include "health/http_probe.h"
-#include "proxy/asio.h"
+#include "http1/probe.h"
+#include "net/asio.h"
 
 namespace modelgate::discovery {
 
 namespace {
 
-namespace asio = proxy::asio;
-using proxy::awaitable;
-using proxy::nothrow;
+using net::nothrow;
 using balancing::ServerState;
 constexpr auto relaxed = std::memory_order_relaxed;
 
@@ -67,7 +65,7 @@ awaitable<void> run(std::shared_ptr<Scraper> p) {
                                                              std::chrono::milliseconds(2000));
   while (!p->stopped) {
     const auto started = std::chrono::steady_clock::now();
-    auto r = co_await health::http_get(ex, p->server->spec.host, p->server->spec.port, p->server->host_header,
+    auto r = co_await http1::http_get(ex, p->server->spec.host, p->server->spec.port, p->server->host_header,
                                        target, timeout);
     if (p->stopped) break;
     if (!r.ok() || r.status < 200 || r.status > 299) {
@@ -80,7 +78,7 @@ awaitable<void> run(std::shared_ptr<Scraper> p) {
                     target, p->settings.flavour);
     }
     p->timer.expires_at(started + p->settings.interval);
-    co_await p->timer.async_wait(nothrow);
+    co_await p->timer.async_wait(net::nothrow);
   }
 }
 
@@ -102,7 +100,7 @@ MetricsScraper::MetricsScraper(asio::io_context& io) : state_(std::make_shared<S
 
 MetricsScraper::~MetricsScraper() { stop(); }
 
-void MetricsScraper::update(std::shared_ptr<const proxy::Snapshot> snapshot) {
+void MetricsScraper::update(std::shared_ptr<const runtime::Snapshot> snapshot) {
   asio::post(state_->io, [st = state_, snapshot = std::move(snapshot)] {
     if (st->stopped) return;
     st->stop_all();

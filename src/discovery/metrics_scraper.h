@@ -23,7 +23,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "proxy/snapshot.h"
+#include "runtime/snapshot.h"
 
 namespace modelgate::discovery {
 
@@ -34,7 +34,7 @@ class MetricsScraper {
   MetricsScraper(const MetricsScraper&) = delete;
   MetricsScraper& operator=(const MetricsScraper&) = delete;
 
-  void update(std::shared_ptr<const proxy::Snapshot> snapshot);
+  void update(std::shared_ptr<const runtime::Snapshot> snapshot);
   void stop();
 
  private:

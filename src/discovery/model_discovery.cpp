@@ -12,16 +12,14 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "health/http_probe.h"
-#include "proxy/asio.h"
+#include "http1/probe.h"
+#include "net/asio.h"
 
 namespace modelgate::discovery {
 
 namespace {
 
-namespace asio = proxy::asio;
-using proxy::awaitable;
-using proxy::nothrow;
+using net::nothrow;
 using balancing::ServerState;
 
 // The id of one list entry: the string itself, or the object's "id", "name" or "model".
@@ -72,7 +70,7 @@ std::chrono::milliseconds poll_timeout(std::chrono::milliseconds interval) {
 }
 
 // Stores a poll's outcome; true when the server's set of models changed.
-bool absorb(Poller& p, const health::ProbeResult& r, std::string_view target) {
+bool absorb(Poller& p, const http1::ProbeResult& r, std::string_view target) {
   ServerState& s = *p.server;
   std::string error;
   std::optional<std::vector<std::string>> ids;
@@ -136,7 +134,7 @@ struct ModelDiscovery::State {
 
   static awaitable<void> run_poller(std::shared_ptr<State> st, std::shared_ptr<Poller> p);
   void spawn(const std::shared_ptr<State>& self, const std::shared_ptr<Poller>& p);
-  void apply(const proxy::Snapshot& snap, const std::shared_ptr<State>& self);
+  void apply(const runtime::Snapshot& snap, const std::shared_ptr<State>& self);
   void stop_all();
 };
 
@@ -150,7 +148,7 @@ awaitable<void> ModelDiscovery::State::run_poller(std::shared_ptr<State> st, std
     const auto started = std::chrono::steady_clock::now();
     const config::DiscoverModels settings = p->settings;
     const std::string target = p->server->spec.basePath + settings.path;
-    health::ProbeResult result = co_await health::http_get(ex, p->server->spec.host, p->server->spec.port,
+    http1::ProbeResult result = co_await http1::http_get(ex, p->server->spec.host, p->server->spec.port,
                                                            p->server->host_header, target,
                                                            poll_timeout(settings.interval));
     if (p->stopped) break;
@@ -158,7 +156,7 @@ awaitable<void> ModelDiscovery::State::run_poller(std::shared_ptr<State> st, std
     st->first_poll_over(*p);  // after on_change: a finished round has been reported
     if (p->stopped) break;  // on_change may have reconfigured us
     p->timer.expires_at(started + p->settings.interval);
-    co_await p->timer.async_wait(nothrow);
+    co_await p->timer.async_wait(net::nothrow);
   }
 }
 
@@ -175,7 +173,7 @@ void ModelDiscovery::State::spawn(const std::shared_ptr<State>& self, const std:
                  }));
 }
 
-void ModelDiscovery::State::apply(const proxy::Snapshot& snap, const std::shared_ptr<State>& self) {
+void ModelDiscovery::State::apply(const runtime::Snapshot& snap, const std::shared_ptr<State>& self) {
   int added = 0;
   int dropped = 0;  // stopped before their first poll
   bool forgot = false;
@@ -279,7 +277,7 @@ ModelDiscovery::ModelDiscovery(asio::io_context& io, std::function<void()> on_ch
 
 ModelDiscovery::~ModelDiscovery() { stop(); }
 
-void ModelDiscovery::update(std::shared_ptr<const proxy::Snapshot> snapshot) {
+void ModelDiscovery::update(std::shared_ptr<const runtime::Snapshot> snapshot) {
   if (!snapshot || state_->stopping.load()) return;
   {
     std::lock_guard lock(state_->mutex);

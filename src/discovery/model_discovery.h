@@ -26,7 +26,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "proxy/snapshot.h"
+#include "runtime/snapshot.h"
 
 namespace modelgate::discovery {
 
@@ -51,7 +51,7 @@ class ModelDiscovery {
 
   // Reconciles the pollers with a (new) snapshot, as HealthChecker::update does: a ServerState
   // already polled keeps its poller, with the new settings (a changed setting polls at once).
-  void update(std::shared_ptr<const proxy::Snapshot> snapshot);
+  void update(std::shared_ptr<const runtime::Snapshot> snapshot);
   // Stops every poller; the lists stay as they are. Later update() calls are ignored.
   void stop();
 

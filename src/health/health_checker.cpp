@@ -6,17 +6,15 @@
 #include <atomic>
 #include <unordered_map>
 
-#include "health/http_probe.h"
-#include "health/outlier_detection.h"
-#include "proxy/asio.h"
+#include "http1/probe.h"
+#include "runtime/outlier_detection.h"
+#include "net/asio.h"
 
 namespace modelgate::health {
 
 namespace {
 
-namespace asio = proxy::asio;
-using proxy::awaitable;
-using proxy::nothrow;
+using net::nothrow;
 using balancing::ServerState;
 
 bool same_settings(const config::HealthCheck& a, const config::HealthCheck& b) {
@@ -49,7 +47,7 @@ struct Probe {
 };
 
 // Why a response does not pass, or "" when it does.
-std::string verdict(const ProbeResult& r, const config::HealthCheck& hc, std::string_view target) {
+std::string verdict(const http1::ProbeResult& r, const config::HealthCheck& hc, std::string_view target) {
   if (!r.ok()) return fmt::format("GET {}: {}", target, r.error);
   if (hc.expectStatus == 0) {
     if (r.status >= 200 && r.status < 400) return {};
@@ -72,7 +70,7 @@ void record(Probe& p, const std::string& failure) {
                    p.successes, p.successes == 1 ? "" : "s");
     }
     if (p.ends_ejection && s.healthy.load(std::memory_order_relaxed) &&
-        end_ejection(s, balancing::steady_now_ns())) {
+        runtime::end_ejection(s, balancing::steady_now_ns())) {
       spdlog::info("health: {} {}: a passed check ends its ejection by passive health", p.service,
                    s.spec.url);
     }
@@ -102,13 +100,13 @@ awaitable<void> run_probe(std::shared_ptr<Probe> p) {
     const auto started = std::chrono::steady_clock::now();
     const config::HealthCheck settings = p->settings;
     const std::string target = p->server->spec.basePath + settings.path;
-    ProbeResult result = co_await http_get(ex, p->server->spec.host, p->server->spec.port,
+    http1::ProbeResult result = co_await http1::http_get(ex, p->server->spec.host, p->server->spec.port,
                                            p->server->host_header, target, settings.timeout);
     if (p->stopped) break;
     const std::string failure = verdict(result, settings, target);
     record(*p, failure);
     p->timer.expires_at(started + p->settings.interval);
-    co_await p->timer.async_wait(nothrow);  // cancelled early by a settings change or stop()
+    co_await p->timer.async_wait(net::nothrow);  // cancelled early by a settings change or stop()
   }
 }
 
@@ -138,7 +136,7 @@ struct HealthChecker::State {
                    }));
   }
 
-  void apply(const proxy::Snapshot& snap) {
+  void apply(const runtime::Snapshot& snap) {
     if (stopped) return;
     std::unordered_map<const ServerState*, std::shared_ptr<Probe>> next;
     std::vector<ServerState*> unchecked;
@@ -185,7 +183,7 @@ HealthChecker::HealthChecker(asio::io_context& io) : state_(std::make_shared<Sta
 
 HealthChecker::~HealthChecker() { stop(); }
 
-void HealthChecker::update(std::shared_ptr<const proxy::Snapshot> snapshot) {
+void HealthChecker::update(std::shared_ptr<const runtime::Snapshot> snapshot) {
   if (!snapshot || state_->stopping.load()) return;
   asio::post(state_->io, [state = state_, snapshot = std::move(snapshot)] { state->apply(*snapshot); });
 }

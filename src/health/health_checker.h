@@ -21,7 +21,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "proxy/snapshot.h"
+#include "runtime/snapshot.h"
 
 namespace modelgate::health {
 
@@ -37,7 +37,7 @@ class HealthChecker {
   // its counters, with the new settings (a changed setting triggers a check at once); new servers
   // get a probe; probes of servers gone, or of services whose healthCheck was removed, stop.
   // Servers of services without healthCheck are marked healthy.
-  void update(std::shared_ptr<const proxy::Snapshot> snapshot);
+  void update(std::shared_ptr<const runtime::Snapshot> snapshot);
   // Stops every probe (servers keep their last verdict). Later update() calls are ignored.
   void stop();
 

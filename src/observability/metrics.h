@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "observability/request_record.h"
+#include "text/prometheus.h"
 
 namespace modelgate::observability {
 
@@ -123,7 +124,7 @@ class Metrics {
   // The whole exposition, for GET /metrics. Any thread; typically the admin thread.
   std::string render_prometheus(const ExtraGauges& extra = {}) const;
 
-  static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
+  static constexpr std::string_view kContentType = text::kPrometheusContentType;
 
  private:
   std::vector<std::unique_ptr<Shard>> shards_;
@@ -131,8 +132,6 @@ class Metrics {
   std::atomic<std::uint64_t> reloads_failed_{0};
 };
 
-// Appends `v` escaped as a Prometheus label value (backslash, double quote and newline escaped;
-// invalid UTF-8 replaced by U+FFFD, which the exposition format requires).
-void append_label_value(std::string& out, std::string_view v);
+using text::append_label_value;
 
 }  // namespace modelgate::observability

@@ -4,7 +4,7 @@
 
 #include <boost/beast/http/status.hpp>
 
-#include "proxy/http_head.h"
+#include "http1/head.h"
 #include "text/json_escape.h"
 
 namespace modelgate::proxy {
@@ -20,12 +20,6 @@ std::string_view type_for(int status) {
 }
 
 }  // namespace
-
-std::string json_string(std::string_view s) {
-  std::string out;
-  append_json_string(out, s);
-  return out;
-}
 
 std::string error_json(const ErrorReply& e) {
   std::string out = "{\"error\":{\"message\":";
@@ -43,7 +37,7 @@ std::string render_error(const ErrorReply& e, bool keep_alive, bool http10) {
   auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(e.status));
   return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{}",
                      e.status, std::string_view(reason.data(), reason.size()), body.size(),
-                     connection_field(keep_alive, http10), body);
+                     http1::connection_field(keep_alive, http10), body);
 }
 
 }  // namespace modelgate::proxy

@@ -17,7 +17,5 @@ struct ErrorReply {
 std::string render_error(const ErrorReply& e, bool keep_alive, bool http10);
 // The JSON body alone (also used for the SSE error event of a broken stream).
 std::string error_json(const ErrorReply& e);
-// `s` as a quoted, escaped JSON string.
-std::string json_string(std::string_view s);
 
 }  // namespace modelgate::proxy

@@ -13,10 +13,10 @@
 #include <cerrno>
 
 #include "balancing/feedback.h"
-#include "health/outlier_detection.h"
+#include "runtime/outlier_detection.h"
 #include "observability/usage_tap.h"
-#include "proxy/catalogue.h"
-#include "proxy/gather.h"
+#include "runtime/catalogue.h"
+#include "http1/gather.h"
 #include "proxy/model_field.h"
 #include "proxy/session_impl.h"
 
@@ -109,16 +109,16 @@ void Session::on_watch_due(void* self) {
   if (s.awaiting_response_) s.start_watch();
 }
 
-Task<void> Session::stop_watch() {
+net::Task<void> Session::stop_watch() {
   if (!watching_) co_return;
   error_code ignored;
   client_.cancel(ignored);
   // The cancelled read completes through the event loop; the input buffer is not touched again
   // until it has.
-  while (watching_) co_await asio::post(client_.get_executor(), use_task);
+  while (watching_) co_await asio::post(client_.get_executor(), net::use_task);
 }
 
-Task<error_code> Session::connect(UpstreamConnection& conn, balancing::ServerState& server) {
+net::Task<error_code> Session::connect(UpstreamConnection& conn, balancing::ServerState& server) {
   const auto& spec = server.spec;
   error_code ec;
   auto address = asio::ip::make_address(spec.host, ec);
@@ -126,26 +126,26 @@ Task<error_code> Session::connect(UpstreamConnection& conn, balancing::ServerSta
   if (!ec) {
     endpoint = tcp::endpoint(address, spec.port);
   } else {
-    asio::ip::basic_resolver<tcp, Executor> resolver(client_.get_executor());
+    asio::ip::basic_resolver<tcp, net::Executor> resolver(client_.get_executor());
     const std::string service = std::to_string(spec.port);
-    auto [rec, results] = co_await resolver.async_resolve(spec.host, service, try_task);
+    auto [rec, results] = co_await resolver.async_resolve(spec.host, service, net::try_task);
     if (rec || results.empty()) co_return rec ? rec : asio::error::host_not_found;
     endpoint = *results.begin();
   }
-  auto [cec] = co_await conn.socket.async_connect(endpoint, try_op);
+  auto [cec] = co_await conn.socket.async_connect(endpoint, net::try_op);
   if (cec) co_return cec;
   conn.socket.set_option(tcp::no_delay(true), ec);
   co_return error_code{};
 }
 
-Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
+net::Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
   auto& xs = *x_;
   auto& up = conn.socket;
   const auto io_timeout = x.clamp(x.service.lb.timeouts.streamIdle);
   deadline_.after(io_timeout);
-  if (x.body_buffered || x.framing.kind == Framing::none) {
+  if (x.body_buffered || x.framing.kind == http1::Framing::none) {
     std::array<asio::const_buffer, 2> bufs = {asio::buffer(xs.head), asio::buffer(xs.body)};
-    auto [ec, n] = co_await asio::async_write(up, bufs, try_op);
+    auto [ec, n] = co_await asio::async_write(up, bufs, net::try_op);
     co_return ec;
   }
   // Stream the body from the client as it arrives: never read faster than the server takes it.
@@ -153,10 +153,10 @@ Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
   if (auto ec = co_await send_continue_once()) co_return ec;
   deadline_.after(io_timeout);
   {
-    auto [ec, n] = co_await asio::async_write(up, asio::buffer(xs.head), try_op);
+    auto [ec, n] = co_await asio::async_write(up, asio::buffer(xs.head), net::try_op);
     if (ec) co_return ec;
   }
-  const bool chunked = x.framing.kind == Framing::chunked;
+  const bool chunked = x.framing.kind == http1::Framing::chunked;
   auto& chunks = xs.request_chunks;
   chunks.reset();
   std::uint64_t left = x.framing.size;  // for Content-Length
@@ -180,14 +180,14 @@ Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
       left -= used;
       done = left == 0;
     }
-    Gather& out = xs.gather;
+    http1::Gather& out = xs.gather;
     out.clear();
     out.add_piece(data, chunked);
     if (done && chunked) out.add(kLastChunk);
     xs.record.bytes_in += data.size();
     if (!out.empty()) {
       deadline_.after(io_timeout);
-      auto [wec, wn] = co_await asio::async_write(up, out.buffers(), try_op);
+      auto [wec, wn] = co_await asio::async_write(up, out.buffers(), net::try_op);
       if (wec) co_return wec;
     }
     take_body_bytes(used);
@@ -200,9 +200,9 @@ Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
   co_return error_code{};
 }
 
-Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, WorkerRoutes& routes,
+net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const runtime::Route& route, WorkerRoutes& routes,
                                  bool body_buffered) {
-  const ServiceRuntime& service = routes.snapshot->services[route.service];
+  const runtime::ServiceRuntime& service = routes.snapshot->services[route.service];
   const auto& lb = service.lb;
   auto& xs = *x_;
   const auto& req = xs.req;
@@ -224,30 +224,30 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
   Exchange x{ep, route, service, routes.pools[route.service], {}, body_buffered};
   if (lb.timeouts.total.count() > 0) x.deadline = Clock::now() + lb.timeouts.total;
   if (body_buffered) {
-    if (!xs.body.empty()) x.framing = {Framing::length, xs.body.size()};
+    if (!xs.body.empty()) x.framing = {http1::Framing::length, xs.body.size()};
   } else if (!request_done_) {
-    x.framing = req.body == http1::Body::chunked ? Framing{Framing::chunked, 0}
-                                                 : Framing{Framing::length, req.content_length};
+    x.framing = req.body == http1::Body::chunked ? http1::Framing{http1::Framing::chunked, 0}
+                                                 : http1::Framing{http1::Framing::length, req.content_length};
   }
   const std::uint64_t key_hash =
       service.hash_key ? balancing::hash_request_key(*service.hash_key, xs.view, xs.body) : 0;
 
   // Model discovery: only the servers that list the model; when none of them is up, the first
   // fallback model of the `models:` section that has a server up.
-  const ServerSet* allowed = nullptr;
+  const runtime::ServerSet* allowed = nullptr;
   xs.extra_head.clear();
   if (lb.discoverModels.enabled && xs.view.model_state == routing::ModelState::present) {
-    const Snapshot& snap = *routes.snapshot;
-    allowed = servers_for(snap, xs.model);
-    if (!allowed || available(*allowed) == 0) {
+    const runtime::Snapshot& snap = *routes.snapshot;
+    allowed = runtime::servers_for(snap, xs.model);
+    if (!allowed || runtime::available(*allowed) == 0) {
       if (auto alias = snap.config.models.find(xs.requested_model); alias != snap.config.models.end()) {
         for (const auto& fallback : alias->second.fallbacks) {
-          const ServerSet* set = servers_for(snap, fallback);
-          if (!set || available(*set) == 0 || !replace_model(xs.body, fallback)) continue;
+          const runtime::ServerSet* set = runtime::servers_for(snap, fallback);
+          if (!set || runtime::available(*set) == 0 || !replace_model(xs.body, fallback)) continue;
           allowed = set;
           xs.model = fallback;
           xs.extra_head = fmt::format("X-Model-Fallback: {}\r\n", fallback);
-          if (x.framing.kind == Framing::length) x.framing.size = xs.body.size();
+          if (x.framing.kind == http1::Framing::length) x.framing.size = xs.body.size();
           break;
         }
       }
@@ -257,7 +257,7 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
           404, "model_not_found",
           fmt::format("The model `{}` is not served by any server of service \"{}\". Available "
                       "models: {}",
-                      xs.requested_model, service.name, model_names(snap, {}))};
+                      xs.requested_model, service.name, runtime::model_names(snap, {}))};
       co_return co_await reply_error(true);
     }
   }
@@ -301,8 +301,8 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
                                        service.name, lb.timeouts.connect.count())};
         co_return co_await reply_error(true);
       }
-      Timer wait(client_.get_executor(), kQueuePoll);
-      co_await wait.async_wait(try_op);
+      net::Timer wait(client_.get_executor(), kQueuePoll);
+      co_await wait.async_wait(net::try_op);
       continue;
     }
     queued.reset();
@@ -355,7 +355,7 @@ Task<bool> Session::forward(const EntryPointRuntime& ep, const Route& route, Wor
   co_return co_await reply_error(!x.body_consumed);
 }
 
-Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& server, bool may_retry) {
+net::Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& server, bool may_retry) {
   auto& xs = *x_;
   const auto& req = xs.req;
   const auto& lb = x.service.lb;
@@ -363,9 +363,9 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
   // A pooled connection may have been closed by the server while idle: then the same server is
   // tried once more on a fresh connection. A body that cannot be sent again (streamed from the
   // client) never risks that: it always gets a fresh connection.
-  const bool replayable = x.body_buffered || x.framing.kind == Framing::none;
+  const bool replayable = x.body_buffered || x.framing.kind == http1::Framing::none;
   for (int fresh_try = 0; fresh_try < 2; ++fresh_try) {
-    auto conn = fresh_try == 0 && replayable ? worker_.upstreams().take_idle(server, Deadline::coarse_now())
+    auto conn = fresh_try == 0 && replayable ? worker_.upstreams().take_idle(server, net::Deadline::coarse_now())
                                              : nullptr;
     const bool reused = conn != nullptr;
     if (!conn) {
@@ -375,7 +375,7 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
       const auto cec = co_await connect(*conn, server);
       if (cec) {
         upstream_ = nullptr;
-        health::record_failure(server, lb.passiveHealth, x.service.servers);
+        runtime::record_failure(server, lb.passiveHealth, x.service.servers);
         co_return failed(Attempt::connect_failed, fmt::format("{}: connect: {}", server.spec.url,
                                       deadline_.expired() ? "timed out" : cec.message()));
       }
@@ -391,7 +391,7 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
     } clear_upstream{*this};
     server.requests.fetch_add(1, std::memory_order_relaxed);
     xs.head.clear();
-    write_request_head(xs.head, req,
+    http1::write_request_head(xs.head, req,
                        {lb.passHostHeader ? original_host_ : std::string_view(server.host_header),
                         server.spec.basePath, client_ip_text_, original_host_, x.framing});
     if (auto sec = co_await send_request(x, *conn)) {
@@ -404,12 +404,12 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
         co_return Attempt{Attempt::final, keep_alive};
       }
       if (reused) continue;
-      health::record_failure(server, lb.passiveHealth, x.service.servers);
+      runtime::record_failure(server, lb.passiveHealth, x.service.servers);
       co_return failed(Attempt::retryable, fmt::format("{}: send: {}", server.spec.url, sec.message()));
     }
 
     awaiting_response_ = true;
-    watch_due_.after(DeadlineWheel::kTick);
+    watch_due_.after(net::DeadlineWheel::kTick);
     // The response head. An interim response (100 Continue, 103 Early Hints) is not relayed: the
     // final one is awaited.
     auto& res = xs.res;
@@ -431,7 +431,7 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
         break;
       }
       auto room = conn->buffer.prepare(kResponseRead);
-      auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(room.data(), room.size()), try_op);
+      auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(room.data(), room.size()), net::try_op);
       if (ec) {
         rec = ec;
         break;
@@ -443,7 +443,7 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
     if (client_gone_) co_return Attempt{Attempt::final, false};  // nobody to answer
     if (rec) {
       if (deadline_.expired()) {
-        health::record_failure(server, lb.passiveHealth, x.service.servers);
+        runtime::record_failure(server, lb.passiveHealth, x.service.servers);
         const bool total = x.expired();
         x_->error = ErrorReply{
             504, "upstream_timeout",
@@ -456,7 +456,7 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
       }
       const bool lost = is_connection_lost(rec) && !got_any;
       if (reused && lost && !x.body_consumed) continue;
-      health::record_failure(server, lb.passiveHealth, x.service.servers);
+      runtime::record_failure(server, lb.passiveHealth, x.service.servers);
       std::string& error = xs.attempt_error;
       error = rec == asio::error::invalid_argument
                               ? fmt::format("{}: malformed response: {}", server.spec.url, res.error)
@@ -473,9 +473,9 @@ Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& ser
     xs.record.upstream = server.spec.url;
     xs.record.ttfb = std::chrono::steady_clock::now() - started_;
     if (status >= 500) {
-      health::record_failure(server, lb.passiveHealth, x.service.servers);
+      runtime::record_failure(server, lb.passiveHealth, x.service.servers);
     } else {
-      health::record_success(server);
+      runtime::record_success(server);
     }
     const auto& retry_on = lb.retry.retryOn;
     if (may_retry && std::find(retry_on.begin(), retry_on.end(), status) != retry_on.end()) {

@@ -29,7 +29,7 @@ tcp::endpoint endpoint_of(const config::EntryPoint& ep, std::uint16_t port) {
 
 }  // namespace
 
-Gateway::Gateway(std::shared_ptr<const Snapshot> initial, ServerRegistry& registry, unsigned workers)
+Gateway::Gateway(std::shared_ptr<const runtime::Snapshot> initial, runtime::ServerRegistry& registry, unsigned workers)
     : snapshot_(std::move(initial)), registry_(registry) {
   if (workers == 0) workers = 1;
   for (unsigned i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
@@ -94,7 +94,7 @@ void Gateway::join() {
   for (auto& w : workers_) w->join();
 }
 
-void Gateway::swap(std::shared_ptr<const Snapshot> next) {
+void Gateway::swap(std::shared_ptr<const runtime::Snapshot> next) {
   {
     std::lock_guard lock(mutex_);
     snapshot_ = std::move(next);
@@ -103,7 +103,7 @@ void Gateway::swap(std::shared_ptr<const Snapshot> next) {
   registry_.collect();
 }
 
-std::shared_ptr<const Snapshot> Gateway::current() const {
+std::shared_ptr<const runtime::Snapshot> Gateway::current() const {
   std::lock_guard lock(mutex_);
   return snapshot_;
 }

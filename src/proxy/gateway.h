@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/snapshot.h"
+#include "runtime/snapshot.h"
 #include "proxy/worker.h"
 
 namespace modelgate::proxy {
@@ -16,7 +16,7 @@ namespace modelgate::proxy {
 class Gateway {
  public:
   // `registry` must be the one `initial` was built with, and outlive the gateway.
-  Gateway(std::shared_ptr<const Snapshot> initial, ServerRegistry& registry, unsigned workers);
+  Gateway(std::shared_ptr<const runtime::Snapshot> initial, runtime::ServerRegistry& registry, unsigned workers);
   ~Gateway();
 
   // Binds every entry point on every worker. Throws std::runtime_error with a message that names
@@ -27,14 +27,14 @@ class Gateway {
   void shutdown(std::chrono::milliseconds drain);
   void join();
 
-  void swap(std::shared_ptr<const Snapshot> next);
-  std::shared_ptr<const Snapshot> current() const;
+  void swap(std::shared_ptr<const runtime::Snapshot> next);
+  std::shared_ptr<const runtime::Snapshot> current() const;
   std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
   // Addresses actually bound, "name host:port", after bind().
   const std::vector<std::pair<std::string, tcp::endpoint>>& bound() const { return bound_; }
 
-  ServerRegistry& registry() { return registry_; }
+  runtime::ServerRegistry& registry() { return registry_; }
   Worker& worker(std::size_t i) { return *workers_.at(i); }
   // Observability sinks for every worker; call before start().
   void attach(observability::Metrics* metrics, observability::AccessLog* access_log) {
@@ -47,10 +47,10 @@ class Gateway {
 
  private:
   mutable std::mutex mutex_;  // guards snapshot_ (control plane only)
-  std::shared_ptr<const Snapshot> snapshot_;
+  std::shared_ptr<const runtime::Snapshot> snapshot_;
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<bool> draining_{false};
-  ServerRegistry& registry_;
+  runtime::ServerRegistry& registry_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::pair<std::string, tcp::endpoint>> bound_;
 };

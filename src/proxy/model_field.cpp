@@ -70,9 +70,9 @@ bool replace_model(std::string& body, std::string_view model) {
 }
 
 FormModel extract_form_model(std::string_view body, std::string_view boundary) {
-  FormParts parts(body, boundary);
+  http1::FormParts parts(body, boundary);
   FormModel found;
-  FormPart part;
+  http1::FormPart part;
   while (parts.next(part)) {
     if (part.name != "model") continue;
     if (found.status == ModelField::present) return {ModelField::duplicate, {}, {}};

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/form_parts.h"
+#include "http1/form_parts.h"
 
 namespace modelgate::proxy {
 

@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "health/outlier_detection.h"
-#include "proxy/gather.h"
+#include "runtime/outlier_detection.h"
+#include "http1/gather.h"
 #include "proxy/session_impl.h"
 
 namespace modelgate::proxy {
@@ -17,7 +17,7 @@ namespace modelgate::proxy {
 using boost::system::error_code;
 using std::chrono::milliseconds;
 
-Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& owned) {
+net::Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& owned) {
   auto& xs = *x_;
   UpstreamConnection& conn = *owned;
   const auto& req = xs.req;
@@ -28,20 +28,20 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
   const int status = res.status;
   const bool head_request = req.method == "HEAD";
 
-  ClientResponseHead out;
+  http1::ClientResponseHead out;
   switch (res.body) {
     case http1::Body::none:
       out.keep_content_length = head_request;  // HEAD answers carry the length of the body they omit
       break;
     case http1::Body::length:
-      out.framing = {Framing::length, res.content_length};
+      out.framing = {http1::Framing::length, res.content_length};
       break;
     case http1::Body::chunked:
     case http1::Body::until_close:
       if (!http10) {
-        out.framing = {Framing::chunked, 0};
+        out.framing = {http1::Framing::chunked, 0};
       } else {
-        out.framing = {Framing::until_close, 0};
+        out.framing = {http1::Framing::until_close, 0};
         client_keep = false;
       }
       break;
@@ -50,7 +50,7 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
   out.extra = xs.extra_head;
   out.http10 = http10;
   if (x.route.upstream_header) out.upstream = conn.server->spec.url;
-  const bool chunked_out = out.framing.kind == Framing::chunked;
+  const bool chunked_out = out.framing.kind == http1::Framing::chunked;
   const bool is_sse = res.content_type.starts_with("text/event-stream");
   const auto body_kind = res.body;
   std::uint64_t left = res.content_length;
@@ -61,7 +61,7 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
   const bool strip = tap && is_sse && usage_injected_;
 
   xs.head.clear();
-  write_response_head(xs.head, res, out);
+  http1::write_response_head(xs.head, res, out);
   conn.buffer.consume(res.head_size);  // the response head's views are not used past here
   xs.record.status = status;
   xs.record.stream = is_sse;
@@ -73,7 +73,7 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
   bool head_sent = false;
   bool complete = body_kind == http1::Body::none;
   error_code broken;
-  Gather& gather = xs.gather;
+  http1::Gather& gather = xs.gather;
   for (;;) {
     // Everything the buffer holds of the body goes out in one write, with the head if it has not
     // gone yet, and with the last chunk if the body is complete.
@@ -130,7 +130,7 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
     // first token.
     if (!gather.empty()) {
       deadline_.after(x.clamp(timeouts.streamIdle));
-      auto [ec, n] = co_await asio::async_write(client_, gather.buffers(), try_op);
+      auto [ec, n] = co_await asio::async_write(client_, gather.buffers(), net::try_op);
       // A failed write means the client is gone; the upstream connection closes with us.
       if (ec) co_return false;
       head_sent = true;
@@ -140,7 +140,7 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
     if (used > 0 && !conn.buffer.empty() && gather.full()) continue;  // more buffered: no read yet
     auto room = conn.buffer.prepare(kResponseRead);
     deadline_.after(x.clamp(timeouts.streamIdle));
-    auto [ec, n] = co_await conn.socket.async_read_some(asio::buffer(room.data(), room.size()), try_op);
+    auto [ec, n] = co_await conn.socket.async_read_some(asio::buffer(room.data(), room.size()), net::try_op);
     if (ec) {
       if (body_kind == http1::Body::until_close && ec == asio::error::eof) {
         complete = true;
@@ -159,7 +159,7 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
   if (broken) {
     spdlog::warn("{}: response broken after it started: {}", conn.server->spec.url,
                  broken == asio::error::timed_out ? "no data within timeouts.streamIdle" : broken.message());
-    health::record_failure(*conn.server, x.service.lb.passiveHealth, x.service.servers);
+    runtime::record_failure(*conn.server, x.service.lb.passiveHealth, x.service.servers);
     if (chunked_out && is_sse) {
       // A broken event stream still ends cleanly: the client gets an error event it can show.
       x_->error = ErrorReply{
@@ -176,7 +176,7 @@ Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamConnecti
   // The connection carries another request only if this answer ended exactly where it said.
   if (upstream_keep && body_kind != http1::Body::until_close && conn.buffer.empty()) {
     worker_.upstreams().release(std::move(owned), x.service.lb.timeouts.idleConnection,
-                                Deadline::coarse_now());
+                                net::Deadline::coarse_now());
   }
   co_return client_keep;
 }

@@ -35,11 +35,11 @@ void Session::take_body_bytes(std::size_t n) {
   }
 }
 
-Task<boost::system::error_code> Session::read_body_bytes() {
+net::Task<boost::system::error_code> Session::read_body_bytes() {
   body_in_used_ = true;
   auto room = x_->body_in.prepare(kBodyRead);
   deadline_.after(body_timeout_);
-  auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_op);
+  auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), net::try_op);
   if (ec) {
     body_fault_ = deadline_.expired() ? BodyRead::timed_out : BodyRead::failed;
   } else {
@@ -49,18 +49,18 @@ Task<boost::system::error_code> Session::read_body_bytes() {
 }
 
 // Never to an HTTP/1.0 client, which does not know interim responses (RFC 9110 §10.1.1).
-Task<boost::system::error_code> Session::send_continue_once() {
+net::Task<boost::system::error_code> Session::send_continue_once() {
   const auto& req = x_->req;
   if (continue_sent_ || !req.expect_continue || req.version < 11) co_return boost::system::error_code{};
   continue_sent_ = true;
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
   deadline_.after(body_timeout_);
-  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), try_op);
+  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), net::try_op);
   if (ec) body_fault_ = BodyRead::failed;
   co_return ec;
 }
 
-Task<bool> Session::refuse_body(BodyRead why) {
+net::Task<bool> Session::refuse_body(BodyRead why) {
   switch (why) {
     case BodyRead::too_large:
       x_->error = ErrorReply{
@@ -102,7 +102,7 @@ bool Session::body_arrived(std::size_t limit) {
   return true;
 }
 
-Task<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
+net::Task<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
   auto& x = *x_;
   auto& body = x.body;
   body.clear();
@@ -119,7 +119,7 @@ Task<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
     if (have < size && co_await send_continue_once()) co_return BodyRead::failed;
     while (have < size) {
       deadline_.after(body_timeout_);
-      auto [ec, n] = co_await client_.async_read_some(asio::buffer(body.data() + have, size - have), try_op);
+      auto [ec, n] = co_await client_.async_read_some(asio::buffer(body.data() + have, size - have), net::try_op);
       if (ec) co_return deadline_.expired() ? BodyRead::timed_out : BodyRead::failed;
       have += n;
     }

@@ -11,7 +11,7 @@
 
 #include "observability/access_log.h"
 #include "observability/metrics.h"
-#include "proxy/catalogue.h"
+#include "runtime/catalogue.h"
 #include "proxy/model_field.h"
 #include "proxy/request_model.h"
 #include "proxy/session_impl.h"
@@ -87,12 +87,12 @@ void Session::finish_record() {
   if (worker_.access_log) worker_.access_log->log(record);
 }
 
-Task<void> run_session(Socket socket, Worker& worker, const std::string& entry_point) {
+net::Task<void> run_session(net::Socket socket, Worker& worker, const std::string& entry_point) {
   Session session(std::move(socket), worker, entry_point);
   co_await session.run();
 }
 
-Session::Session(Socket socket, Worker& worker, const std::string& entry_point)
+Session::Session(net::Socket socket, Worker& worker, const std::string& entry_point)
     : client_(std::move(socket)),
       worker_(worker),
       entry_point_(entry_point),
@@ -117,15 +117,15 @@ void Session::on_deadline(void* self) {
   if (s.upstream_) s.upstream_->socket.cancel(ignored);
 }
 
-Task<void> Session::run() {
+net::Task<void> Session::run() {
   for (;;) {
     if (in_.empty()) {
       // Wait for the next request: the idle timeout applies until its first byte arrives.
-      const EntryPointRuntime* ep = worker_.routes()->snapshot->entry_point(entry_point_);
+      const runtime::EntryPointRuntime* ep = worker_.routes()->snapshot->entry_point(entry_point_);
       if (!ep) break;  // the entry point was removed by a reload
       deadline_.after(ep->spec.timeouts.idle);
       auto room = in_.prepare(kReadSize / 2);
-      auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_op);
+      auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), net::try_op);
       if (ec) break;
       in_.commit(n);
     }
@@ -138,7 +138,7 @@ Task<void> Session::run() {
   }
   deadline_.clear();
   boost::system::error_code ec;
-  client_.shutdown(Socket::shutdown_send, ec);
+  client_.shutdown(net::Socket::shutdown_send, ec);
   if (linger_) co_await linger();
   client_.close(ec);
 }
@@ -148,25 +148,25 @@ Task<void> Session::run() {
 // the answer (some stacks also drop an answer not yet read). So after an answer sent before the request was read whole (400, 413, 431, ...), what the
 // client still sends is read and dropped, for at most kLingerTime and kLingerBytes, until it
 // closes its side.
-Task<void> Session::linger() {
+net::Task<void> Session::linger() {
   deadline_.after(kLingerTime);
   in_.consume(in_.size());
   for (std::size_t drained = 0; drained < kLingerBytes;) {
     auto room = in_.prepare(kReadSize);
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_op);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), net::try_op);
     if (ec) break;
     drained += n;
   }
   deadline_.clear();
 }
 
-Task<bool> Session::write_client(std::string_view bytes, std::chrono::milliseconds timeout) {
+net::Task<bool> Session::write_client(std::string_view bytes, std::chrono::milliseconds timeout) {
   deadline_.after(timeout);
-  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), try_op);
+  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), net::try_op);
   co_return !ec;
 }
 
-Task<bool> Session::reply_error(bool keep_alive) {
+net::Task<bool> Session::reply_error(bool keep_alive) {
   const ErrorReply& e = x_->error;
   x_->record.status = e.status;
   // A request whose body was not read cannot be followed by another on this connection, and
@@ -178,22 +178,22 @@ Task<bool> Session::reply_error(bool keep_alive) {
   co_return written && keep_alive;
 }
 
-Task<bool> Session::reply_body(int status, std::string_view content_type, std::string_view body,
+net::Task<bool> Session::reply_body(int status, std::string_view content_type, std::string_view body,
                                bool keep_alive) {
   x_->record.status = status;
   keep_alive = keep_alive && request_done_;
   x_->head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n{}", status,
-                         reason_phrase(status), content_type, body.size(),
-                         connection_field(keep_alive, x_->req.version < 11), body);
+                         http1::reason_phrase(status), content_type, body.size(),
+                         http1::connection_field(keep_alive, x_->req.version < 11), body);
   const bool written = co_await write_client(x_->head, kReplyTimeout);
   co_return written && keep_alive;
 }
 
-Task<bool> Session::serve_one() {
+net::Task<bool> Session::serve_one() {
   // The request is served by the config current when it arrived, to its end (a reload while the
   // connection sat idle applies to it).
   auto routes = worker_.routes();
-  const EntryPointRuntime* ep = routes->snapshot->entry_point(entry_point_);
+  const runtime::EntryPointRuntime* ep = routes->snapshot->entry_point(entry_point_);
   if (!ep) co_return false;
   const auto& limits = ep->spec.limits;
   const auto& timeouts = ep->spec.timeouts;
@@ -230,7 +230,7 @@ Task<bool> Session::serve_one() {
       co_return co_await reply_error(false);
     }
     auto room = in_.prepare(kReadSize);
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), try_op);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), net::try_op);
     if (ec) {
       if (deadline_.expired()) {
         x_->error = ErrorReply{408, "request_timeout", "the request header was not received in time"};
@@ -279,10 +279,10 @@ Task<bool> Session::serve_one() {
     co_return co_await reply_body(200, "text/plain; charset=utf-8", "OK", keep_alive);
   }
 
-  const Snapshot& snap = *routes->snapshot;
+  const runtime::Snapshot& snap = *routes->snapshot;
   if ((snap.discovery || !snap.config.models.empty()) && is_get && view.path == "/v1/models") {
     // One catalogue for every server behind the gateway, as if it were one model server.
-    const std::string list = render_model_list(snap);
+    const std::string list = runtime::render_model_list(snap);
     co_return co_await reply_body(200, "application/json", list, keep_alive);
   }
 
@@ -290,11 +290,11 @@ Task<bool> Session::serve_one() {
   std::string_view form;            // the boundary of a multipart/form-data body, once it is read
   bool refused_keep_alive = false;  // a body refused for its model; the connection may go on
   // Reads the body once, for the first router or service that needs the model.
-  auto need_model = [&]() -> Task<bool> {
+  auto need_model = [&]() -> net::Task<bool> {
     if (view.model_state != routing::ModelState::not_read) co_return true;
     const BodyRead got = body_arrived(limits.maxBodyBytes) ? BodyRead::ok : co_await read_whole_body(limits.maxBodyBytes);
     if (got != BodyRead::ok) co_return co_await refuse_body(got);
-    form = form_boundary(req.get("content-type"));
+    form = http1::form_boundary(req.get("content-type"));
     model_field = read_model(x.body, form, x.model, x_->error);
     if (model_field == ModelField::duplicate || model_field == ModelField::bad_form) {
       refused_keep_alive = co_await reply_error(keep_alive);
@@ -319,7 +319,7 @@ Task<bool> Session::serve_one() {
     co_return true;
   };
 
-  const Route* match = nullptr;
+  const runtime::Route* match = nullptr;
   for (const auto& route : ep->routes) {
     if (route.rule.needs_model() && !co_await need_model()) co_return refused_keep_alive;
     if (route.rule.matches(view)) {
@@ -333,7 +333,7 @@ Task<bool> Session::serve_one() {
     if (view.model_state == routing::ModelState::present) {
       x_->error = ErrorReply{404, "model_not_found",
                          fmt::format("The model `{}` is not served by this gateway. Available models: {}",
-                                     x.model, model_names(snap, ep->rule_models))};
+                                     x.model, runtime::model_names(snap, ep->rule_models))};
       co_return co_await reply_error(keep_alive);
     }
     if (view.model_state == routing::ModelState::absent && !x.body.empty()) {

@@ -3,13 +3,13 @@
 
 #include <string>
 
-#include "proxy/io.h"
+#include "net/io.h"
 
 namespace modelgate::proxy {
 
 class Worker;
 
 // `entry_point` must outlive the session (the worker's listener owns it).
-Task<void> run_session(Socket socket, Worker& worker, const std::string& entry_point);
+net::Task<void> run_session(net::Socket socket, Worker& worker, const std::string& entry_point);
 
 }  // namespace modelgate::proxy

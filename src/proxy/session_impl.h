@@ -14,14 +14,14 @@
 
 #include "observability/request_record.h"
 #include "observability/usage_tap.h"
-#include "proxy/deadline.h"
+#include "net/deadline.h"
 #include "proxy/errors.h"
-#include "proxy/gather.h"
-#include "proxy/http1_parser.h"
-#include "proxy/http_head.h"
-#include "proxy/io.h"
-#include "proxy/read_buffer.h"
-#include "proxy/snapshot.h"
+#include "http1/gather.h"
+#include "http1/parser.h"
+#include "http1/head.h"
+#include "net/io.h"
+#include "net/read_buffer.h"
+#include "runtime/snapshot.h"
 #include "proxy/worker.h"
 #include "routing/rule.h"
 
@@ -34,7 +34,7 @@ struct ExchangeState {
   http1::ResponseHead res;
   http1::ChunkedDecoder request_chunks;
   http1::ChunkedDecoder response_chunks;
-  ReadBuffer body_in{16 * 1024};  // request body bytes read after the head's buffer
+  net::ReadBuffer body_in{16 * 1024};  // request body bytes read after the head's buffer
   routing::RequestView view;      // the current request as rules and hash keys see it
   std::string head;               // output buffer for message heads
   std::string body;               // a request body read whole
@@ -45,7 +45,7 @@ struct ExchangeState {
   std::string attempt_error;      // why the last attempt on a server failed
   std::string last_error;         // what the 502 says when no server could take the request
   std::array<balancing::ServerState*, 32> tried{};  // servers tried, for the balancer
-  Gather gather;                  // the current write to a peer
+  http1::Gather gather;                  // the current write to a peer
   observability::RequestRecord record;
   observability::UsageTap usage_tap;
   std::string tap_out;            // bytes to forward when the tap removes an injected usage event
@@ -54,64 +54,64 @@ struct ExchangeState {
 
 class Session {
  public:
-  Session(Socket socket, Worker& worker, const std::string& entry_point);
-  Task<void> run();
+  Session(net::Socket socket, Worker& worker, const std::string& entry_point);
+  net::Task<void> run();
 
  private:
   // One request/response exchange; false when the connection must close afterwards.
-  Task<bool> serve_one();
+  net::Task<bool> serve_one();
   // Sends x_->error.
-  Task<bool> reply_error(bool keep_alive);
-  Task<bool> reply_body(int status, std::string_view content_type, std::string_view body, bool keep_alive);
-  Task<bool> write_client(std::string_view bytes, std::chrono::milliseconds timeout);
+  net::Task<bool> reply_error(bool keep_alive);
+  net::Task<bool> reply_body(int status, std::string_view content_type, std::string_view body, bool keep_alive);
+  net::Task<bool> write_client(std::string_view bytes, std::chrono::milliseconds timeout);
 
   // request_body.cpp. The request's body bytes arrive first with its head (in in_, from
   // body_pos_ on), then from reads into x_->body_in, each within timeouts.readBody.
   // How reading a body ended: the client's fault unless ok (failed: it went away).
   enum class BodyRead { ok, too_large, malformed, timed_out, failed };
-  Task<BodyRead> read_whole_body(std::size_t limit);  // into x_->body (limit: maxBodyBytes)
+  net::Task<BodyRead> read_whole_body(std::size_t limit);  // into x_->body (limit: maxBodyBytes)
   // Answers a body that could not be read (413, 400, 408; nothing to a client that left); false.
-  Task<bool> refuse_body(BodyRead why);
+  net::Task<bool> refuse_body(BodyRead why);
   // The usual case without a coroutine: a Content-Length body within `limit` that came whole
   // with its head is copied into x_->body; false leaves everything to read_whole_body.
   bool body_arrived(std::size_t limit);
   std::string_view pending_body_bytes() const;
   void take_body_bytes(std::size_t n);
-  Task<boost::system::error_code> read_body_bytes();  // more into x_->body_in; sets body_fault_
-  Task<boost::system::error_code> send_continue_once();
+  net::Task<boost::system::error_code> read_body_bytes();  // more into x_->body_in; sets body_fault_
+  net::Task<boost::system::error_code> send_continue_once();
   void end_request_bytes();  // the request is over: what follows it in the input stays for the next
 
   // forward.cpp
   struct Exchange;  // one request's forwarding state across attempts
   struct Attempt;   // how one try on one server ended
-  Task<bool> forward(const EntryPointRuntime& ep, const Route& route, WorkerRoutes& routes, bool body_buffered);
+  net::Task<bool> forward(const runtime::EntryPointRuntime& ep, const runtime::Route& route, WorkerRoutes& routes, bool body_buffered);
   Attempt failed(int kind, std::string why);
-  Task<Attempt> attempt(Exchange& x, balancing::ServerState& server, bool may_retry);
-  Task<boost::system::error_code> connect(UpstreamConnection& conn, balancing::ServerState& server);
-  Task<boost::system::error_code> send_request(Exchange& x, UpstreamConnection& conn);
-  Task<bool> relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& conn);
+  net::Task<Attempt> attempt(Exchange& x, balancing::ServerState& server, bool may_retry);
+  net::Task<boost::system::error_code> connect(UpstreamConnection& conn, balancing::ServerState& server);
+  net::Task<boost::system::error_code> send_request(Exchange& x, UpstreamConnection& conn);
+  net::Task<bool> relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& conn);
 
   // While the server works, a read on the client connection notices a hang-up and closes the
   // upstream connection at once, so the model server stops generating for nobody. It reads into
   // the free end of the input buffer: bytes of a pipelined next request are kept, not lost.
   // An answer within a tick or two needs no watch: it starts when watch_due_ fires.
   void start_watch();
-  Task<void> stop_watch();
+  net::Task<void> stop_watch();
   static void on_watch_due(void* self);
 
   // After an answer sent before the request was read whole: drain what the client still sends.
-  Task<void> linger();
+  net::Task<void> linger();
 
   void begin_record();
   void finish_record();
   static void on_deadline(void* self);
 
-  Socket client_;
+  net::Socket client_;
   Worker& worker_;
   const std::string& entry_point_;  // owned by the worker's listener
-  Deadline deadline_;
-  Deadline watch_due_;
-  ReadBuffer in_;
+  net::Deadline deadline_;
+  net::Deadline watch_due_;
+  net::ReadBuffer in_;
   routing::IpAddress client_ip_;
   std::string client_ip_text_;
   UpstreamConnection* upstream_ = nullptr;  // the connection of the current attempt
@@ -139,11 +139,11 @@ struct Session::Exchange {
   using Clock = std::chrono::steady_clock;
   using ms = std::chrono::milliseconds;
 
-  const EntryPointRuntime& ep;
-  const Route& route;
-  const ServiceRuntime& service;
+  const runtime::EntryPointRuntime& ep;
+  const runtime::Route& route;
+  const runtime::ServiceRuntime& service;
   balancing::Pool& pool;
-  Framing framing;
+  http1::Framing framing;
   bool body_buffered = false;
   bool body_consumed = false;  // part of a streamed body went out: no other server can get it
   Clock::time_point deadline = Clock::time_point::max();

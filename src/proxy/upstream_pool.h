@@ -21,16 +21,16 @@
 #include <vector>
 
 #include "balancing/server_state.h"
-#include "proxy/io.h"
-#include "proxy/read_buffer.h"
+#include "net/io.h"
+#include "net/read_buffer.h"
 
 namespace modelgate::proxy {
 
 struct UpstreamConnection {
   static constexpr std::size_t kBuffer = 16 * 1024;
-  explicit UpstreamConnection(Executor ex) : socket(ex) {}
-  Socket socket;
-  ReadBuffer buffer{kBuffer};
+  explicit UpstreamConnection(net::Executor ex) : socket(ex) {}
+  net::Socket socket;
+  net::ReadBuffer buffer{kBuffer};
   std::shared_ptr<balancing::ServerState> server;  // keeps the pool key alive
   std::chrono::steady_clock::time_point expires{};  // while pooled: unusable from then on
 };
@@ -39,7 +39,7 @@ class UpstreamPool {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit UpstreamPool(Executor ex, std::size_t max_idle_per_server = 256) : ex_(ex), max_idle_(max_idle_per_server) {}
+  explicit UpstreamPool(net::Executor ex, std::size_t max_idle_per_server = 256) : ex_(ex), max_idle_(max_idle_per_server) {}
 
   // An idle connection to `server` that has not expired at `now`, or null. Reusing one touches no
   // shared reference count.
@@ -63,7 +63,7 @@ class UpstreamPool {
   std::size_t idle_count() const;
 
  private:
-  Executor ex_;
+  net::Executor ex_;
   std::size_t max_idle_;
   // Per server, oldest first: the back is the most recently used (the warmest) connection.
   std::unordered_map<const balancing::ServerState*, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;

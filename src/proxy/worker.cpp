@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "proxy/gateway.h"
-#include "proxy/log_failure.h"
+#include "net/log_failure.h"
 #include "proxy/session.h"
 #include "proxy/session_impl.h"
 #include "text/json_parser.h"
@@ -45,17 +45,6 @@ void Worker::give_back(std::unique_ptr<ExchangeState> state) {
   if (free_exchanges_.size() < kKeep) free_exchanges_.push_back(std::move(state));
 }
 
-void LogFailure::operator()(std::exception_ptr e) const {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    spdlog::error("worker {}: {} failed: {}", worker, what, ex.what());
-  } catch (...) {
-    spdlog::error("worker {}: {} failed (not a std::exception)", worker, what);
-  }
-}
-
 bool Worker::gateway_draining() const { return gateway_.draining(); }
 
 Worker::~Worker() {
@@ -89,7 +78,7 @@ const std::shared_ptr<WorkerRoutes>& Worker::routes() {
 
 void Worker::add_listener(tcp::acceptor acceptor, std::string entry_point) {
   // Bound by the gateway on this worker's loop; taken over with the worker's own executor type.
-  auto own = std::make_unique<Acceptor>(io_);
+  auto own = std::make_unique<net::Acceptor>(io_);
   const auto protocol = acceptor.local_endpoint().protocol();
   own->assign(protocol, acceptor.release());
   acceptors_.push_back(std::move(own));
@@ -102,12 +91,12 @@ void Worker::start() {
     // kernel sends the connections to the other workers.
     asio::co_spawn(io_, accept_loop(*acceptors_[i], acceptor_names_[i]), [this, i](std::exception_ptr e) {
       if (!e) return;
-      LogFailure{"accept loop", index_}(e);
+      net::LogFailure{"accept loop", index_}(e);
       beast::error_code ec;
       acceptors_[i]->close(ec);
     });
   }
-  asio::co_spawn(io_, housekeeping(), LogFailure{"housekeeping", index_});
+  asio::co_spawn(io_, housekeeping(), net::LogFailure{"housekeeping", index_});
   thread_ = std::thread([this] { run_loop(); });
 }
 
@@ -161,13 +150,13 @@ void Worker::close_listeners() {
   }
 }
 
-Task<void> Worker::housekeeping() {
-  Timer tick(io_);
+net::Task<void> Worker::housekeeping() {
+  net::Timer tick(io_);
   for (;;) {
     tick.expires_after(kHousekeepingTick);
-    auto [ec] = co_await tick.async_wait(try_op);
+    auto [ec] = co_await tick.async_wait(net::try_op);
     if (ec) co_return;
-    upstreams_.sweep(Deadline::coarse_now());
+    upstreams_.sweep(net::Deadline::coarse_now());
     give_memory_back();
   }
 }
@@ -180,19 +169,19 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-Task<void> Worker::accept_loop(Acceptor& acceptor, const std::string& entry_point) {
+net::Task<void> Worker::accept_loop(net::Acceptor& acceptor, const std::string& entry_point) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(try_op);
+    auto [ec, socket] = co_await acceptor.async_accept(net::try_op);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       // EMFILE and friends: log and keep accepting; a busy loop is avoided by the short pause.
       spdlog::warn("accept on {}: {}", entry_point, ec.message());
-      Timer pause(io_, std::chrono::milliseconds(50));
-      co_await pause.async_wait(try_op);
+      net::Timer pause(io_, std::chrono::milliseconds(50));
+      co_await pause.async_wait(net::try_op);
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(io_, run_session(std::move(socket), *this, entry_point), LogFailure{"session", index_});
+    asio::co_spawn(io_, run_session(std::move(socket), *this, entry_point), net::LogFailure{"session", index_});
   }
 }
 

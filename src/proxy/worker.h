@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "balancing/pool.h"
-#include "proxy/deadline.h"
-#include "proxy/io.h"
-#include "proxy/snapshot.h"
+#include "net/deadline.h"
+#include "net/io.h"
+#include "runtime/snapshot.h"
 #include "proxy/upstream_pool.h"
 
 namespace modelgate::observability {
@@ -28,7 +28,7 @@ struct ExchangeState;
 
 // A worker's per-snapshot state: balancers built from the snapshot for this thread only.
 struct WorkerRoutes {
-  std::shared_ptr<const Snapshot> snapshot;
+  std::shared_ptr<const runtime::Snapshot> snapshot;
   std::vector<balancing::Pool> pools;  // parallel to snapshot->services
 };
 
@@ -40,7 +40,7 @@ class Worker {
   asio::io_context& io() { return io_; }
   unsigned index() const { return index_; }
   UpstreamPool& upstreams() { return upstreams_; }
-  DeadlineWheel& deadlines() { return deadlines_; }
+  net::DeadlineWheel& deadlines() { return deadlines_; }
   // A buffer of an exchange state larger than this after a request is freed, not kept.
   static constexpr std::size_t kExchangeKeep = 64 * 1024;
   // Per-request state, lent to one exchange at a time (kept for reuse: no allocation per request).
@@ -66,9 +66,9 @@ class Worker {
   observability::AccessLog* access_log = nullptr;  // requests being answered right now
 
  private:
-  Task<void> accept_loop(Acceptor& acceptor, const std::string& entry_point);
+  net::Task<void> accept_loop(net::Acceptor& acceptor, const std::string& entry_point);
   // Once a second: closes expired pooled connections and gives back memory kept since a burst.
-  Task<void> housekeeping();
+  net::Task<void> housekeeping();
   void run_loop();  // the thread's body: io_.run(), restarted when a handler throws
   void close_listeners();
   void give_memory_back();
@@ -83,9 +83,9 @@ class Worker {
   // One thread runs this loop and only it touches the worker's sockets: the reactor needs no
   // locking (other threads only post to it, which stays safe).
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  DeadlineWheel deadlines_;  // after io_: its timer goes before the loop does
+  net::DeadlineWheel deadlines_;  // after io_: its timer goes before the loop does
   UpstreamPool upstreams_;
-  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
   std::vector<std::string> acceptor_names_;
   std::shared_ptr<WorkerRoutes> routes_;
   std::uint64_t routes_generation_ = 0;

@@ -21,12 +21,11 @@
 #include <variant>
 #include <vector>
 
+#include "http1/field.h"
+
 namespace modelgate::routing {
 
-struct HeaderField {
-  std::string_view name;
-  std::string_view value;
-};
+using HeaderField = http1::Field;
 
 // An IPv4 or IPv6 address in network order; IPv4 is stored as IPv4-mapped IPv6 (::ffff:a.b.c.d).
 struct IpAddress {

@@ -3,12 +3,12 @@
 // `response_format` (json, text or verbose_json), `language`, `prompt`, `temperature`.
 //
 // The sim "hears" the file without decoding it: the text names the file's size and its hash
-// (balancing::hash_bytes), so a test can tell that a proxy forwarded the upload byte for byte.
+// (text::hash_bytes), so a test can tell that a proxy forwarded the upload byte for byte.
 // Duplicate parts keep the last value, as python-multipart does behind Starlette.
 #include <fmt/format.h>
 
-#include "balancing/hash_key.h"
-#include "proxy/form_parts.h"
+#include "text/hash.h"
+#include "http1/form_parts.h"
 #include "sim/http_out.h"
 #include "sim/openai_responses.h"
 #include "sim/session.h"
@@ -23,12 +23,12 @@ struct AudioRequest {
 };
 
 std::optional<ApiError> parse_audio(std::string_view content_type, std::string_view body, AudioRequest& out) {
-  const auto boundary = proxy::form_boundary(content_type);
+  const auto boundary = http1::form_boundary(content_type);
   if (boundary.empty()) {
     return ApiError{400, "The request must be multipart/form-data with a boundary (send the audio as a `file` part)."};
   }
-  proxy::FormParts parts(body, boundary);
-  proxy::FormPart part;
+  http1::FormParts parts(body, boundary);
+  http1::FormPart part;
   while (parts.next(part)) {
     if (part.name == "model") out.model = part.content;
     if (part.name == "response_format") out.response_format = part.content;
@@ -60,7 +60,7 @@ boost::asio::awaitable<bool> Session::audio(Request& request, bool translate) {
                                    "invalid_request_error", "model_not_found"});
   }
   event_ = fmt::format("{} {} bytes of audio (hash {:016x}) with {}", translate ? "translated" : "transcribed",
-                       a.file.size(), balancing::hash_bytes(a.file), a.model);
+                       a.file.size(), text::hash_bytes(a.file), a.model);
   if (a.response_format == "text") {
     event_ += '\n';
     co_return co_await send(200, "text/plain; charset=utf-8", event_);

@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "observability/metrics.h"
+#include "text/prometheus.h"
 #include "sim/engine_loop.h"
 
 namespace modelgate::sim::detail {
@@ -70,7 +70,7 @@ class Writer {
   void sample(std::string_view name, std::string_view model, T value, std::string_view extra = {}) {
     out_ += name;
     out_ += "{model_name=\"";
-    observability::append_label_value(out_, model);
+    text::append_label_value(out_, model);
     out_ += '"';
     out_ += extra;
     fmt::format_to(std::back_inserter(out_), "}} {}\n", value);

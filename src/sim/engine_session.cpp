@@ -14,7 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
-#include "observability/metrics.h"
+#include "text/prometheus.h"
 #include "sim/http_out.h"
 #include "sim/session.h"
 
@@ -141,7 +141,7 @@ asio::awaitable<Session::Outcome> Session::engine_generation(Completion c, bool 
 asio::awaitable<bool> Session::engine_metrics() {
   body_.clear();
   core_.engines->append_metrics(body_, *core_.models.snapshot());
-  co_return co_await send(200, observability::Metrics::kContentType, body_);
+  co_return co_await send(200, text::kPrometheusContentType, body_);
 }
 
 }  // namespace modelgate::sim::detail

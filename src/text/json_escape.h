@@ -51,4 +51,10 @@ inline void append_json_string(std::string& out, std::string_view v) {
   out += '"';
 }
 
+inline std::string json_string(std::string_view v) {
+  std::string out;
+  append_json_string(out, v);
+  return out;
+}
+
 }  // namespace modelgate::text

@@ -16,7 +16,7 @@
 #include "config/loader.h"
 #include "discovery/model_discovery.h"
 #include "health/health_checker.h"
-#include "proxy/snapshot.h"
+#include "runtime/snapshot.h"
 #include "support/gateway_process.h"
 #include "support/http_client.h"
 #include "support/process.h"
@@ -57,21 +57,21 @@ std::string config_text(const std::vector<std::uint16_t>& ports, const std::stri
   return mt::pool_config(ports, lb_extra);
 }
 
-std::shared_ptr<const mg::proxy::Snapshot> snapshot(const std::string& yaml, mg::proxy::ServerRegistry& registry) {
+std::shared_ptr<const mg::runtime::Snapshot> snapshot(const std::string& yaml, mg::runtime::ServerRegistry& registry) {
   auto loaded = mg::config::load_text(yaml, "test");
   if (!loaded.config) {
     std::string problems;
     for (const auto& d : loaded.diagnostics) problems += d.str() + "\n";
     throw std::runtime_error("config does not load:\n" + problems + yaml);
   }
-  auto built = mg::proxy::build_snapshot(*loaded.config, registry);
+  auto built = mg::runtime::build_snapshot(*loaded.config, registry);
   if (auto* errors = std::get_if<std::vector<std::string>>(&built)) {
     throw std::runtime_error("snapshot: " + (errors->empty() ? std::string() : errors->front()));
   }
-  return std::get<std::shared_ptr<const mg::proxy::Snapshot>>(built);
+  return std::get<std::shared_ptr<const mg::runtime::Snapshot>>(built);
 }
 
-const std::shared_ptr<mg::balancing::ServerState>& server(const mg::proxy::Snapshot& snap, std::size_t i) {
+const std::shared_ptr<mg::balancing::ServerState>& server(const mg::runtime::Snapshot& snap, std::size_t i) {
   return snap.services.at(0).servers.at(i);
 }
 
@@ -105,7 +105,7 @@ TEST(HealthCheck, KilledServerGoesDownAndComesBackOnTheSamePort) {
   mt::SimProcess a("a", {"--models", "A"});
   mt::SimProcess b("b", {"--models", "B"});
   const auto port = a.port();
-  mg::proxy::ServerRegistry registry;
+  mg::runtime::ServerRegistry registry;
   auto snap = snapshot(config_text({a.port(), b.port()}, kHealth), registry);
   auto sa = server(*snap, 0), sb = server(*snap, 1);
 
@@ -144,7 +144,7 @@ TEST(HealthCheck, KilledServerGoesDownAndComesBackOnTheSamePort) {
 TEST(HealthCheck, ReloadKeepsProbesAndAppliesNewSettings) {
   ControlPlane cp;
   mt::SimProcess a("a");
-  mg::proxy::ServerRegistry registry;
+  mg::runtime::ServerRegistry registry;
   auto config = [&](const std::string& hc) { return snapshot(config_text({a.port()}, hc), registry); };
 
   // The sim answers 404 on an unknown path: with the default expectStatus the server goes down.
@@ -192,7 +192,7 @@ TEST(HealthCheck, ReloadKeepsProbesAndAppliesNewSettings) {
 TEST(HealthCheck, SlowServerFailsOnTimeout) {
   ControlPlane cp;
   mt::SimProcess a("a", {"--hang-after-ms", "1"});  // reads requests, never answers
-  mg::proxy::ServerRegistry registry;
+  mg::runtime::ServerRegistry registry;
   auto snap = snapshot(
       config_text({a.port()}, "        healthCheck: {interval: 100ms, timeout: 150ms, rise: 1, fall: 1}\n"),
       registry);
@@ -206,7 +206,7 @@ TEST(HealthCheck, SlowServerFailsOnTimeout) {
 TEST(Discovery, FollowsModelsLoadedAndUnloadedAtRuntime) {
   ControlPlane cp;
   mt::SimProcess a("a", {"--models", "A,B"});
-  mg::proxy::ServerRegistry registry;
+  mg::runtime::ServerRegistry registry;
   auto snap = snapshot(config_text({a.port()}, "        discoverModels: {interval: 150ms}\n"), registry);
   auto sa = server(*snap, 0);
   std::atomic<int> changes{0};
@@ -239,7 +239,7 @@ TEST(Discovery, FollowsModelsLoadedAndUnloadedAtRuntime) {
 TEST(Discovery, FailingListKeepsTheLastKnownOne) {
   ControlPlane cp;
   mt::SimProcess a("a", {"--models", "A"});
-  mg::proxy::ServerRegistry registry;
+  mg::runtime::ServerRegistry registry;
   auto config = [&](const std::string& path) {
     return snapshot(config_text({a.port()}, "        discoverModels: {interval: 100ms, path: " + path + "}\n"),
                     registry);
@@ -284,7 +284,7 @@ TEST(Discovery, InitialRoundEndsWithDeadAndHungServers) {
   mt::SimProcess hung("hung", {"--models", "H", "--hang-after-ms", "1"});
   std::this_thread::sleep_for(20ms);  // past its first millisecond: it answers nothing from here on
   const auto dead_port = mt::free_port();  // nothing listens there
-  mg::proxy::ServerRegistry registry;
+  mg::runtime::ServerRegistry registry;
   auto snap = snapshot(
       config_text({live.port(), hung.port(), dead_port}, "        discoverModels: {interval: 200ms}\n"), registry);
   std::atomic<int> changes{0};
@@ -313,7 +313,7 @@ TEST(Discovery, InitialRoundEndsWithDeadAndHungServers) {
 TEST(Discovery, TurningItOffForgetsTheLists) {
   ControlPlane cp;
   mt::SimProcess a("a", {"--models", "A"});
-  mg::proxy::ServerRegistry registry;
+  mg::runtime::ServerRegistry registry;
   auto s1 = snapshot(config_text({a.port()}, "        discoverModels: {interval: 100ms}\n"), registry);
   auto sa = server(*s1, 0);
   std::atomic<int> changes{0};

@@ -17,11 +17,11 @@
 #include <thread>
 
 #include "config/loader.h"
-#include "proxy/asio.h"
+#include "net/asio.h"
 #include "proxy/gateway.h"
-#include "proxy/log_failure.h"
+#include "net/log_failure.h"
 #include "proxy/session_impl.h"
-#include "proxy/snapshot.h"
+#include "runtime/snapshot.h"
 #include "support/http_client.h"
 
 namespace mt = modelgate::test;
@@ -42,11 +42,11 @@ http:
       loadBalancer: {servers: [{url: "http://127.0.0.1:9"}]}
 )y";
 
-std::shared_ptr<const mg::proxy::Snapshot> snapshot(mg::proxy::ServerRegistry& registry) {
+std::shared_ptr<const mg::runtime::Snapshot> snapshot(mg::runtime::ServerRegistry& registry) {
   auto loaded = mg::config::load_text(kConfig, "test");
   if (!loaded.config) throw std::runtime_error("config does not load");
-  auto built = mg::proxy::build_snapshot(*loaded.config, registry);
-  return std::get<std::shared_ptr<const mg::proxy::Snapshot>>(built);
+  auto built = mg::runtime::build_snapshot(*loaded.config, registry);
+  return std::get<std::shared_ptr<const mg::runtime::Snapshot>>(built);
 }
 
 // Everything logged while it lives, through the default logger.
@@ -75,7 +75,7 @@ int ping(std::uint16_t port) {
 
 // The gateway in this process with one worker, started; `port` is its entry point's.
 struct OneWorkerGateway {
-  mg::proxy::ServerRegistry registry;
+  mg::runtime::ServerRegistry registry;
   mg::proxy::Gateway gw{snapshot(registry), registry, 1};
   std::uint16_t port = 0;
   OneWorkerGateway() {
@@ -87,7 +87,7 @@ struct OneWorkerGateway {
 };
 
 void throw_on(mg::proxy::Worker& worker) {
-  mg::proxy::asio::post(worker.io(), [] { throw std::runtime_error("injected failure"); });
+  mg::asio::post(worker.io(), [] { throw std::runtime_error("injected failure"); });
 }
 
 }  // namespace
@@ -120,18 +120,18 @@ TEST(WorkerFailure, LoopThatKeepsFailingClosesItsListener) {
 
 TEST(WorkerFailure, ExceptionEndingADetachedCoroutineIsLogged) {
   CapturedLog log;
-  mg::proxy::asio::io_context io;
-  auto failing = []() -> mg::proxy::asio::awaitable<void> {
+  mg::asio::io_context io;
+  auto failing = []() -> mg::asio::awaitable<void> {
     throw std::runtime_error("session broke");
     co_return;
   };
-  mg::proxy::asio::co_spawn(io, failing(), mg::proxy::LogFailure{"session", 3});
+  mg::asio::co_spawn(io, failing(), mg::net::LogFailure{"session", 3});
   io.run();
   EXPECT_NE(log.text().find("worker 3: session failed: session broke"), std::string::npos) << log.text();
 }
 
 TEST(WorkerMemory, ExchangeBuffersDoNotKeepALargeRequestsSize) {
-  mg::proxy::ServerRegistry registry;
+  mg::runtime::ServerRegistry registry;
   mg::proxy::Gateway gw(snapshot(registry), registry, 1);
   auto& worker = gw.worker(0);  // not started: this thread may use it
   constexpr std::size_t kLarge = 8 * 1024 * 1024;

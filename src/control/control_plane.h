@@ -1,0 +1,103 @@
+// The control plane of a running gateway: everything that changes what the workers see, on one
+// thread of its own so that no worker ever waits for it.
+//
+// - config reloads: the file is watched with inotify (the directory too, so a replacement by
+//   rename, an editor's save or a Kubernetes `..data` symlink swap is seen), on SIGHUP, and by a
+//   one-second stat poll as a fallback for mounts that deliver no events. A new file is validated
+//   first; an invalid one is logged, shown by the admin API and the old config keeps serving.
+//   The file's YAML is parsed in a child process first (config/parse_guard.h), so a file the
+//   parser cannot finish costs the control thread at most the guard's timeout, never the gateway.
+// - active health checks and model discovery, reconfigured with each applied config;
+// - the admin API, whose changes to pools are applied like a reload (they last until the file is
+//   next reloaded).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "admin/admin_backend.h"
+#include "config/config.h"
+#include "config/parse_guard.h"
+#include "net/asio.h"
+#include "proxy/gateway.h"
+
+namespace modelgate::health {
+class HealthChecker;
+}
+namespace modelgate::discovery {
+class ModelDiscovery;
+class MetricsScraper;
+}
+namespace modelgate::admin {
+class AdminServer;
+}
+namespace modelgate::observability {
+class Metrics;
+class AccessLog;
+}  // namespace modelgate::observability
+
+namespace modelgate::control {
+
+class ControlPlane final : public admin::AdminBackend {
+ public:
+  // `config_path` empty: an embedded config (demo), never reloaded from a file. `parse_guard`:
+  // how reloads of the file are parsed (unset: in-process only).
+  ControlPlane(proxy::Gateway& gateway, std::string config_path,
+               std::optional<config::ParseGuard> parse_guard, unsigned workers,
+               observability::Metrics& metrics, observability::AccessLog* access_log);
+  ~ControlPlane() override;
+
+  // Starts health checks, discovery, the admin API and the config watcher on the control thread.
+  // Waits briefly for the first discovery round so the first requests find their models.
+  void start();
+  void stop();
+  // Thread-safe: re-reads the config file (SIGHUP).
+  void request_reload(std::string reason);
+
+  // AdminBackend
+  std::vector<admin::EntryPointInfo> entry_points() override;
+  std::vector<admin::RouterInfo> routers() override;
+  std::vector<admin::ServiceInfo> services() override;
+  config::Config config() override;
+  admin::StatusInfo status() override;
+  std::string metrics() override;
+  admin::MutationResult add_server(std::string_view service, std::string_view url, int weight) override;
+  admin::MutationResult remove_server(std::string_view service, std::string_view url) override;
+  admin::MutationResult drain_server(std::string_view service, std::string_view url) override;
+
+ private:
+  // Control thread only.
+  void reload_from_file(const std::string& reason);
+  bool apply(config::Config cfg, const std::string& reason, std::vector<std::string>* errors);
+  void rebuild_for_discovery();
+  awaitable<void> watch_file();
+  awaitable<void> poll_file();
+  std::string file_fingerprint() const;
+  template <class F>
+  auto on_control_thread(F&& f) -> decltype(f());
+
+  proxy::Gateway& gateway_;
+  std::string config_path_;
+  std::optional<config::ParseGuard> parse_guard_;
+  unsigned workers_;
+  observability::Metrics& metrics_;
+  observability::AccessLog* access_log_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  asio::io_context io_{1};
+  std::thread thread_;
+  std::unique_ptr<health::HealthChecker> health_;
+  std::unique_ptr<discovery::ModelDiscovery> discovery_;
+  std::unique_ptr<discovery::MetricsScraper> scraper_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  std::string fingerprint_;  // of the file content last applied or rejected
+
+  std::mutex status_mutex_;  // guards last_reload_
+  std::optional<admin::ReloadInfo> last_reload_;
+};
+
+}  // namespace modelgate::control

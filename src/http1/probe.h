@@ -1,0 +1,40 @@
+// A one-shot HTTP/1.1 GET for the control plane: health checks and model discovery.
+//
+// One fresh connection per probe, `Connection: close`: probes are rare (seconds apart), so a
+// pooled connection would save little and could hide a server that stopped accepting new ones,
+// which is exactly what a health check must notice. Every step (resolve, connect, write, read)
+// shares one deadline, `timeout`; the body is read whole, up to kMaxProbeBody.
+//
+// Cancellation: the coroutine honours the cancellation slot of the coroutine that awaits it
+// (asio per-operation cancellation), so a caller spawned with a bound cancellation signal can
+// abort a probe in flight; the result is then an error ("operation aborted").
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+namespace modelgate::http1 {
+
+inline constexpr std::size_t kMaxProbeBody = 1024 * 1024;
+
+struct ProbeResult {
+  std::string error;  // empty: a complete response arrived (whatever its status)
+  int status = 0;     // 0 when there was no response
+  std::string body;   // the response body, at most kMaxProbeBody bytes
+
+  bool ok() const { return error.empty(); }
+};
+
+// GET `path` from host:port with `Host: host_header`. `host` is an IP address (IPv6 without
+// brackets) or a name, resolved on every call so a DNS change is picked up.
+boost::asio::awaitable<ProbeResult> http_get(boost::asio::any_io_executor ex, const std::string& host,
+                                             std::uint16_t port, std::string_view host_header,
+                                             std::string_view path, std::chrono::milliseconds timeout);
+
+}  // namespace modelgate::http1

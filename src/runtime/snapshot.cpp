@@ -1,0 +1,136 @@
+#include "runtime/snapshot.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace modelgate::runtime {
+
+namespace {
+
+std::string server_key(const std::string& service, const config::Server& s) {
+  return fmt::format("{}|{}|{}|{}|{}|{}", service, s.url, s.weight, s.backup, s.maxConnections, s.drain);
+}
+
+}  // namespace
+
+const EntryPointRuntime* Snapshot::entry_point(std::string_view name) const {
+  for (const auto& ep : entry_points) {
+    if (ep.spec.name == name) return &ep;
+  }
+  return nullptr;
+}
+
+std::shared_ptr<balancing::ServerState> ServerRegistry::get(const std::string& service,
+                                                            const config::Server& spec) {
+  std::lock_guard lock(mutex_);
+  auto& slot = states_[server_key(service, spec)];
+  if (auto existing = slot.lock()) return existing;
+  auto fresh = std::make_shared<balancing::ServerState>(spec);
+  slot = fresh;
+  return fresh;
+}
+
+std::shared_ptr<ServiceCounters> ServerRegistry::counters(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  auto& slot = counters_[service];
+  if (auto existing = slot.lock()) return existing;
+  auto fresh = std::make_shared<ServiceCounters>();
+  slot = fresh;
+  return fresh;
+}
+
+void ServerRegistry::collect() {
+  std::lock_guard lock(mutex_);
+  std::erase_if(states_, [](const auto& kv) { return kv.second.expired(); });
+  std::erase_if(counters_, [](const auto& kv) { return kv.second.expired(); });
+}
+
+std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_snapshot(
+    config::Config cfg, ServerRegistry& registry) {
+  auto snap = std::make_shared<Snapshot>();
+  std::vector<std::string> errors;
+  std::map<std::string, std::uint32_t> service_index;
+
+  for (const auto& [name, svc] : cfg.services) {
+    ServiceRuntime rt{name, svc.loadBalancer, {}, registry.counters(name), std::nullopt};
+    for (const auto& server : svc.loadBalancer.servers) rt.servers.push_back(registry.get(name, server));
+    const auto& strategy = svc.loadBalancer.strategy;
+    if (strategy == "consistent_hash" || strategy == "ip_hash" || strategy == "session") {
+      // session keys by X-Session-ID unless hashKey says otherwise.
+      const std::string key = strategy == "session" && !svc.loadBalancer.hashKeySet
+                                  ? std::string("header:X-Session-ID")
+                                  : svc.loadBalancer.hashKey;
+      rt.hash_key = strategy == "ip_hash" ? balancing::HashKey{} : balancing::HashKey::parse(key);
+      if (!rt.hash_key) {
+        errors.push_back(
+            fmt::format("service \"{}\": hashKey \"{}\" is not client_ip, header:NAME, "
+                        "cookie:NAME or body:FIELD",
+                        name, svc.loadBalancer.hashKey));
+      }
+    }
+    if (balancing::wants_prompt(strategy)) {
+      rt.wants_prompt = true;
+      // Each server's prefix index, created once before any worker can see this snapshot; it is
+      // kept across reloads and discovery changes with the ServerState (llm_state.h).
+      const std::size_t share = svc.loadBalancer.cacheAware.maxIndexBytes / std::max<std::size_t>(1, rt.servers.size());
+      for (const auto& server : rt.servers) {
+        if (!server->llm.index.load(std::memory_order_acquire)) {
+          server->llm.index.store(new balancing::PrefixIndex(share), std::memory_order_release);
+        }
+      }
+    }
+    if (!balancing::make_balancer(svc.loadBalancer.strategy, rt.servers)) {
+      errors.push_back(fmt::format("service \"{}\": strategy \"{}\" is not available in this build", name,
+                                   svc.loadBalancer.strategy));
+    }
+    if (svc.loadBalancer.discoverModels.enabled) {
+      snap->discovery = true;
+      for (const auto& server : rt.servers) {
+        for (const auto& model : server->info().models) snap->model_servers[model].push_back(server.get());
+      }
+    }
+    service_index[name] = static_cast<std::uint32_t>(snap->services.size());
+    snap->services.push_back(std::move(rt));
+  }
+
+  for (const auto& [ep_name, ep] : cfg.entryPoints) {
+    EntryPointRuntime rt;
+    rt.spec = ep;
+    rt.ping = cfg.ping.enabled && (cfg.ping.entryPoint.empty() || cfg.ping.entryPoint == ep_name);
+    rt.ping_path = cfg.ping.path;
+    for (const auto& [r_name, router] : cfg.routers) {
+      const auto& eps = router.entryPoints;
+      if (!eps.empty() && std::find(eps.begin(), eps.end(), ep_name) == eps.end()) continue;
+      auto svc = service_index.find(router.service);
+      if (svc == service_index.end()) {
+        errors.push_back(fmt::format("router \"{}\": unknown service \"{}\"", r_name, router.service));
+        continue;
+      }
+      auto parsed = routing::parse_rule(router.rule);
+      if (auto* err = std::get_if<routing::RuleError>(&parsed)) {
+        errors.push_back(fmt::format("router \"{}\": rule: {}", r_name, err->message));
+        continue;
+      }
+      auto& rule = std::get<routing::Rule>(parsed);
+      for (auto& model : rule.served_models()) {
+        if (std::find(rt.rule_models.begin(), rt.rule_models.end(), model) == rt.rule_models.end())
+          rt.rule_models.push_back(std::move(model));
+      }
+      rt.routes.push_back(Route{r_name, std::move(rule),
+                                router.effectivePriority(), svc->second,
+                                router.upstreamHeader || ep.upstreamHeader});
+    }
+    // Highest priority first; equal priorities by name so the order never depends on map layout.
+    std::stable_sort(rt.routes.begin(), rt.routes.end(),
+                     [](const Route& a, const Route& b) { return a.priority > b.priority; });
+    snap->entry_points.push_back(std::move(rt));
+  }
+  for (const auto& [model, _] : snap->model_servers) snap->models.push_back(model);
+  std::sort(snap->models.begin(), snap->models.end());
+  snap->config = std::move(cfg);
+  if (!errors.empty()) return errors;
+  return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+}  // namespace modelgate::runtime
