@@ -127,7 +127,7 @@ void ConfigReader::load_load_balancer(const Entry& e, LoadBalancer& lb) {
                                        servers->path));
   }
   // Only consistent_hash reads hashKey; ip_hash always hashes the client's address
-  // (proxy/snapshot.cpp), so hashKey: client_ip is the one value that matches what it does.
+  // (runtime/snapshot.cpp), so hashKey: client_ip is the one value that matches what it does.
   if (hash_key && lb.strategy == "ip_hash" && lb.hashKey != "client_ip") {
     warning(hash_key->mark, fmt::format("{}: hashKey is only used by the consistent_hash strategy, "
                                         "ip_hash always hashes the client IP; use strategy: "
