@@ -6,8 +6,8 @@
 #include <atomic>
 #include <unordered_map>
 
+#include "health/check_tally.h"
 #include "http1/probe.h"
-#include "runtime/outlier_detection.h"
 #include "net/asio.h"
 
 namespace modelgate::health {
@@ -24,9 +24,12 @@ bool same_settings(const config::HealthCheck& a, const config::HealthCheck& b) {
 
 // One server's probe. Touched only on the control-plane thread.
 struct Probe {
-  Probe(asio::any_io_executor ex, std::shared_ptr<ServerState> s, std::string svc, config::HealthCheck hc)
-      : server(std::move(s)), service(std::move(svc)), settings(std::move(hc)), timer(ex),
-        cancel(std::make_shared<asio::cancellation_signal>()) {}
+  Probe(asio::any_io_executor ex, net::Clock clock, std::shared_ptr<ServerState> s, std::string svc,
+        config::HealthCheck hc)
+      : clock(clock), server(std::move(s)), service(std::move(svc)), settings(std::move(hc)), timer(ex),
+        cancel(std::make_shared<asio::cancellation_signal>()), tally(clock) {}
+
+  net::Clock clock;
 
   std::shared_ptr<ServerState> server;
   std::string service;
@@ -36,8 +39,7 @@ struct Probe {
   std::shared_ptr<asio::cancellation_signal> cancel;
   bool stopped = false;
   bool ends_ejection = true;  // passiveHealth.endOnActiveCheck of the service
-  int successes = 0;  // consecutive
-  int failures = 0;   // consecutive
+  CheckTally tally;
 
   void stop() {
     stopped = true;
@@ -57,55 +59,21 @@ std::string verdict(const http1::ProbeResult& r, const config::HealthCheck& hc, 
   return fmt::format("GET {} answered {}, expected {}", target, r.status, hc.expectStatus);
 }
 
-void record(Probe& p, const std::string& failure) {
-  ServerState& s = *p.server;
-  const auto& hc = p.settings;
-  const bool healthy = s.healthy.load(std::memory_order_relaxed);
-  if (failure.empty()) {
-    p.failures = 0;
-    ++p.successes;
-    if (!healthy && p.successes >= hc.rise) {
-      s.healthy.store(true, std::memory_order_relaxed);
-      spdlog::info("health: {} {} is healthy again after {} passed check{}", p.service, s.spec.url,
-                   p.successes, p.successes == 1 ? "" : "s");
-    }
-    if (p.ends_ejection && s.healthy.load(std::memory_order_relaxed) &&
-        runtime::end_ejection(s, balancing::steady_now_ns())) {
-      spdlog::info("health: {} {}: a passed check ends its ejection by passive health", p.service,
-                   s.spec.url);
-    }
-    return;
-  }
-  p.successes = 0;
-  ++p.failures;
-  s.update_info([&](ServerState::Info& info) {
-    info.last_error = "health check: " + failure;
-    info.last_error_at = std::chrono::system_clock::now();
-  });
-  if (healthy && p.failures >= hc.fall) {
-    s.healthy.store(false, std::memory_order_relaxed);
-    spdlog::warn("health: {} {} is unhealthy after {} failed check{}: {}", p.service, s.spec.url, p.failures,
-                 p.failures == 1 ? "" : "s", failure);
-  } else {
-    spdlog::debug("health: {} {}: check failed ({} in a row): {}", p.service, s.spec.url, p.failures, failure);
-  }
-}
-
 // The probe loop: check, wait until `interval` after the start of that check, repeat. Holds only
 // `p`; exits at the first resumption after p->stop().
 awaitable<void> run_probe(std::shared_ptr<Probe> p) {
   co_await asio::this_coro::throw_if_cancelled(false);  // cancellation ends the loop through `stopped`
   auto ex = co_await asio::this_coro::executor;
   while (!p->stopped) {
-    const auto started = std::chrono::steady_clock::now();
+    const auto started = p->clock.now();
     const config::HealthCheck settings = p->settings;
     const std::string target = p->server->spec.basePath + settings.path;
     http1::ProbeResult result = co_await http1::http_get(ex, p->server->spec.host, p->server->spec.port,
                                            p->server->host_header, target, settings.timeout);
     if (p->stopped) break;
     const std::string failure = verdict(result, settings, target);
-    record(*p, failure);
-    p->timer.expires_at(started + p->settings.interval);
+    p->tally.record(*p->server, p->settings, p->ends_ejection, p->service, failure);
+    p->timer.expires_after(started + p->settings.interval - p->clock.now());
     co_await p->timer.async_wait(net::nothrow);  // cancelled early by a settings change or stop()
   }
 }
@@ -113,9 +81,10 @@ awaitable<void> run_probe(std::shared_ptr<Probe> p) {
 }  // namespace
 
 struct HealthChecker::State {
-  explicit State(asio::io_context& io) : io(io) {}
+  State(asio::io_context& io, net::Clock clock) : io(io), clock(clock) {}
 
   asio::io_context& io;
+  const net::Clock clock;
   // Control-plane thread only.
   std::unordered_map<const ServerState*, std::shared_ptr<Probe>> probes;
   bool stopped = false;
@@ -159,7 +128,7 @@ struct HealthChecker::State {
           next.emplace(server.get(), std::move(p));
           continue;
         }
-        auto p = std::make_shared<Probe>(io.get_executor(), server, service.name, hc);
+        auto p = std::make_shared<Probe>(io.get_executor(), clock, server, service.name, hc);
         p->ends_ejection = service.lb.passiveHealth.endOnActiveCheck;
         next.emplace(server.get(), p);
         spawn(p);
@@ -179,7 +148,8 @@ struct HealthChecker::State {
   }
 };
 
-HealthChecker::HealthChecker(asio::io_context& io) : state_(std::make_shared<State>(io)) {}
+HealthChecker::HealthChecker(asio::io_context& io, net::Clock clock)
+    : state_(std::make_shared<State>(io, clock)) {}
 
 HealthChecker::~HealthChecker() { stop(); }
 

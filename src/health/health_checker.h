@@ -14,6 +14,10 @@
 // shared_ptr) only its own Probe record and never touches the HealthChecker, which may therefore be
 // destroyed while probes are still unwinding. A probe is stopped by a flag it checks after every
 // await, plus a cancellation signal that aborts the wait or the request in flight.
+//
+// Counting results into a verdict is CheckTally's (check_tally.h), tested without sockets; the
+// times it stamps (the end of an ejection) and the start of each interval come from the clock
+// given to the constructor.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +25,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "net/clock.h"
 #include "runtime/snapshot.h"
 
 namespace modelgate::health {
@@ -28,7 +33,7 @@ namespace modelgate::health {
 class HealthChecker {
  public:
   // `io` must outlive this object and run for the probes to run.
-  explicit HealthChecker(boost::asio::io_context& io);
+  explicit HealthChecker(boost::asio::io_context& io, net::Clock clock = {});
   ~HealthChecker();  // stop()
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;

@@ -1,24 +1,8 @@
 #include "net/deadline.h"
 
-#include <time.h>
-
 #include <limits>
 
 namespace modelgate::net {
-
-Deadline::Clock::time_point Deadline::coarse_now() {
-  // steady_clock is CLOCK_MONOTONIC; the coarse one counts from the same origin, up to one clock
-  // tick behind.
-  static const auto resolution = [] {
-    timespec res{};
-    clock_getres(CLOCK_MONOTONIC_COARSE, &res);
-    return std::chrono::seconds(res.tv_sec) + std::chrono::nanoseconds(res.tv_nsec);
-  }();
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-      std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec) + resolution));
-}
 
 Deadline::~Deadline() {
   if (wheel_ && filed_tick_ >= 0) wheel_->unfile(*this);
@@ -59,7 +43,7 @@ std::int64_t DeadlineWheel::tick_of(Clock::time_point t) {
 
 void DeadlineWheel::file(Deadline& d, std::int64_t tick) {
   if (tick == std::numeric_limits<std::int64_t>::max()) return;  // never: not filed
-  if (done_tick_ < 0) done_tick_ = tick_of(Clock::now()) - 1;
+  if (done_tick_ < 0) done_tick_ = tick_of(clock_.now()) - 1;
   tick = std::max(tick, done_tick_ + 1);
   auto& head = slots_[static_cast<std::size_t>(tick) % kSlots];
   d.filed_tick_ = tick;
@@ -91,13 +75,13 @@ void DeadlineWheel::arm() {
   timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;  // the wheel is going away
     armed_ = false;
-    advance();
+    expire_due();
     arm();
   });
 }
 
-void DeadlineWheel::advance() {
-  const auto now = Clock::now();
+void DeadlineWheel::expire_due() {
+  const auto now = clock_.now();
   const auto now_tick = tick_of(now);
   // After a long stall, one turn covers every slot.
   const auto first = std::max(done_tick_ + 1, now_tick - static_cast<std::int64_t>(kSlots) + 1);

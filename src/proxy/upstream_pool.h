@@ -7,7 +7,8 @@
 // closed it, as nginx's upstream `keepalive_timeout` and Go's IdleConnTimeout do. take_idle()
 // drops expired connections (a time compare on the coarse clock, no system call) and sweep(),
 // run once a second by the worker, closes those nobody asked for and those the server closed (a
-// non-blocking peek each, off the request path), so none lingers in CLOSE_WAIT.
+// non-blocking peek each, off the request path), so none lingers in CLOSE_WAIT. The time is
+// passed in (the steady clock, read coarsely), so tests drive expiry with a ManualClock.
 //
 // It is still not probed before reuse (that costs a system call per request): a server that
 // closed it early (a restart) shows as end-of-file before any response byte, and a request whose
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "balancing/server_state.h"
+#include "net/clock.h"
 #include "net/io.h"
 #include "net/read_buffer.h"
 
@@ -32,12 +34,12 @@ struct UpstreamConnection {
   net::Socket socket;
   net::ReadBuffer buffer{kBuffer};
   std::shared_ptr<balancing::ServerState> server;  // keeps the pool key alive
-  std::chrono::steady_clock::time_point expires{};  // while pooled: unusable from then on
+  net::SteadyTime expires{};  // while pooled: unusable from then on
 };
 
 class UpstreamPool {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = net::Clock;
 
   explicit UpstreamPool(net::Executor ex, std::size_t max_idle_per_server = 256) : ex_(ex), max_idle_(max_idle_per_server) {}
 

@@ -11,13 +11,15 @@
 // An ejection also ends early when an active health check passes (`endOnActiveCheck`, Envoy's
 // successful_active_health_check_uneject_host): the checker's fresh verdict beats an old guess.
 // Called by worker threads and the health checker: only relaxed atomics, no locks. `now_ns` is
-// the steady clock in ns (balancing::steady_now_ns()), passed in so that tests can drive time.
+// the steady clock in ns (net::Clock::now_ns()), passed in, or read from the clock given, so that
+// tests can drive time with a net::ManualClock.
 #pragma once
 
 #include <cstdint>
 
 #include "balancing/balancer.h"
 #include "config/config.h"
+#include "net/clock.h"
 
 namespace modelgate::runtime {
 
@@ -27,8 +29,8 @@ void record_success(balancing::ServerState& server);
 bool record_failure(balancing::ServerState& server, const config::PassiveHealth& policy,
                     const balancing::ServerList& pool, std::int64_t now_ns);
 inline bool record_failure(balancing::ServerState& server, const config::PassiveHealth& policy,
-                           const balancing::ServerList& pool) {
-  return record_failure(server, policy, pool, balancing::steady_now_ns());
+                           const balancing::ServerList& pool, net::Clock clock = {}) {
+  return record_failure(server, policy, pool, clock.now_ns());
 }
 
 // Ends the server's ejection, if any (a passed active check). True when one was running.

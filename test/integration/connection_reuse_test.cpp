@@ -19,6 +19,7 @@
 #include "support/gateway_process.h"
 #include "support/http_client.h"
 #include "support/sim_process.h"
+#include "support/wait.h"
 
 namespace mt = modelgate::test;
 using namespace std::chrono_literals;
@@ -146,6 +147,24 @@ std::string chat_request(std::string_view model, bool close) {
          "\r\n\r\n" + body;
 }
 
+// Sockets on this host connected to 127.0.0.1:`port` in TCP state `state` (/proc/net/tcp: 01
+// established, 08 close-wait: the peer closed, this side has not).
+int sockets_to(std::uint16_t port, const std::string& state) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // header
+  char remote[16];
+  std::snprintf(remote, sizeof remote, "0100007F:%04X", port);
+  int n = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string sl, local, rem, st;
+    fields >> sl >> local >> rem >> st;
+    n += rem == remote && st == state;
+  }
+  return n;
+}
+
 }  // namespace
 
 TEST(ConnectionReuse, ServerClosingAPooledConnectionCostsTheClientNothing) {
@@ -154,8 +173,8 @@ TEST(ConnectionReuse, ServerClosingAPooledConnectionCostsTheClientNothing) {
   mt::HttpClient client("127.0.0.1", gw.port());
   constexpr int kRequests = 6;
   for (int i = 0; i < kRequests; ++i) {
-    // Each answer leaves a pooled connection the server has already closed.
-    std::this_thread::sleep_for(20ms);
+    // Each answer leaves a pooled connection the server has already closed: wait until it has.
+    ASSERT_TRUE(mt::wait_until([&] { return sockets_to(server.port(), "01") == 0; }, 2s)) << i;
     auto r = client.get("/thing");
     EXPECT_EQ(r.status, 200) << i << ": " << r.body << r.error;
     EXPECT_EQ(r.body, "ok") << i;
@@ -178,24 +197,6 @@ TEST(ConnectionReuse, PooledConnectionIsNotReusedAfterTheDefaultIdleConnection) 
   EXPECT_EQ(sim_connections(sim.port()), 3);
 }
 
-// Sockets on this host connected to 127.0.0.1:`port` in TCP state `state` (/proc/net/tcp: 01
-// established, 08 close-wait: the peer closed, this side has not).
-int sockets_to(std::uint16_t port, const std::string& state) {
-  std::ifstream in("/proc/net/tcp");
-  std::string line;
-  std::getline(in, line);  // header
-  char remote[16];
-  std::snprintf(remote, sizeof remote, "0100007F:%04X", port);
-  int n = 0;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string sl, local, rem, st;
-    fields >> sl >> local >> rem >> st;
-    n += rem == remote && st == state;
-  }
-  return n;
-}
-
 TEST(ConnectionReuse, PooledConnectionTheServerClosedIsClosedWithinASecond) {
   mt::SimProcess sim("s", {"--keep-alive-timeout-ms", "200"});
   mt::GatewayProcess gw(one_service(sim.port()), 1);  // idleConnection 4 s: longer than this test
@@ -203,11 +204,7 @@ TEST(ConnectionReuse, PooledConnectionTheServerClosedIsClosedWithinASecond) {
   ASSERT_EQ(client.post_json("/v1/chat/completions", kChat).status, 200);
   EXPECT_EQ(sockets_to(sim.port(), "01"), 1) << "no pooled connection to the sim";
   // The sim closes it after 200 ms; the gateway notices within its next sweep (1 s).
-  const auto deadline = std::chrono::steady_clock::now() + 2500ms;
-  while (sockets_to(sim.port(), "08") + sockets_to(sim.port(), "01") > 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
+  mt::wait_until([&] { return sockets_to(sim.port(), "08") + sockets_to(sim.port(), "01") == 0; }, 2500ms);
   EXPECT_EQ(sockets_to(sim.port(), "08"), 0) << "the gateway keeps a connection the server closed";
 }
 
@@ -222,7 +219,8 @@ TEST(ConnectionReuse, ChunkedBodyNeverMeetsAConnectionTheServerClosedWhileIdle) 
       mt::HttpClient client("127.0.0.1", gw.port());
       ASSERT_EQ(client.post_json("/v1/chat/completions", body).status, 200) << i;  // leaves one pooled
     }
-    std::this_thread::sleep_for(500ms);  // the server closes it
+    // The server closes it (the gateway's end is then in CLOSE_WAIT, or closed by its sweep).
+    ASSERT_TRUE(mt::wait_until([&] { return sockets_to(sim.port(), "01") == 0; }, 2s)) << i;
     char size[16];
     std::snprintf(size, sizeof size, "%zx", body.size());
     const std::string chunked =

@@ -24,6 +24,8 @@
 #include "support/json.h"
 #include "support/process.h"
 #include "support/sim_process.h"
+#include "support/sim_stats.h"
+#include "support/wait.h"
 
 namespace mt = modelgate::test;
 namespace fs = std::filesystem;
@@ -154,16 +156,7 @@ class Load {
   std::vector<std::thread> threads_;
 };
 
-// The sim's own counters (GET /admin/stats).
-std::int64_t sim_stat(const mt::SimProcess& sim, const char* key) {
-  mt::HttpClient c("127.0.0.1", sim.port(), 3s);
-  auto r = c.get("/admin/stats");
-  if (r.status != 200) return -1;
-  Json j(r.body);
-  std::int64_t v = -1;
-  if (j.ok && !j.root[key].get(v)) return v;
-  return -1;
-}
+std::int64_t sim_stat(const mt::SimProcess& sim, const char* key) { return mt::sim_stat(sim.port(), key); }
 
 // docs/health-and-discovery.md: startup waits for the first poll of every server, "so that the
 // first requests already see the discovered models". Checks the first request made once the
@@ -691,7 +684,15 @@ http:
   auto pool_text = [&] { return admin.get("/api/services/pool").body; };
 
   Load load(gw.port(), 4, kQwen, 4);
-  std::this_thread::sleep_for(200ms);
+  // Waits until the load has finished `n` more exchanges than when it was last asked.
+  int seen = 0;
+  auto load_runs = [&](int n) {
+    const int target = seen + n;
+    const bool ran = wait_until([&] { return (seen = load.total()) >= target; }, 10s, 5ms);
+    EXPECT_TRUE(ran) << "the load stalled at " << seen << " exchanges, " << n << " more expected";
+    return ran;
+  };
+  load_runs(10);
 
   // Without a token, or with a wrong one: 401, and nothing changes.
   for (const auto* h : {&none, &wrong}) {
@@ -706,7 +707,7 @@ http:
   EXPECT_EQ(pool_text().find(url(c)), std::string::npos) << "a refused add took effect: " << pool_text();
   EXPECT_EQ(pool_text().find("\"draining\":true"), std::string::npos) << "a refused drain took effect";
   EXPECT_NE(pool_text().find(url(a)), std::string::npos) << "a refused delete took effect";
-  std::this_thread::sleep_for(300ms);
+  load_runs(40);
   EXPECT_EQ(sim_stat(c, "requests"), 0) << "C got traffic before it was added";
 
   // Added with the token: C starts receiving traffic.
@@ -728,9 +729,12 @@ http:
                                  {{"Content-Type", "application/json"}, {"X-Sim-Tpot-Ms", "150"}},
                                  chat(kQwen, true, 10), {.timeout = 10s});
     });
-    std::this_thread::sleep_for(30ms);
   }
-  std::this_thread::sleep_for(300ms);
+  // The streams run (the load adds at most 4 to what the sims have in flight), some of them on C.
+  const bool running = wait_until(
+      [&] { return sim_stat(c, "inflight") >= 1 && sim_stat(a, "inflight") + sim_stat(c, "inflight") >= 10; },
+      3s);
+  EXPECT_TRUE(running) << "the long streams did not start";
   const auto inflight_on_c = sim_stat(c, "inflight");
   {
     auto r = admin.request("PUT", server_path + "/drain", good);
@@ -738,9 +742,9 @@ http:
   }
   EXPECT_GE(inflight_on_c, 1) << "nothing was running on C when it was drained (test setup)";
   EXPECT_NE(pool_text().find("\"draining\":true"), std::string::npos) << pool_text();
-  std::this_thread::sleep_for(200ms);  // requests picked just before the drain reach C
+  load_runs(20);  // every load client has finished what it picked before the drain
   const auto after_drain = sim_stat(c, "requests");
-  std::this_thread::sleep_for(1000ms);
+  load_runs(100);
   EXPECT_EQ(sim_stat(c, "requests"), after_drain) << "a draining server still receives new requests";
   for (auto& t : streamers) t.join();
   int on_c = 0;
@@ -763,7 +767,7 @@ http:
     EXPECT_EQ(r.status, 200) << r.body;
   }
   EXPECT_EQ(pool_text().find(url(c)), std::string::npos) << pool_text();
-  std::this_thread::sleep_for(300ms);
+  load_runs(40);  // the load goes on without C
   load.stop();
   EXPECT_EQ(load.failed(), 0) << "of " << load.requests() << ":\n" << load.failures();
   EXPECT_EQ(load.broken_streams(), 0) << "of " << load.streams() << ":\n" << load.failures();

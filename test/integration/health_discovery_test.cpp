@@ -1,17 +1,21 @@
 // The control-plane pollers in-process (HealthChecker, ModelDiscovery on their own io_context
 // thread, as the gateway runs them) against real `modelgate sim` processes: servers killed and
 // restarted on the same port, models loaded and unloaded at runtime, reloads with new settings.
-// Intervals are 100-150 ms; every wait is bounded.
+// Intervals are 100-150 ms. Nothing sleeps a fixed time: every wait is for a condition, with a
+// bound; where a test asserts that something stays as it is, it first waits until the checks or
+// polls that could change it have run (counted as the connections the sim accepted: a check or a
+// poll opens one and closes it) or until the thread that could change it is idle.
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <functional>
+#include <future>
 #include <optional>
 #include <regex>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "config/loader.h"
 #include "discovery/model_discovery.h"
@@ -21,6 +25,8 @@
 #include "support/http_client.h"
 #include "support/process.h"
 #include "support/sim_process.h"
+#include "support/sim_stats.h"
+#include "support/wait.h"
 
 namespace mt = modelgate::test;
 namespace mg = modelgate;
@@ -30,6 +36,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using List = std::vector<std::string>;
+using mt::wait_until;
 
 // The control-plane thread: one io_context kept running until the end of the test.
 struct ControlPlane {
@@ -41,16 +48,29 @@ struct ControlPlane {
     io.stop();
     thread.join();
   }
+  // Waits until everything posted to the thread so far has run; false if it did not within 2 s.
+  bool settle() {
+    auto ran = std::make_shared<std::promise<void>>();
+    auto done = ran->get_future();
+    boost::asio::post(io, [ran] { ran->set_value(); });
+    return done.wait_for(2s) == std::future_status::ready;
+  }
 };
 
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
+// Counts the connections a sim accepts from others than the counting one (one per health check or
+// discovery poll): `wait_for(n)` waits until n more have come since the last call.
+class Connections {
+ public:
+  explicit Connections(std::uint16_t port) : stats_(port), seen_(stats_("connections")) {}
+  bool wait_for(std::int64_t n, std::chrono::milliseconds timeout = 3s) {
+    const auto target = seen_ + n;
+    return wait_until([&] { return (seen_ = stats_("connections")) >= target; }, timeout);
   }
-  return true;
-}
+
+ private:
+  mt::SimStats stats_;
+  std::int64_t seen_;
+};
 
 // A config with one service over `ports`; `lb_extra` is YAML under loadBalancer (indent 8).
 std::string config_text(const std::vector<std::uint16_t>& ports, const std::string& lb_extra) {
@@ -109,10 +129,13 @@ TEST(HealthCheck, KilledServerGoesDownAndComesBackOnTheSamePort) {
   auto snap = snapshot(config_text({a.port(), b.port()}, kHealth), registry);
   auto sa = server(*snap, 0), sb = server(*snap, 1);
 
+  Connections checks_a(a.port()), checks_b(b.port());
   mg::health::HealthChecker checker(cp.io);
   checker.update(snap);
   ASSERT_TRUE(wait_until([&] { return checker.probe_count() == 2; }, 2s));
-  std::this_thread::sleep_for(350ms);  // a few checks pass
+  // A few checks pass.
+  ASSERT_TRUE(checks_a.wait_for(3)) << "a is not checked every 100 ms";
+  ASSERT_TRUE(checks_b.wait_for(3)) << "b is not checked every 100 ms";
   EXPECT_TRUE(sa->healthy);
   EXPECT_TRUE(sb->healthy);
 
@@ -134,8 +157,9 @@ TEST(HealthCheck, KilledServerGoesDownAndComesBackOnTheSamePort) {
   EXPECT_LT(Clock::now() - restarted, 2s);
   EXPECT_TRUE(sb->healthy);
 
-  // Once healthy it stays so.
-  std::this_thread::sleep_for(300ms);
+  // Once healthy it stays so, over three more checks.
+  Connections checks_again(port);
+  ASSERT_TRUE(checks_again.wait_for(3)) << "the restarted server is not checked every 100 ms";
   EXPECT_TRUE(sa->healthy);
   checker.stop();
   EXPECT_TRUE(wait_until([&] { return checker.probe_count() == 0; }, 2s));
@@ -150,6 +174,7 @@ TEST(HealthCheck, ReloadKeepsProbesAndAppliesNewSettings) {
   // The sim answers 404 on an unknown path: with the default expectStatus the server goes down.
   auto s1 = config("        healthCheck: {path: /nope, interval: 100ms, timeout: 500ms, rise: 2, fall: 2}\n");
   auto sa = server(*s1, 0);
+  const long holders = sa.use_count();  // this test and s1, without a probe
   mg::health::HealthChecker checker(cp.io);
   checker.update(s1);
   ASSERT_TRUE(wait_until([&] { return !sa->healthy; }, 3s));
@@ -169,7 +194,10 @@ TEST(HealthCheck, ReloadKeepsProbesAndAppliesNewSettings) {
   sa->healthy = false;  // as if the last check had failed
   checker.update(s3);
   ASSERT_TRUE(wait_until([&] { return checker.probe_count() == 0 && sa->healthy; }, 2s));
-  std::this_thread::sleep_for(300ms);
+  // It stays healthy: the probe has ended (it let go of the state; s2 and s3 hold it too), so
+  // nothing checks it any more.
+  EXPECT_TRUE(wait_until([&] { return sa.use_count() == holders + 2; }, 2s)) << "the old probe still runs";
+  EXPECT_TRUE(cp.settle());
   EXPECT_TRUE(sa->healthy);
 
   // expectStatus 0 takes any 2xx/3xx, so a 404 fails.
@@ -231,8 +259,10 @@ TEST(Discovery, FollowsModelsLoadedAndUnloadedAtRuntime) {
   ASSERT_TRUE(wait_until([&] { return sorted(sa->info().models) == List{"B", "C"}; }, 3s));
   EXPECT_EQ(changes, 3);
 
-  // No change, no callback.
-  std::this_thread::sleep_for(400ms);
+  // No change, no callback, over three more polls (a poller handles one poll's answer before it
+  // makes the next, so at least two of them have been compared with the list by then).
+  Connections polls(a.port());
+  ASSERT_TRUE(polls.wait_for(3)) << "not polled every 150 ms";
   EXPECT_EQ(changes, 3);
 }
 
@@ -282,7 +312,9 @@ TEST(Discovery, InitialRoundEndsWithDeadAndHungServers) {
   ControlPlane cp;
   mt::SimProcess live("live", {"--models", "A"});
   mt::SimProcess hung("hung", {"--models", "H", "--hang-after-ms", "1"});
-  std::this_thread::sleep_for(20ms);  // past its first millisecond: it answers nothing from here on
+  // Past its first millisecond it answers nothing; wait until it has stopped answering.
+  auto answers = [&] { return mt::HttpClient("127.0.0.1", hung.port(), 50ms).get("/health").status != 0; };
+  ASSERT_TRUE(wait_until([&] { return !answers(); }, 3s));
   const auto dead_port = mt::free_port();  // nothing listens there
   mg::runtime::ServerRegistry registry;
   auto snap = snapshot(
@@ -335,6 +367,8 @@ TEST(Discovery, TurningItOffForgetsTheLists) {
   ASSERT_TRUE(wait_until([&] { return sa->info().models_known; }, 3s));
   discovery.stop();
   discovery.update(s2);  // ignored
-  std::this_thread::sleep_for(300ms);
+  // Once the control-plane thread has run what was posted (the stop), no poller is left to
+  // change the list, and s2 (which would forget it) was not applied.
+  ASSERT_TRUE(cp.settle());
   EXPECT_TRUE(sa->info().models_known);
 }

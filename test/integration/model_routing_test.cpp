@@ -14,6 +14,7 @@
 #include "support/http_client.h"
 #include "support/process.h"
 #include "support/sim_process.h"
+#include "support/wait.h"
 
 namespace mt = modelgate::test;
 using namespace std::chrono_literals;
@@ -173,7 +174,8 @@ TEST_F(AudioRouting, DiscoveryRoutesUploadsToTheServerWithTheModel) {
   const std::string file = write_file("clip.mp3", audio);
   mt::HttpClient c("127.0.0.1", gw_->port("disc"));
   // Discovery has run once the catalogue lists both models.
-  for (int i = 0; i < 100 && !has(c.get("/v1/models").body, "large-v3"); ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(mt::wait_until([&] { return has(c.get("/v1/models").body, "large-v3"); }, 5s))
+      << "discovery never listed large-v3";
   for (int i = 0; i < 4; ++i) {
     auto r = curl_form(gw_->port("disc"), "/v1/audio/transcriptions", {"model=large-v3", "file=@" + file});
     EXPECT_EQ(r.status, 200) << r.body;

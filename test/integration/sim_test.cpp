@@ -16,6 +16,7 @@
 #include "support/http_client.h"
 #include "support/process.h"
 #include "support/sim_process.h"
+#include "support/wait.h"
 
 namespace modelgate::test {
 namespace {
@@ -48,13 +49,7 @@ Json stats(HttpClient& client) {
 // Polls /admin/stats until `predicate` holds or `timeout` passes.
 template <typename Predicate>
 bool wait_for_stats(HttpClient& client, Predicate predicate, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    Json s = stats(client);
-    if (predicate(s.root)) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
+  return wait_until([&] { return predicate(stats(client).root); }, timeout);
 }
 
 std::int64_t field(simdjson::dom::element e, const char* name) { return std::int64_t(e[name]); }
@@ -245,17 +240,18 @@ TEST(Sim, Embeddings) {
 TEST(Sim, QueuesBeyondMaxConcurrency) {
   constexpr int ttft = 400;
   SimProcess sim("vm02", {"--models", "m", "--ttft-ms", std::to_string(ttft), "--max-concurrency", "2"});
+  HttpClient admin("127.0.0.1", sim.port());
   const auto start = Clock::now();
   std::vector<std::future<std::pair<int, Millis>>> done;
+  // Arrival order 0, 1, 2: each is sent once the sim has counted the one before.
   for (int i = 0; i < 3; ++i) {
-    done.push_back(std::async(std::launch::async, [&, i] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(30 * i));  // arrival order 0, 1, 2
+    done.push_back(std::async(std::launch::async, [&] {
       HttpClient client("127.0.0.1", sim.port());
       auto r = client.post_json("/v1/chat/completions", chat_body("m", 1));
       return std::pair<int, Millis>(r.status, Clock::now() - start);
     }));
+    EXPECT_TRUE(wait_for_stats(admin, [&](auto s) { return field(s, "requests") == i + 1; }, 2s)) << i;
   }
-  HttpClient admin("127.0.0.1", sim.port());
   EXPECT_TRUE(wait_for_stats(admin, [](auto s) { return field(s, "queued") == 1 && field(s, "inflight") == 2; },
                              2s));
   std::vector<std::pair<int, Millis>> results;
@@ -399,8 +395,9 @@ TEST(Sim, FaultHangAfter) {
   SimProcess sim("vm02", {"--models", "m", "--hang-after-ms", "300"});
   HttpClient client("127.0.0.1", sim.port(), 500ms);
   EXPECT_EQ(client.get("/health").status, 200);
-  std::this_thread::sleep_for(350ms);
-  auto r = client.get("/health");
+  // It answers until 300 ms after its start, then never again: a request times out.
+  Response r;
+  EXPECT_TRUE(wait_until([&] { return (r = client.get("/health")).status != 200; }, 3s));
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.error.find("timeout"), std::string::npos) << r.error;
 }

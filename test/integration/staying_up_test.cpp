@@ -22,6 +22,8 @@
 #include "support/http_client.h"
 #include "support/process.h"
 #include "support/sim_process.h"
+#include "support/sim_stats.h"
+#include "support/wait.h"
 
 namespace mt = modelgate::test;
 using namespace std::chrono_literals;
@@ -78,24 +80,8 @@ std::string gateway_config(const std::vector<Upstream>& servers, const std::vect
   return y;
 }
 
-// A counter of a sim's GET /admin/stats (requests, completed, aborted, inflight, queued,
-// max_inflight), asked of the sim directly; -1 when it does not answer.
-std::int64_t sim_stat(std::uint16_t sim_port, const std::string& name) {
-  mt::HttpClient c("127.0.0.1", sim_port, 2s);
-  auto r = c.get("/admin/stats");
-  std::smatch m;
-  if (r.status != 200 || !std::regex_search(r.body, m, std::regex("\"" + name + "\":(-?\\d+)"))) return -1;
-  return std::stoll(m[1]);
-}
-
-bool wait_until(const std::function<bool()>& done, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+using mt::sim_stat;
+using mt::wait_until;
 
 struct Spread {
   std::map<std::string, int> by_server;  // X-Served-By → answers

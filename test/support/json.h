@@ -1,14 +1,13 @@
-// Reading JSON answers in tests (admin API, access log lines), and waiting for a condition.
+// Reading JSON answers in tests (admin API, access log lines).
 #pragma once
 
 #include <simdjson.h>
 
-#include <chrono>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <string_view>
-#include <thread>
+
+#include "support/wait.h"
 
 namespace modelgate::test {
 
@@ -36,17 +35,6 @@ inline std::int64_t num(simdjson::dom::element e, const char* key) {
   std::int64_t v;
   if (e[key].get(v)) return -1;
   return v;
-}
-
-// Polls `done` every `step` until it is true (true) or `timeout` passes (false).
-inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
-                       std::chrono::milliseconds step = std::chrono::milliseconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-  return true;
 }
 
 }  // namespace modelgate::test

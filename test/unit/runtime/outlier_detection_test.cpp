@@ -1,11 +1,14 @@
 // Passive health with a driven clock: ejection length doubles while a server keeps failing, the
-// multiplier decays after quiet periods, and a passed active check ends an ejection.
+// multiplier decays after quiet periods, an ejection ends by itself or when an active check
+// passes, and maxEjectionPercent keeps part of the pool in.
 #include "runtime/outlier_detection.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <memory>
+
+#include "net/clock.h"
 
 namespace mb = modelgate::balancing;
 namespace mh = modelgate::runtime;
@@ -80,4 +83,44 @@ TEST(OutlierDetection, EndEjectionLetsTheServerBackAndStartsTheQuietPeriod) {
   EXPECT_FALSE(mh::end_ejection(s, now + kSecond));  // nothing left to end
   // Failing again at once: the multiplier has not decayed (no quiet yet), 20 s.
   EXPECT_EQ(eject(s, pool, now + kSecond), 20);
+}
+
+TEST(OutlierDetection, AnEjectionEndsByItselfAfterItsTime) {
+  modelgate::net::ManualClock clock;
+  const modelgate::net::Clock now(clock);
+  auto pool = two_servers();
+  auto& s = *pool[0];
+  ASSERT_TRUE(mh::record_failure(s, policy(), pool, now));
+  clock.advance(10s - 1ns);
+  EXPECT_TRUE(s.ejected(now.now_ns()));
+  clock.advance(1ns);
+  EXPECT_FALSE(s.ejected(now.now_ns())) << "still ejected after baseEjection";
+}
+
+TEST(OutlierDetection, MaxEjectionPercentKeepsPartOfThePoolIn) {
+  modelgate::net::ManualClock clock;
+  const modelgate::net::Clock now(clock);
+  auto pool = two_servers();  // 50 % of 2: one may be out at a time
+  ASSERT_TRUE(mh::record_failure(*pool[0], policy(), pool, now));
+  EXPECT_FALSE(mh::record_failure(*pool[1], policy(), pool, now)) << "the whole pool was ejected";
+  EXPECT_FALSE(pool[1]->ejected(now.now_ns()));
+  // Once the first is back, the second may go.
+  clock.advance(10s);
+  EXPECT_TRUE(mh::record_failure(*pool[1], policy(), pool, now));
+}
+
+TEST(OutlierDetection, FailuresBelowTheThresholdEjectNothingAndASuccessResetsThem) {
+  modelgate::net::ManualClock clock;
+  const modelgate::net::Clock now(clock);
+  auto pool = two_servers();
+  auto p = policy();
+  p.consecutiveFailures = 3;
+  auto& s = *pool[0];
+  EXPECT_FALSE(mh::record_failure(s, p, pool, now));
+  EXPECT_FALSE(mh::record_failure(s, p, pool, now));
+  mh::record_success(s);
+  EXPECT_FALSE(mh::record_failure(s, p, pool, now));
+  EXPECT_FALSE(mh::record_failure(s, p, pool, now));
+  EXPECT_FALSE(s.ejected(now.now_ns()));
+  EXPECT_TRUE(mh::record_failure(s, p, pool, now));
 }
