@@ -150,6 +150,14 @@ def render(results, strategies, workloads):
                          f"{fmt(r['hit_rate'], '.1f', 100):>7}{fmt(r['load_ratio'], '.2f') if r['load_ratio'] else 'inf':>9}"
                          f"{r['errors']:>5}")
         lines.append("")
+    later = [(w, s, r["ttft_later_turns_ms"]) for w in workloads for s in strategies
+             if (r := results.get(w, {}).get(s)) and r.get("ttft_later_turns_ms")]
+    if later:
+        lines.append("TTFT of the turns after each conversation's first (ms):")
+        lines.append(f"{'workload':<14}{'strategy':<22}{'p50':>8}{'p99':>8}{'requests':>10}")
+        for w, s, t in later:
+            lines.append(f"{w:<14}{s:<22}{fmt(t['p50']):>8}{fmt(t['p99']):>8}{t['count']:>10}")
+        lines.append("")
     return "\n".join(lines)
 
 

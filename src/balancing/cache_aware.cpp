@@ -14,8 +14,23 @@ CacheAware::CacheAware(const ServerList& servers, const BalancerOptions& options
     : servers_(servers),
       balance_abs_(options.balance_abs),
       balance_rel_(options.balance_rel),
+      load_factor_(options.load_factor),
+      recent_(servers.size(), 0),
       matched_(servers.size(), 0),
       inflight_(servers.size(), 0) {}
+
+bool CacheAware::over_share(std::uint32_t server, double mean) const {
+  return recent_[server] > load_factor_ * mean && recent_[server] > mean + kShareSlack * step_;
+}
+
+void CacheAware::count_pick(std::uint32_t server) {
+  step_ /= 1 - 1 / kShareWindow;
+  recent_[server] += step_;
+  if (step_ > 1e200) {
+    for (auto& r : recent_) r /= step_;
+    step_ = 1;
+  }
+}
 
 std::uint32_t CacheAware::pick(const PickContext& ctx) {
   const auto& c = ctx.candidates;
@@ -29,26 +44,39 @@ std::uint32_t CacheAware::pick(const PickContext& ctx) {
   }
   const double hot_above = std::max(static_cast<double>(least) * balance_rel_,
                                     static_cast<double>(least) + balance_abs_);
+  double mean = 0;
+  for (auto i : c) mean += recent_[i];
+  mean /= static_cast<double>(c.size());
+  bool any_hit = false;
   for (auto i : c) {
     matched_[i] = 0;
-    if (!prompt || static_cast<double>(inflight_[i]) > hot_above) continue;  // the hot-spot guard
+    if (!prompt || static_cast<double>(inflight_[i]) > hot_above || over_share(i, mean)) continue;  // the guards
     if (const PrefixIndex* index = servers_[i]->llm.index.load(std::memory_order_acquire)) {
       matched_[i] = std::min<std::uint64_t>(index->match(prompt->blocks) * kBlockTokens, tokens);
+      any_hit |= matched_[i] > 0;
     }
   }
 
-  // The cheapest; among equals the least loaded; among those the first at or after turn_.
+  // With a hit somewhere: the cheapest; among equals the least loaded. Without: the least loaded,
+  // then the least queued work. Then the fewest recent picks; among equals, the first at or after
+  // turn_.
   const std::uint32_t start = turn_++ % static_cast<std::uint32_t>(c.size());
   std::uint32_t best = c[start];
   Cost best_cost = expected_cost(servers_[best]->llm, inflight_[best], tokens - matched_[best]);
   for (std::size_t k = 1; k < c.size(); ++k) {
     const auto i = c[(start + k) % c.size()];
     const Cost cost = expected_cost(servers_[i]->llm, inflight_[i], tokens - matched_[i]);
-    if (cost < best_cost || (cost == best_cost && inflight_[i] < inflight_[best])) {
+    const int by_load = inflight_[i] - inflight_[best];
+    const bool fewer_picks = recent_[i] < recent_[best];
+    const bool better = any_hit ? cost < best_cost || (cost == best_cost && (by_load < 0 || (by_load == 0 && fewer_picks)))
+                                : by_load < 0 || (by_load == 0 && (cost.work < best_cost.work ||
+                                                                   (cost.work == best_cost.work && fewer_picks)));
+    if (better) {
       best = i;
       best_cost = cost;
     }
   }
+  count_pick(best);
 
   LlmState& chosen = servers_[best]->llm;
   const std::uint64_t uncached = tokens - matched_[best];

@@ -3,18 +3,30 @@
 // For each candidate: how many leading blocks of the prompt's hash chain (prompt_chain.h) its
 // prefix index (prefix_index.h) holds, hence how many of the prompt's tokens it would have to
 // prefill; plus the prefill work already queued on it; over its learned prefill rate
-// (cost_model.h). The cheapest wins; among equals the least loaded, then a rotation. The chosen
+// (cost_model.h). The cheapest wins; among equals the least loaded, then the one that took the
+// fewest of the recent picks, then a rotation. The chosen
 // server's index then records the whole chain: the next request sharing the prefix finds it there
 // even before this one's answer (SGLang's router inserts at routing time too).
 //
+// When no candidate holds any of the prompt, there is nothing for placement to win but balance:
+// the least loaded server is chosen (in flight, then queued work, then a rotation), as
+// least_request would. The learned rates are not used then: they carry each server's past
+// queueing, and steering cold requests by them skews the load (and decode times) for nothing.
+//
 // Hot spots. Pure affinity piles a popular prefix onto one server. SGLang's router switches the
 // whole fleet to shortest-queue once loads differ by more than absolute and relative thresholds,
-// throwing every affinity away. Here only the overloaded server loses: a server whose in-flight
-// count exceeds the least loaded candidate's by more than balanceAbsThreshold and by a factor of
-// more than balanceRelThreshold is costed as if it had nothing cached, so new requests flow to
-// others (which then cache the hot prefix too) while every other server keeps its affinity. Since
-// the cost already includes queued work, a prefix hit is worth a longer queue only up to the
-// prefill time it saves, and the guard caps even that.
+// throwing every affinity away. Here only the overloaded server loses its cache credit, by two
+// guards, each costing the server as if it had nothing cached so new requests flow to others
+// (which then cache the hot prefix too) while every other server keeps its affinity:
+// - load: its in-flight count exceeds the least loaded candidate's by more than
+//   balanceAbsThreshold and by a factor of more than balanceRelThreshold;
+// - share: it took more than loadFactor times the average share of this balancer's recent picks
+//   (a window of about kShareWindow picks, decayed exponentially) and kShareSlack picks more than
+//   the average. This is the one that matters at moderate load, where in-flight counts stay low
+//   but one server still serves a popular prefix for everyone: consistent hashing with bounded
+//   loads, applied to cache credit rather than to a ring.
+// Since the cost already includes queued work, a prefix hit is worth a longer queue only up to the
+// prefill time it saves, and the guards cap even that.
 //
 // Feedback (forward.cpp through PickNote): the tokens charged to the server's queue are given back
 // when the request ends; a streamed answer's TTFT teaches the server's prefill rate; the answer's
@@ -37,9 +49,19 @@ class CacheAware final : public Balancer {
   std::uint32_t pick(const PickContext& ctx) override;
 
  private:
+  // Recent picks: server i's weight is recent_[i] / step_, where every pick multiplies step_ by
+  // 1 / (1 - 1/kShareWindow) instead of decaying every entry (renormalised before it overflows).
+  static constexpr double kShareWindow = 64;
+  static constexpr double kShareSlack = 4;
+  bool over_share(std::uint32_t server, double mean) const;
+  void count_pick(std::uint32_t server);
+
   ServerList servers_;
   int balance_abs_;
   double balance_rel_;
+  double load_factor_;
+  double step_ = 1;
+  std::vector<double> recent_;
   std::uint32_t turn_ = 0;               // rotation among equals
   std::vector<std::uint64_t> matched_;   // scratch: cached tokens per candidate
   std::vector<int> inflight_;            // scratch: in-flight counts read once per pick

@@ -18,7 +18,7 @@ double percentile(std::vector<double>& values, double p) {
   return values[std::clamp<std::size_t>(rank, 1, values.size()) - 1];
 }
 
-void Report::add(const ExchangeResult& r) {
+void Report::add(const ExchangeResult& r, std::size_t turn) {
   ++sent_;
   if (!r.server.empty()) ++servers_[r.server];
   if (!r.ok) {
@@ -26,6 +26,7 @@ void Report::add(const ExchangeResult& r) {
     return;
   }
   ttft_.push_back(r.ttft_ms);
+  if (turn > 0) ttft_later_.push_back(r.ttft_ms);
   if (r.tpot_ms >= 0) tpot_.push_back(r.tpot_ms);
   e2e_.push_back(r.e2e_ms);
   output_tokens_ += r.completion_tokens >= 0 ? r.completion_tokens : r.content_events;
@@ -41,6 +42,7 @@ void Report::add(const ExchangeResult& r) {
 
 struct Report::Summary {
   double ttft50, ttft90, ttft99, tpot50, tpot99, e2e50, e2e90, e2e99;
+  double later50, later99;  // TTFT of later turns
   double req_per_s, tok_per_s;
   double hit_rate;    // NaN: no answer reported cached tokens
   double load_ratio;  // infinity: a server got nothing
@@ -48,8 +50,9 @@ struct Report::Summary {
 };
 
 Report::Summary Report::summarize() const {
-  auto ttft = ttft_, tpot = tpot_, e2e = e2e_;
+  auto ttft = ttft_, tpot = tpot_, e2e = e2e_, later = ttft_later_;
   Summary s{};
+  s.later50 = percentile(later, 50), s.later99 = percentile(later, 99);
   s.ttft50 = percentile(ttft, 50), s.ttft90 = percentile(ttft, 90), s.ttft99 = percentile(ttft, 99);
   s.tpot50 = percentile(tpot, 50), s.tpot99 = percentile(tpot, 99);
   s.e2e50 = percentile(e2e, 50), s.e2e90 = percentile(e2e, 90), s.e2e99 = percentile(e2e, 99);
@@ -104,6 +107,9 @@ std::string Report::json() const {
          number(s.ttft50), number(s.ttft90), number(s.ttft99), number(s.tpot50), number(s.tpot99));
   append(out, R"("e2e_ms":{{"p50":{},"p90":{},"p99":{}}},)", number(s.e2e50), number(s.e2e90),
          number(s.e2e99));
+  if (!ttft_later_.empty())
+    append(out, R"("ttft_later_turns_ms":{{"p50":{},"p99":{},"count":{}}},)", number(s.later50),
+           number(s.later99), ttft_later_.size());
   append(out, R"("output_tokens":{},"prompt_tokens":{},"cached_tokens":{},"answers_with_usage":{},)",
          output_tokens_, prompt_tokens_, cached_tokens_, with_usage_);
   append(out, R"("answers_with_cached_tokens":{},"hit_rate":{},"load_ratio":{},"servers":)", with_cached_,
@@ -124,6 +130,9 @@ std::string Report::table() const {
          sent_, info_.planned, duration_s_, s.errors);
   append(out, "  throughput      {:.2f} req/s, {:.0f} output tok/s\n", s.req_per_s, s.tok_per_s);
   append(out, "  TTFT ms         p50 {:.1f}  p90 {:.1f}  p99 {:.1f}\n", s.ttft50, s.ttft90, s.ttft99);
+  if (!ttft_later_.empty())
+    append(out, "    later turns   p50 {:.1f}  p99 {:.1f}  ({} requests)\n", s.later50, s.later99,
+           ttft_later_.size());
   append(out, "  TPOT ms         p50 {:.2f}  p99 {:.2f}\n", s.tpot50, s.tpot99);
   append(out, "  end-to-end ms   p50 {:.1f}  p90 {:.1f}  p99 {:.1f}\n", s.e2e50, s.e2e90, s.e2e99);
   if (std::isfinite(s.hit_rate))

@@ -1,7 +1,9 @@
 // What a `modelgate bench` run measured, summed over its requests, and the two ways it is shown:
 // a table for people and one JSON object for scripts (bench/scheduling.py reads it).
 //
-// Percentiles are nearest-rank over the successful requests. The prefix-cache hit rate is the
+// Percentiles are nearest-rank over the successful requests. Multi-turn runs also report TTFT over
+// the turns after each conversation's first: a first turn's context is new to every server, so no
+// placement can shorten it, and with few turns those requests alone set the overall p99. The prefix-cache hit rate is the
 // fleet's: the sum of `cached_tokens` over the sum of `prompt_tokens` of the answers that
 // reported usage, as vLLM and SGLang count it. The load ratio is the busiest server's request
 // count over the idlest one's; a server of the fleet that got nothing makes it infinite (null in
@@ -30,7 +32,8 @@ class Report {
  public:
   explicit Report(RunInfo info) : info_(std::move(info)) {}
 
-  void add(const ExchangeResult& r);
+  // `turn`: the request's place in its conversation (0: the first, or a single request).
+  void add(const ExchangeResult& r, std::size_t turn = 0);
   void set_duration(double seconds) { duration_s_ = seconds; }
 
   std::size_t sent() const { return sent_; }
@@ -46,6 +49,7 @@ class Report {
   double duration_s_ = 0;
   std::size_t sent_ = 0;
   std::vector<double> ttft_, tpot_, e2e_;
+  std::vector<double> ttft_later_;  // TTFT of turns after a conversation's first
   std::int64_t output_tokens_ = 0, prompt_tokens_ = 0, cached_tokens_ = 0;
   std::size_t with_usage_ = 0, with_cached_ = 0;
   std::map<std::string, std::size_t> servers_;

@@ -115,7 +115,7 @@ struct Run {
       auto r = co_await stream_chat(target, chat_body(options, script.system, history), headers, source,
                                     std::chrono::seconds(options.timeout_s));
       last_end = Clock::now();
-      report.add(r);
+      report.add(r, t);
       if (!r.ok) co_return;  // a conversation does not go on without its answer
       history.push_back({"assistant", std::move(r.content)});
     }

@@ -170,3 +170,54 @@ TEST(CacheAware, HitRateOnEngineSimsBeatsRoundRobinAndPredictionsAreChecked) {
   EXPECT_GT(realised, 0.8 * predicted) << "predicted " << predicted << ", realised " << realised;
   EXPECT_EQ(series_sum(metrics, "modelgate_server_cache_checked_answers_total"), 42.0);
 }
+
+TEST(CacheAware, ARestartedServerIsNoticedAndPredictsNothingItNoLongerHolds) {
+  // Two engine sims whose /metrics the gateway scrapes every 100 ms; one group's prefix is warmed
+  // on one of them, which is then restarted on the same port with an empty cache.
+  std::map<std::string, std::unique_ptr<mt::SimProcess>> sims;
+  const std::vector<std::string> engine = {"--models", "m", "--engine", "vllm"};
+  sims["x"] = std::make_unique<mt::SimProcess>("x", engine);
+  sims["y"] = std::make_unique<mt::SimProcess>("y", engine);
+  mt::GatewayProcess gw(config({sims["x"].get(), sims["y"].get()},
+                               "cache_aware\n        serverMetrics:\n          interval: 100ms"));
+  mt::HttpClient client("127.0.0.1", gw.port(), std::chrono::seconds(30));
+  mt::HttpClient admin("127.0.0.1", mt::admin_port(gw.process()));
+  std::string home;
+  for (int q = 0; q < 3; ++q) {
+    auto r = client.post_json("/v1/chat/completions", grouped_chat(0, q));
+    ASSERT_EQ(r.status, 200) << r.body;
+    home = r.header("X-Served-By");
+  }
+  ASSERT_TRUE(sims.count(home)) << home;
+  // An answer is checked once its body has been relayed, just after the client has it.
+  std::string metrics;
+  const auto checked = [&](double n) {
+    return mt::wait_until([&] {
+      metrics = admin.get("/metrics").body;
+      return series_sum(metrics, "modelgate_server_cache_checked_answers_total") >= n;
+    }, std::chrono::seconds(5));
+  };
+  ASSERT_TRUE(checked(3)) << metrics;
+  const double predicted = series_sum(metrics, "modelgate_server_cache_predicted_tokens_total");
+  ASSERT_GT(predicted, 0) << "the warm-up's later requests were predicted to hit";
+
+  const auto port = sims[home]->port();
+  sims[home].reset();
+  auto args = engine;
+  args.insert(args.end(), {"--listen", "127.0.0.1:" + std::to_string(port)});
+  sims[home] = std::make_unique<mt::SimProcess>(home, args);
+
+  // The scrape sees the server's prefix-cache counter go back and drops its part of the index.
+  mt::wait_until([&] {
+    metrics = admin.get("/metrics").body;
+    return series_sum(metrics, "modelgate_server_cache_index_resets_total") >= 1;
+  }, std::chrono::seconds(10));
+  ASSERT_EQ(series_sum(metrics, "modelgate_server_cache_index_resets_total"), 1) << metrics;
+
+  // The same prefix again: nothing is predicted cached anywhere, and nothing is.
+  auto r = client.post_json("/v1/chat/completions", grouped_chat(0, 3));
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(checked(4)) << metrics;
+  EXPECT_EQ(series_sum(metrics, "modelgate_server_cache_predicted_tokens_total"), predicted) << metrics;
+  EXPECT_NE(r.body.find(R"("cached_tokens":0)"), std::string::npos) << r.body;
+}

@@ -3,6 +3,7 @@
 // HOST:PORT") parsed. Throws std::runtime_error, with the sim's output, if it does not come up.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -23,12 +24,14 @@ class SimProcess {
   static constexpr const char* kDefaultBinary = "modelgate";
 #endif
 
-  // args: further sim options, e.g. {"--models", "a,b", "--ttft-ms", "50"}.
+  // args: further sim options, e.g. {"--models", "a,b", "--ttft-ms", "50"}; with "--listen"
+  // among them (a restart on a known port) instead of a free port.
   explicit SimProcess(std::string name = "sim", std::vector<std::string> args = {},
                       std::chrono::milliseconds startup_timeout = std::chrono::seconds(10),
                       std::string binary = kDefaultBinary)
       : name_(std::move(name)) {
-    std::vector<std::string> argv = {"sim", "--listen", "127.0.0.1:0", "--name", name_};
+    std::vector<std::string> argv = {"sim", "--name", name_};
+    if (std::find(args.begin(), args.end(), "--listen") == args.end()) argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
     argv.insert(argv.end(), args.begin(), args.end());
     process_ = std::make_unique<Process>(std::move(binary), std::move(argv));
     static const std::regex announced(R"(^sim (\S+) listening on (\S+):(\d+)$)");

@@ -303,6 +303,44 @@ TEST(CacheAware, WithoutAPromptItBalancesByLoad) {
   EXPECT_EQ(b.pick({c, 0, nullptr, nullptr}), 1u);
 }
 
+TEST(CacheAware, AHotPrefixSpreadsOnceItsServerTakesMoreThanItsShare) {
+  // A third of the requests share one prefix (the hot-prefix workload's most popular group); the
+  // rest are all different. Pure affinity sends the whole third to one server.
+  auto list = servers(4);
+  mb::CacheAware b(list, {});  // loadFactor 1.25
+  const std::string question = "q";
+  std::vector<int> picks(4, 0);
+  int hot = 0, hot_hits = 0;
+  for (int r = 0; r < 600; ++r) {
+    const bool is_hot = r % 3 == 0;
+    mb::PickNote note;
+    const auto chosen = pick(b, 4, chain_of(chat(is_hot ? 0 : 1000 + r, 2000, question)), &note);
+    mb::QueueCharge done(*list[chosen], note);
+    if (r < 200) continue;  // once every server had its chance to cache the hot prefix
+    ++picks[chosen];
+    if (is_hot) {
+      ++hot;
+      hot_hits += note.predicted_cached > 0;
+    }
+  }
+  const auto [least, most] = std::minmax_element(picks.begin(), picks.end());
+  EXPECT_LE(static_cast<double>(*most) / *least, 1.5) << picks[0] << " " << picks[1] << " " << picks[2] << " " << picks[3];
+  EXPECT_GE(hot_hits, hot * 9 / 10) << "the hot prefix is served where it is cached";
+}
+
+TEST(CacheAware, WithoutAHitAnywhereItPicksTheLeastBusyServer) {
+  // Nothing cached anywhere: learned rates (which include each server's past queueing) must not
+  // steer requests; the choice is least_request's.
+  auto list = servers(3);
+  mb::CacheAware b(list, {});
+  list[0]->llm.prefill_rate = 50'000;  // learned fast, but busy
+  list[0]->inflight = 3;
+  list[1]->llm.prefill_rate = 2'000;  // learned slow once, idle now
+  list[1]->inflight = 1;
+  list[2]->inflight = 2;
+  EXPECT_EQ(pick(b, 3, chain_of(chat(7, 4000, "q"))), 1u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Prediction check
 

@@ -149,4 +149,25 @@ TEST(BenchReport, HitRateIsCachedOverPromptTokensAndLoadRatioCountsIdleServers) 
   EXPECT_NE(two.table().find("not reported"), std::string::npos) << two.table();
 }
 
+TEST(BenchReport, LaterTurnsHaveTheirOwnTtft) {
+  mb::Report report({"multi-turn", "open", 4, 0, 4, 1});
+  auto first = answer("a", 1000, 0);
+  first.ttft_ms = 300;  // a new context: cached nowhere
+  report.add(first, 0);
+  for (std::size_t turn = 1; turn < 4; ++turn) {
+    auto later = answer("a", 1000, 900);
+    later.ttft_ms = 10.0 * static_cast<double>(turn);
+    report.add(later, turn);
+  }
+  const auto json = report.json();
+  EXPECT_NE(json.find(R"("ttft_ms":{"p50":20,"p90":300,"p99":300})"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("ttft_later_turns_ms":{"p50":20,"p99":30,"count":3})"), std::string::npos) << json;
+  EXPECT_NE(report.table().find("later turns   p50 20.0  p99 30.0  (3 requests)"), std::string::npos)
+      << report.table();
+
+  mb::Report single({"uniform", "open", 4, 0, 1, 1});
+  single.add(answer("a", 10, -1));
+  EXPECT_EQ(single.json().find("ttft_later_turns_ms"), std::string::npos) << single.json();
+}
+
 }  // namespace
