@@ -205,7 +205,8 @@ void Metrics::config_reload(bool ok) {
   (ok ? reloads_ok_ : reloads_failed_).fetch_add(1, std::memory_order_relaxed);
 }
 
-std::optional<Metrics::TtftQuantiles> Metrics::ttft_quantiles(const std::vector<std::string_view>& urls) const {
+std::optional<Metrics::TtftQuantiles> Metrics::ttft_quantiles(
+    const std::vector<std::string_view>& urls) const {
   std::array<std::uint64_t, kBuckets + 1> counts{};
   std::uint64_t total = 0;
   for (const auto& shard : shards_) {

@@ -283,7 +283,8 @@ net::Task<bool> Session::serve_one() {
   // GET /v1/models and /v1/models/{id}: the gateway's own catalogue (runtime/catalogue.h).
   if (is_get && view.path.starts_with("/v1/models")) {
     if (auto answer = runtime::answer_model_request(snap, *ep, view.path)) {
-      if (answer->status == 200) co_return co_await reply_body(200, "application/json", answer->body, keep_alive);
+      if (answer->status == 200)
+        co_return co_await reply_body(200, "application/json", answer->body, keep_alive);
       x_->error = ErrorReply{404, "model_not_found", std::move(answer->body)};
       co_return co_await reply_error(keep_alive);
     }

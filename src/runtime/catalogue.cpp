@@ -38,7 +38,8 @@ class Builder {
     const ServerSet* listing = discovers(svc) ? servers_for(snap_, model) : nullptr;
     ServerSet holders;
     for (const auto& server : svc.servers) {
-      const bool lists = listing && std::find(listing->begin(), listing->end(), server.get()) != listing->end();
+      const bool lists =
+          listing && std::find(listing->begin(), listing->end(), server.get()) != listing->end();
       if (!discovers(svc) || lists) holders.push_back(server.get());
     }
     if (holders.empty() && !named) return;
@@ -126,11 +127,13 @@ std::string render_model(const CatalogueEntry& e, std::int64_t now_ns) {
     add_once(urls, std::string_view(s->spec.url));
     if (usable(*s, now_ns)) add_once(up, std::string_view(s->spec.url));
   }
-  std::string out = fmt::format(R"({{"id":{},"object":"model","created":0,"owned_by":"modelgate","servers":{})",
-                                text::json_string(e.id), up.size());
+  std::string out =
+      fmt::format(R"({{"id":{},"object":"model","created":0,"owned_by":"modelgate","servers":{})",
+                  text::json_string(e.id), up.size());
   if (!e.alias_of.empty()) out += fmt::format(R"(,"alias_of":{})", text::json_string(e.alias_of));
   out += R"(,"modelgate":{"services":[)";
-  for (std::size_t i = 0; i < e.services.size(); ++i) out += (i ? "," : "") + text::json_string(e.services[i]);
+  for (std::size_t i = 0; i < e.services.size(); ++i)
+    out += (i ? "," : "") + text::json_string(e.services[i]);
   out += R"(],"servers":[)";
   for (std::size_t i = 0; i < urls.size(); ++i) {
     const bool is_up = std::find(up.begin(), up.end(), urls[i]) != up.end();

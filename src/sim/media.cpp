@@ -10,11 +10,11 @@
 // - POST /v1/images/generations: {"created","data":[{"url"} or {"b64_json"}],"usage"}: a 1×1 PNG,
 //   as a data: URL or base64; usage as gpt-image-1 reports it (input_tokens: the prompt's words,
 //   output_tokens: one per image).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <numeric>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "sim/http_out.h"
 #include "sim/session.h"
@@ -76,12 +76,12 @@ std::string_view speak(std::string& out, std::string_view format, int word_count
     append_u32(out, 36 + samples * 2);
     out += "WAVEfmt ";
     append_u32(out, 16);
-    append_u16(out, 1);       // PCM
-    append_u16(out, 1);       // mono
-    append_u32(out, 24000);   // sample rate
-    append_u32(out, 48000);   // byte rate
-    append_u16(out, 2);       // block align
-    append_u16(out, 16);      // bits per sample
+    append_u16(out, 1);      // PCM
+    append_u16(out, 1);      // mono
+    append_u32(out, 24000);  // sample rate
+    append_u32(out, 48000);  // byte rate
+    append_u16(out, 2);      // block align
+    append_u16(out, 16);     // bits per sample
     out += "data";
     append_u32(out, samples * 2);
   }
@@ -113,11 +113,12 @@ boost::asio::awaitable<bool> Session::model_endpoint(Request& request, std::stri
     body_ = fmt::format(R"({{"created":{},"data":[)", core_.created_unix);
     for (int i = 0; i < r.n; ++i) {
       body_ += i ? "," : "";
-      body_ += r.response_format == "b64_json" ? fmt::format(R"({{"b64_json":"{}"}})", kPixelPng)
-                                               : fmt::format(R"({{"url":"data:image/png;base64,{}"}})", kPixelPng);
+      body_ += r.response_format == "b64_json"
+                   ? fmt::format(R"({{"b64_json":"{}"}})", kPixelPng)
+                   : fmt::format(R"({{"url":"data:image/png;base64,{}"}})", kPixelPng);
     }
-    body_ += fmt::format(R"(],"usage":{{"input_tokens":{},"output_tokens":{},"total_tokens":{}}}}})", prompt_words,
-                         r.n, prompt_words + r.n);
+    body_ += fmt::format(R"(],"usage":{{"input_tokens":{},"output_tokens":{},"total_tokens":{}}}}})",
+                         prompt_words, r.n, prompt_words + r.n);
     co_return co_await send(200, kJson, body_);
   }
   // Rerank.
@@ -134,7 +135,8 @@ boost::asio::awaitable<bool> Session::model_endpoint(Request& request, std::stri
     tokens += query_words.size() + words(r.documents[i]).size();
   }
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return score[a] > score[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return score[a] > score[b]; });
   if (r.top_n > 0 && static_cast<std::size_t>(r.top_n) < order.size()) order.resize(r.top_n);
   body_ = fmt::format(R"({{"id":"rerank-{}-{}","model":)", core_.options.name,
                       core_.next_id.fetch_add(1, std::memory_order_relaxed));

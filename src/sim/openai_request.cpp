@@ -1,9 +1,9 @@
 #include "sim/openai_request.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <simdjson.h>
+
+#include <algorithm>
 
 #include "sim/tokenizer.h"
 
@@ -202,7 +202,8 @@ std::optional<ApiError> parse_generation(const std::string& body, Endpoint endpo
     } else if (key == "max_output_tokens" && endpoint == Endpoint::responses) {
       if (value.is_null()) continue;
       std::int64_t n;
-      if (value.get(n) || n < 1) return invalid("'max_output_tokens' must be a positive integer.", "max_output_tokens");
+      if (value.get(n) || n < 1)
+        return invalid("'max_output_tokens' must be a positive integer.", "max_output_tokens");
       out.max_tokens = static_cast<int>(std::min<std::int64_t>(n, kMaxTokensCap));
       out.max_tokens_given = true;
     } else if (key == "input" && endpoint == Endpoint::responses) {
@@ -211,13 +212,15 @@ std::optional<ApiError> parse_generation(const std::string& body, Endpoint endpo
       if (!value.get(text)) {
         out.prompt_tokens += count_words(text);
         if (out.render_prompt) out.prompt.append(kTurnStart).append("user\n").append(text).append(kTurnEnd);
-      } else if (auto e = count_messages(value, out.prompt_tokens, out.render_prompt ? &out.prompt : nullptr)) {
+      } else if (auto e =
+                     count_messages(value, out.prompt_tokens, out.render_prompt ? &out.prompt : nullptr)) {
         return invalid("'input' must be a string or an array of input items.", "input");
       }
       have_input = true;
     } else if (key == "instructions" && endpoint == Endpoint::responses) {
       std::string_view text;
-      if (!value.is_null() && value.get(text)) return invalid("'instructions' must be a string.", "instructions");
+      if (!value.is_null() && value.get(text))
+        return invalid("'instructions' must be a string.", "instructions");
       if (!value.is_null()) out.prompt_tokens += count_words(text);
     } else if (key == "max_tokens" || key == "max_completion_tokens") {
       if (value.is_null()) continue;
@@ -243,9 +246,12 @@ std::optional<ApiError> parse_generation(const std::string& body, Endpoint endpo
   if (!have_model) return invalid("You must provide a model parameter.", "model");
   if (!have_input) {
     switch (endpoint) {
-      case Endpoint::chat: return invalid("'messages' is a required property.", "messages");
-      case Endpoint::completion: return invalid("'prompt' is a required property.", "prompt");
-      case Endpoint::responses: return invalid("'input' is a required property.", "input");
+      case Endpoint::chat:
+        return invalid("'messages' is a required property.", "messages");
+      case Endpoint::completion:
+        return invalid("'prompt' is a required property.", "prompt");
+      case Endpoint::responses:
+        return invalid("'input' is a required property.", "input");
     }
   }
   return std::nullopt;
@@ -313,7 +319,8 @@ std::optional<ApiError> parse_rerank(const std::string& body, RerankRequest& out
   if (auto e = required_string(request, "query", out.query)) return e;
   array documents;
   if (request["documents"].get(documents) || documents.size() == 0)
-    return invalid("'documents' must be a non-empty array of strings or {\"text\": ...} objects.", "documents");
+    return invalid("'documents' must be a non-empty array of strings or {\"text\": ...} objects.",
+                   "documents");
   for (element d : documents) {
     std::string_view text;
     if (d.get(text) && d["text"].get(text))
@@ -336,7 +343,8 @@ std::optional<ApiError> parse_speech(const std::string& body, SpeechRequest& out
   if (auto e = optional_string(request, "response_format", out.response_format)) return e;
   const auto& f = out.response_format;
   if (f != "mp3" && f != "wav" && f != "pcm")
-    return invalid(fmt::format("Unsupported response_format `{}`: the sim speaks mp3, wav or pcm.", f), "response_format");
+    return invalid(fmt::format("Unsupported response_format `{}`: the sim speaks mp3, wav or pcm.", f),
+                   "response_format");
   return std::nullopt;
 }
 

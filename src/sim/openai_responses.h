@@ -1,6 +1,6 @@
-// Writing OpenAI response bodies: completions, Responses API objects, SSE chunks in OpenAI's streaming shape, model
-// lists, embeddings, errors. Each function appends to a caller-owned string, so a connection
-// reuses one buffer and the fast path allocates nothing once warmed up.
+// Writing OpenAI response bodies: completions, Responses API objects, SSE chunks in OpenAI's streaming shape,
+// model lists, embeddings, errors. Each function appends to a caller-owned string, so a connection reuses one
+// buffer and the fast path allocates nothing once warmed up.
 #pragma once
 
 #include <cstdint>

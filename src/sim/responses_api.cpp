@@ -8,9 +8,9 @@
 //   response.completed                                 (the whole response, with usage)
 // No "data: [DONE]" follows. Every event carries a sequence_number, counted from 0.
 // Usage names: input_tokens (with input_tokens_details.cached_tokens), output_tokens.
-#include <iterator>
-
 #include <fmt/format.h>
+
+#include <iterator>
 
 #include "sim/openai_responses.h"
 
@@ -39,7 +39,8 @@ void full_text(std::string& out, const Completion& c) {
 void message_item(std::string& out, const Completion& c, bool done) {
   out += R"({"id":)";
   item_id(out, c);
-  append(out, R"(,"type":"message","status":"{}","role":"assistant","content":[)", done ? "completed" : "in_progress");
+  append(out, R"(,"type":"message","status":"{}","role":"assistant","content":[)",
+         done ? "completed" : "in_progress");
   if (done) {
     out += R"({"type":"output_text","text":)";
     full_text(out, c);
@@ -52,7 +53,8 @@ void usage(std::string& out, const Completion& c) {
   append(out,
          R"({{"input_tokens":{},"input_tokens_details":{{"cached_tokens":{}}},"output_tokens":{},)"
          R"("output_tokens_details":{{"reasoning_tokens":0}},"total_tokens":{}}})",
-         c.prompt_tokens, std::max(0, c.cached_tokens), c.completion_tokens, c.prompt_tokens + c.completion_tokens);
+         c.prompt_tokens, std::max(0, c.cached_tokens), c.completion_tokens,
+         c.prompt_tokens + c.completion_tokens);
 }
 
 void response_object(std::string& out, const Completion& c, bool done) {
@@ -63,8 +65,9 @@ void response_object(std::string& out, const Completion& c, bool done) {
   append_json_string(out, c.model);
   out += R"(,"output":[)";
   if (done) message_item(out, c, true);
-  out += R"(],"parallel_tool_calls":true,"tool_choice":"auto","tools":[],"error":null,"incomplete_details":null,)"
-         R"("usage":)";
+  out +=
+      R"(],"parallel_tool_calls":true,"tool_choice":"auto","tools":[],"error":null,"incomplete_details":null,)"
+      R"("usage":)";
   if (done) {
     usage(out, c);
   } else {

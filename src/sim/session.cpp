@@ -167,7 +167,8 @@ asio::awaitable<bool> Session::handle(Request& request) {
   if (admin_path) co_return co_await admin(request, path);
 
   bool known = path == "/health" || path == "/v1/models" || path == "/v1/chat/completions" ||
-               path == "/v1/completions" || path == "/v1/responses" || path == "/v1/embeddings" || audio_path || media_path;
+               path == "/v1/completions" || path == "/v1/responses" || path == "/v1/embeddings" ||
+               audio_path || media_path;
   if (known) co_return co_await send_error({405, "Method not allowed."});
   co_return co_await send_error({404, fmt::format("Unknown path {}.", path), "invalid_request_error",
                                  "not_found"});

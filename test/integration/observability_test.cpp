@@ -31,8 +31,8 @@ namespace {
 using mt::admin_port;
 using mt::Json;
 using mt::num;
-using mt::str;
 using mt::read_lines;
+using mt::str;
 using mt::wait_until;
 
 using Clock = std::chrono::steady_clock;

@@ -24,8 +24,8 @@ namespace {
 
 using mt::Json;
 using mt::num;
-using mt::str;
 using mt::read_lines;
+using mt::str;
 using mt::wait_until;
 
 constexpr const char* kQwen = "Qwen2.5-0.5B-Instruct";
@@ -51,9 +51,10 @@ void expect_openai_error(const mt::Response& r, int status, std::string_view cod
 class OpenAiSurface : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string a_models = std::string(kQwen) + "," + kEmbed + "," + kRerank + "," + kTts + "," + kImage;
-    a_ = std::make_unique<mt::SimProcess>("vm02", std::vector<std::string>{"--models", a_models, "--ttft-ms", "60",
-                                                                           "--tpot-ms", "5"});
+    const std::string a_models =
+        std::string(kQwen) + "," + kEmbed + "," + kRerank + "," + kTts + "," + kImage;
+    a_ = std::make_unique<mt::SimProcess>(
+        "vm02", std::vector<std::string>{"--models", a_models, "--ttft-ms", "60", "--tpot-ms", "5"});
     b_ = std::make_unique<mt::SimProcess>("vm03", std::vector<std::string>{"--models", kGlm});
     log_path_ = mt::temp_dir() + "/access.json.log";
     gw_ = std::make_unique<mt::GatewayProcess>(R"y(
@@ -153,9 +154,9 @@ TEST_F(OpenAiSurface, ModelListWithoutDiscoveryNamesEveryRoutedModelAndItsHealth
 
 TEST_F(OpenAiSurface, ResponsesApiRoutedCountedAndNotInjected) {
   // Not streamed.
-  auto plain = client_->post_json("/v1/responses",
-                                  std::string(R"({"model":")") + kQwen +
-                                      R"(","input":"Tell me a story","max_output_tokens":6})");
+  auto plain =
+      client_->post_json("/v1/responses", std::string(R"({"model":")") + kQwen +
+                                              R"(","input":"Tell me a story","max_output_tokens":6})");
   ASSERT_EQ(plain.status, 200) << plain.body;
   EXPECT_EQ(plain.header("X-Served-By"), "vm02");
   Json p(plain.body);
@@ -203,9 +204,10 @@ TEST_F(OpenAiSurface, EmbeddingsRerankSpeechAndImagesRoutedAndCounted) {
   ASSERT_EQ(e.status, 200) << e.body;
   EXPECT_EQ(e.header("X-Served-By"), "vm02");
 
-  auto r = client_->post_json("/v1/rerank", std::string(R"({"model":")") + kRerank +
-                                                R"(","query":"green tea","top_n":2,)"
-                                                R"("documents":["black coffee","green tea leaves",{"text":"tea"}]})");
+  auto r = client_->post_json("/v1/rerank",
+                              std::string(R"({"model":")") + kRerank +
+                                  R"(","query":"green tea","top_n":2,)"
+                                  R"("documents":["black coffee","green tea leaves",{"text":"tea"}]})");
   ASSERT_EQ(r.status, 200) << r.body;
   Json rj(r.body);
   ASSERT_TRUE(rj.ok) << r.body;
@@ -232,14 +234,15 @@ TEST_F(OpenAiSurface, EmbeddingsRerankSpeechAndImagesRoutedAndCounted) {
   EXPECT_EQ(str(simdjson::dom::array(ij.root["data"]).at(0), "b64_json").substr(0, 8), "iVBORw0K");
 
   // Errors: a model no router names (the gateway), a request the server refuses (passed on).
-  expect_openai_error(client_->post_json("/v1/rerank", R"({"model":"nope","query":"q","documents":["d"]})"), 404,
-                      "model_not_found");
-  auto refused = client_->post_json("/v1/rerank", std::string(R"({"model":")") + kRerank + R"(","documents":["d"]})");
+  expect_openai_error(client_->post_json("/v1/rerank", R"({"model":"nope","query":"q","documents":["d"]})"),
+                      404, "model_not_found");
+  auto refused =
+      client_->post_json("/v1/rerank", std::string(R"({"model":")") + kRerank + R"(","documents":["d"]})");
   EXPECT_EQ(refused.status, 400) << refused.body;
   EXPECT_EQ(refused.header("X-Served-By"), "vm02");
   EXPECT_NE(refused.body.find("'query'"), std::string::npos) << refused.body;
-  auto bad_voice = client_->post_json("/v1/audio/speech", std::string(R"({"model":")") + kTts +
-                                                              R"(","input":"x","response_format":"ogg"})");
+  auto bad_voice = client_->post_json(
+      "/v1/audio/speech", std::string(R"({"model":")") + kTts + R"(","input":"x","response_format":"ogg"})");
   EXPECT_EQ(bad_voice.status, 400) << bad_voice.body;
 
   auto lines = log_lines(7);
@@ -264,6 +267,7 @@ TEST_F(OpenAiSurface, EmbeddingsRerankSpeechAndImagesRoutedAndCounted) {
 
   const std::string m = metrics();
   EXPECT_NE(m.find(R"(modelgate_tokens_total{model="bge-m3",kind="prompt"} 5)"), std::string::npos) << m;
-  EXPECT_NE(m.find(R"(modelgate_tokens_total{model="bge-reranker-v2-m3",kind="prompt"} 12)"), std::string::npos)
+  EXPECT_NE(m.find(R"(modelgate_tokens_total{model="bge-reranker-v2-m3",kind="prompt"} 12)"),
+            std::string::npos)
       << m;
 }

@@ -627,8 +627,8 @@ TEST(Sampler, AServerInTwoServicesIsOneMachineInTheTotals) {
   ma::ServiceInfo pool{"pool", "round_robin", {a, b}, std::nullopt, std::nullopt};
   ma::ServiceInfo spare{"spare", "round_robin", {b}, std::nullopt, std::nullopt};
   ma::StatusInfo status{"0.1.0", 1, 1, 1, std::nullopt};
-  sampler.record(std::chrono::steady_clock::time_point{}, std::chrono::system_clock::time_point{}, {pool, spare},
-                 status);
+  sampler.record(std::chrono::steady_clock::time_point{}, std::chrono::system_clock::time_point{},
+                 {pool, spare}, status);
   simdjson::dom::parser parser;
   auto snap = parse(parser, sampler.snapshot_json());
   EXPECT_EQ(int64_t(snap["totals"]["servers"]), 2);

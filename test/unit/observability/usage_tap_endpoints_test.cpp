@@ -30,18 +30,23 @@ std::vector<std::string> responses_stream(bool with_event_field) {
   return {
       event("response.created", in_progress + R"(,"sequence_number":0)", with_event_field),
       event("response.in_progress", in_progress + R"(,"sequence_number":1)", with_event_field),
-      event("response.output_item.added",
-            R"("output_index":0,"item":{"type":"message","role":"assistant","content":[]},"sequence_number":2)",
+      event(
+          "response.output_item.added",
+          R"("output_index":0,"item":{"type":"message","role":"assistant","content":[]},"sequence_number":2)",
+          with_event_field),
+      event("response.output_text.delta", R"("item_id":"m","delta":"Hel","sequence_number":3)",
             with_event_field),
-      event("response.output_text.delta", R"("item_id":"m","delta":"Hel","sequence_number":3)", with_event_field),
-      event("response.output_text.delta", R"("item_id":"m","delta":"lo","sequence_number":4)", with_event_field),
-      event("response.output_text.done", R"("item_id":"m","text":"Hello","sequence_number":5)", with_event_field),
-      event("response.completed",
-            R"("response":{"id":"resp_1","object":"response","status":"completed","output":[{"type":"message",)"
-            R"("content":[{"type":"output_text","text":"the \"usage\": {\"input_tokens\": 99}"}]}],)"
-            R"("usage":{"input_tokens":11,"input_tokens_details":{"cached_tokens":4},"output_tokens":2,)"
-            R"("output_tokens_details":{"reasoning_tokens":0},"total_tokens":13}},"sequence_number":6)",
+      event("response.output_text.delta", R"("item_id":"m","delta":"lo","sequence_number":4)",
             with_event_field),
+      event("response.output_text.done", R"("item_id":"m","text":"Hello","sequence_number":5)",
+            with_event_field),
+      event(
+          "response.completed",
+          R"("response":{"id":"resp_1","object":"response","status":"completed","output":[{"type":"message",)"
+          R"("content":[{"type":"output_text","text":"the \"usage\": {\"input_tokens\": 99}"}]}],)"
+          R"("usage":{"input_tokens":11,"input_tokens_details":{"cached_tokens":4},"output_tokens":2,)"
+          R"("output_tokens_details":{"reasoning_tokens":0},"total_tokens":13}},"sequence_number":6)",
+          with_event_field),
   };
 }
 
@@ -107,8 +112,9 @@ TEST(UsageTapRerank, TotalTokensAloneArePromptTokens) {
 }
 
 TEST(InjectIncludeUsage, NotIntoAResponsesApiRequest) {
-  for (std::string body : {std::string(R"({"model":"m","input":"Hello","stream":true})"),
-                           std::string(R"({"model":"m","stream":true,"input":[{"role":"user","content":"Hi"}]})")}) {
+  for (std::string body :
+       {std::string(R"({"model":"m","input":"Hello","stream":true})"),
+        std::string(R"({"model":"m","stream":true,"input":[{"role":"user","content":"Hi"}]})")}) {
     const std::string before = body;
     EXPECT_FALSE(mo::inject_include_usage(body)) << before;
     EXPECT_EQ(body, before);

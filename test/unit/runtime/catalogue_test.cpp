@@ -184,7 +184,8 @@ http:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:9003"}]
 )y",
-          {{"http://127.0.0.1:9001", {"Qwen2.5-0.5B-Instruct", "llama-3"}}, {"http://127.0.0.1:9002", {"llama-3"}}});
+          {{"http://127.0.0.1:9001", {"Qwen2.5-0.5B-Instruct", "llama-3"}},
+           {"http://127.0.0.1:9002", {"llama-3"}}});
   ASSERT_TRUE(b.snap);
   const auto entries = b.catalogue();
   EXPECT_EQ(ids(entries), (std::vector<std::string>{"Qwen2.5-0.5B-Instruct", "llama-3"}));
