@@ -1,5 +1,8 @@
 #include "admin/sampler.h"
 
+#include <algorithm>
+#include <map>
+
 #include "admin/api_json.h"
 #include "admin/json_writer.h"
 
@@ -27,7 +30,8 @@ void Sampler::record(std::chrono::steady_clock::time_point now,
   double total_rps = 0, total_eps = 0;
   std::uint64_t requests = 0, failures = 0;
   std::int64_t inflight = 0;
-  int servers = 0, up = 0, down = 0, ejected = 0, draining = 0;
+  // A URL in several services is one machine: counted once, in its most alarming state.
+  std::map<std::string_view, int> machines;  // url -> severity: 0 up, 1 draining, 2 ejected, 3 down
 
   for (std::size_t i = 0; i < services.size(); ++i) {
     for (const auto& server : services[i].servers) {
@@ -44,13 +48,19 @@ void Sampler::record(std::chrono::steady_clock::time_point now,
       requests += server.requests;
       failures += server.failures;
       inflight += server.inflight;
-      ++servers;
       const auto state = server_state(server);
-      up += state == "up";
-      down += state == "down";
-      ejected += state == "ejected";
-      draining += state == "draining";
+      const int severity = state == "down" ? 3 : state == "ejected" ? 2 : state == "draining" ? 1 : 0;
+      auto [it, fresh] = machines.try_emplace(server.url, severity);
+      if (!fresh) it->second = std::max(it->second, severity);
     }
+  }
+  const int servers = static_cast<int>(machines.size());
+  int up = 0, down = 0, ejected = 0, draining = 0;
+  for (const auto& [_, severity] : machines) {
+    up += severity == 0;
+    draining += severity == 1;
+    ejected += severity == 2;
+    down += severity == 3;
   }
   previous_ = std::move(current);
   previous_at_ = now;

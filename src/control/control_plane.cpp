@@ -269,6 +269,22 @@ admin::ServerInfo::Scheduling scheduling_of(const balancing::ServerState& s) {
 
 }  // namespace
 
+// Time to first token per server, and over the whole service, from what the metrics record.
+void ControlPlane::fill_ttft(admin::ServiceInfo& info) const {
+  std::vector<std::string_view> all;
+  for (auto& server : info.servers) {
+    all.push_back(server.url);
+    if (auto q = metrics_.ttft_quantiles({server.url})) {
+      server.ttft_p50_ms = q->p50_ms;
+      server.ttft_p99_ms = q->p99_ms;
+    }
+  }
+  if (auto q = metrics_.ttft_quantiles(all)) {
+    info.ttft_p50_ms = q->p50_ms;
+    info.ttft_p99_ms = q->p99_ms;
+  }
+}
+
 std::vector<admin::ServiceInfo> ControlPlane::services() {
   auto snap = gateway_.current();
   const auto now = balancing::steady_now_ns();
@@ -284,6 +300,7 @@ std::vector<admin::ServiceInfo> ControlPlane::services() {
                                                std::nullopt});
       if (svc.wants_prompt || svc.lb.serverMetrics.enabled) info.servers.back().scheduling = scheduling_of(*s);
     }
+    fill_ttft(info);
     out.push_back(std::move(info));
   }
   return out;

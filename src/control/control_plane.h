@@ -70,6 +70,7 @@ class ControlPlane final : public admin::AdminBackend {
   admin::MutationResult drain_server(std::string_view service, std::string_view url) override;
 
  private:
+  void fill_ttft(admin::ServiceInfo& info) const;  // the TTFT quantiles the metrics record
   // Control thread only.
   void reload_from_file(const std::string& reason);
   bool apply(config::Config cfg, const std::string& reason, std::vector<std::string>* errors);

@@ -2,7 +2,8 @@
 //
 // Machine A (vm02) serves Qwen2.5-0.5B-Instruct; machine B (vm03) serves Qwen2.5-0.5B-Instruct and
 // glm4-9b-chat. Both are simulated in this process; the gateway on 127.0.0.1:8080 balances Qwen
-// across both and sends glm4 to B only, reading the model from the request body.
+// across both and sends glm4 to B only, reading the model from the request body. Its admin API
+// and dashboard are on 127.0.0.1:9090.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -21,6 +22,8 @@ entryPoints:
   web:
     address: "127.0.0.1:8080"
 ping: {}
+admin:
+  address: "127.0.0.1:9090"
 http:
   routers:
     glm4:
@@ -42,7 +45,12 @@ http:
 )yaml";
 
 constexpr std::string_view kCurls = R"text(
+Dashboard: http://127.0.0.1:9090/dashboard/
+
 Try it (another terminal):
+
+  # the models behind the gateway, as an OpenAI client's models.list() sees them
+  curl -s http://127.0.0.1:8080/v1/models
 
   # streamed, balanced across vm02 and vm03 (see "system_fingerprint")
   curl -N http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \

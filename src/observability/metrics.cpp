@@ -93,11 +93,23 @@ struct alignas(64) Metrics::Shard::Series {
   Series* next = nullptr;  // set before publication, then constant
 };
 
+struct Metrics::Shard::ServerSeries {
+  explicit ServerSeries(std::string_view u) : url(u) {}
+  const std::string url;
+  Histogram ttft;
+  ServerSeries* next = nullptr;  // set before publication, then constant
+};
+
 Metrics::Shard::Shard(std::size_t max_models) : slots_(64, nullptr), max_models_(max_models) {}
 
 Metrics::Shard::~Shard() {
   for (Series* s = head_.load(std::memory_order_relaxed); s;) {
     Series* next = s->next;
+    delete s;
+    s = next;
+  }
+  for (ServerSeries* s = server_head_.load(std::memory_order_relaxed); s;) {
+    ServerSeries* next = s->next;
     delete s;
     s = next;
   }
@@ -163,7 +175,19 @@ void Metrics::Shard::record(const RequestRecord& r) {
   }
   c->n.add(1);
   s->duration.observe(r.duration);
-  if (r.ttft) s->ttft.observe(*r.ttft);
+  if (r.ttft) {
+    s->ttft.observe(*r.ttft);
+    if (!r.upstream.empty()) {
+      auto it = servers_.find(std::string_view(r.upstream));
+      if (it == servers_.end()) {  // a server new to this shard: the only allocation
+        auto* fresh = new ServerSeries(r.upstream);
+        fresh->next = server_head_.load(std::memory_order_relaxed);
+        server_head_.store(fresh, std::memory_order_release);
+        it = servers_.emplace(r.upstream, fresh).first;
+      }
+      it->second->ttft.observe(*r.ttft);
+    }
+  }
   if (r.prompt_tokens) s->prompt_tokens.add(*r.prompt_tokens);
   if (r.completion_tokens) s->completion_tokens.add(*r.completion_tokens);
   if (r.attempts > 1) s->retries.add(r.attempts - 1);
@@ -179,6 +203,38 @@ Metrics::~Metrics() = default;
 
 void Metrics::config_reload(bool ok) {
   (ok ? reloads_ok_ : reloads_failed_).fetch_add(1, std::memory_order_relaxed);
+}
+
+std::optional<Metrics::TtftQuantiles> Metrics::ttft_quantiles(
+    const std::vector<std::string_view>& urls) const {
+  std::array<std::uint64_t, kBuckets + 1> counts{};
+  std::uint64_t total = 0;
+  for (const auto& shard : shards_) {
+    for (auto* s = shard->server_head_.load(std::memory_order_acquire); s; s = s->next) {
+      if (std::find(urls.begin(), urls.end(), std::string_view(s->url)) == urls.end()) continue;
+      for (std::size_t i = 0; i <= kBuckets; ++i) {
+        const auto n = s->ttft.counts[i].get();
+        counts[i] += n;
+        total += n;
+      }
+    }
+  }
+  if (total == 0) return std::nullopt;
+  auto quantile = [&](double q) {
+    const double rank = q * static_cast<double>(total);
+    double below = 0;
+    for (std::size_t i = 0; i <= kBuckets; ++i) {
+      const double in = static_cast<double>(counts[i]);
+      if (below + in >= rank && in > 0) {
+        if (i == kBuckets) return kLatencyBucketsSeconds.back() * 1000;  // past the last bound
+        const double lower = i == 0 ? 0 : kLatencyBucketsSeconds[i - 1];
+        return (lower + (kLatencyBucketsSeconds[i] - lower) * (rank - below) / in) * 1000;
+      }
+      below += in;
+    }
+    return kLatencyBucketsSeconds.back() * 1000;
+  };
+  return TtftQuantiles{quantile(0.5), quantile(0.99)};
 }
 
 // ---------------------------------------------------------------------------------------------

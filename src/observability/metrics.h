@@ -14,6 +14,9 @@
 // no lock. The model label comes from the client: a Shard admits at most `max_models` distinct
 // values (default 1000), later ones are counted as model="other".
 //
+// Time to first token is also kept per upstream server (by URL: one machine in two pools is one
+// series), for the admin API's per-server quantiles: one more hash lookup per streamed answer.
+//
 // Rendering (text exposition format 0.0.4) walks every shard, sums equal label sets and derives
 // the coarser families (TTFT by service and model, tokens by model, retries by service) from the
 // series. It allocates freely: it runs on the admin thread, once per scrape.
@@ -27,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -92,6 +96,7 @@ class Metrics {
     explicit Shard(std::size_t max_models);
 
     struct Series;
+    struct ServerSeries;
     struct SvHash {
       using is_transparent = void;
       std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
@@ -108,6 +113,8 @@ class Metrics {
     std::size_t size_ = 0;
     std::unordered_set<std::string, SvHash, std::equal_to<>> models_;
     std::size_t max_models_;
+    std::atomic<ServerSeries*> server_head_{nullptr};  // per-server TTFT, published like head_
+    std::unordered_map<std::string, ServerSeries*, SvHash, std::equal_to<>> servers_;  // worker-private
   };
 
   explicit Metrics(unsigned workers, Options options = {});
@@ -120,6 +127,14 @@ class Metrics {
 
   // From whichever thread applied (or failed to apply) a configuration reload.
   void config_reload(bool ok);
+
+  // Estimated time to first token quantiles (p50, p99) in milliseconds over the streamed
+  // answers of the servers at `urls`, as Prometheus' histogram_quantile estimates them (linear
+  // within a bucket); nullopt before the first streamed answer. Any thread.
+  struct TtftQuantiles {
+    double p50_ms = 0, p99_ms = 0;
+  };
+  std::optional<TtftQuantiles> ttft_quantiles(const std::vector<std::string_view>& urls) const;
 
   // The whole exposition, for GET /metrics. Any thread; typically the admin thread.
   std::string render_prometheus(const ExtraGauges& extra = {}) const;

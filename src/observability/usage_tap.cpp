@@ -31,18 +31,24 @@ struct Usage {
   std::optional<std::uint64_t> prompt, completion, cached;
 };
 
-// Reads the counts of a "usage" object; false on malformed JSON.
+// Reads the counts of a "usage" object; false on malformed JSON. Chat and completions name them
+// prompt_tokens / completion_tokens; the Responses API (and image generation) input_tokens /
+// output_tokens, with input_tokens_details.cached_tokens. Rerank answers (vLLM, Jina) carry only
+// total_tokens, all of them input: counted as prompt tokens when nothing else is given.
 bool read_usage_object(od::object& u, Usage& usage) {
+  std::optional<std::uint64_t> total;
   for (auto f : u) {
     od::field field;
     std::string_view key;
     if (std::move(f).get(field) || field.unescaped_key().get(key)) return false;
     std::uint64_t n;
-    if (key == "prompt_tokens") {
+    if (key == "prompt_tokens" || key == "input_tokens") {
       if (!field.value().get_uint64().get(n)) usage.prompt = n;
-    } else if (key == "completion_tokens") {
+    } else if (key == "completion_tokens" || key == "output_tokens") {
       if (!field.value().get_uint64().get(n)) usage.completion = n;
-    } else if (key == "prompt_tokens_details") {
+    } else if (key == "total_tokens") {
+      if (!field.value().get_uint64().get(n)) total = n;
+    } else if (key == "prompt_tokens_details" || key == "input_tokens_details") {
       // vLLM and SGLang: {"cached_tokens": N}; null when the server does not report reuse.
       od::object details;
       if (field.value().get_object().get(details)) continue;
@@ -54,7 +60,48 @@ bool read_usage_object(od::object& u, Usage& usage) {
       }
     }
   }
+  if (!usage.prompt && !usage.completion && total) usage.prompt = total;
   return true;
+}
+
+// The usage inside a member object of `obj` named `outer` (the Responses API's "response", or
+// Xinference rerank's "meta" whose "tokens" has input_tokens / output_tokens): true when found.
+bool read_nested_usage(od::value v, std::string_view inner, Usage& usage, bool& malformed) {
+  od::object o;
+  if (v.get_object().get(o)) return false;
+  for (auto f : o) {
+    od::field field;
+    std::string_view key;
+    if (std::move(f).get(field) || field.unescaped_key().get(key)) {
+      malformed = true;
+      return false;
+    }
+    if (key != inner) continue;
+    od::object u;
+    if (field.value().get_object().get(u)) continue;  // "usage": null while in progress
+    usage = {};
+    if (!read_usage_object(u, usage)) {
+      malformed = true;
+      return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+// The Responses API's streamed events name their type ("response.output_text.delta", ...) in the
+// SSE event field and in the data's "type". Returns it, or "" for any other event. The data's top
+// level is the only object whose type starts with "response." (output items are "message",
+// "output_text", ...; an escaped quote inside a string cannot produce `"type":"`).
+std::string_view responses_event_type(std::string_view event_name, std::string_view data) {
+  constexpr std::string_view kPrefix = "response.";
+  if (event_name.starts_with(kPrefix)) return event_name;
+  constexpr std::string_view kKey = R"("type":"response.)";
+  const auto at = data.find(kKey);
+  if (at == std::string_view::npos) return {};
+  const auto from = at + kKey.size() - kPrefix.size();
+  const auto end = data.find('"', from);
+  return end == std::string_view::npos ? std::string_view{} : data.substr(from, end - from);
 }
 
 void skip_ws(std::string_view s, std::size_t& i) {
@@ -144,6 +191,10 @@ bool inject_include_usage(std::string& body) {
     if (key == "stream") {
       bool b = false;
       stream = type == od::json_type::boolean && !v.get_bool().get(b) && b;
+    } else if (key == "input") {
+      // The Responses API (its request has "input" where chat has "messages" and completions
+      // "prompt"): usage always comes in response.completed, and stream_options is not its own.
+      return false;
     } else if (key == "stream_options") {
       include = Include::absent;
       options_empty = true;
@@ -354,7 +405,7 @@ void UsageTap::process_sse(std::string_view piece, std::string* out, Clock::time
 }
 
 bool UsageTap::on_event(std::string_view event, Clock::time_point now) {
-  std::string_view data;
+  std::string_view data, name;
   bool has_data = false;
   bool joined = false;  // several data lines, joined in scratch_
   for (std::size_t i = 0; i < event.size();) {
@@ -364,9 +415,14 @@ bool UsageTap::on_event(std::string_view event, Clock::time_point now) {
     i = j + (j + 1 < event.size() && event[j] == '\r' && event[j + 1] == '\n' ? 2 : 1);
     if (line.empty() || line.front() == ':') continue;
     const auto colon = line.find(':');
-    if (line.substr(0, colon) != "data") continue;
+    const std::string_view field = line.substr(0, colon);
+    if (field != "data" && field != "event") continue;
     std::string_view value = colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
     if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (field == "event") {
+      name = value;
+      continue;
+    }
     if (!has_data) {
       data = value;
       has_data = true;
@@ -380,6 +436,19 @@ bool UsageTap::on_event(std::string_view event, Clock::time_point now) {
   if (!has_data) return false;
   if (joined) data = scratch_;
   if (data == "[DONE]") return false;
+  if (const auto type = responses_event_type(name, data); !type.empty()) {
+    // Responses API: response.created and the item/part events come before any token; the
+    // first *.delta (output text, reasoning, refusal, function arguments) is the first token.
+    // The usage is in the final response (response.completed, .incomplete or .failed), always:
+    // there is nothing to ask for and nothing to strip.
+    if (!first_data_at_ && type.ends_with(".delta")) first_data_at_ = now;
+    if (type == "response.completed" || type == "response.incomplete" || type == "response.failed") {
+      scratch_.assign(data);
+      bool choices_empty = false;
+      read_usage(choices_empty);
+    }
+    return false;
+  }
   if (!first_data_at_) first_data_at_ = now;
   if (data.find("\"usage\"") == std::string_view::npos) return false;
   if (!joined) scratch_.assign(data);
@@ -410,6 +479,10 @@ bool UsageTap::read_usage(bool& choices_empty) {
       usage = {};
       if (v.get_object().get(u) || !read_usage_object(u, usage)) return false;
       has_usage = true;
+    } else if (key == "response" && type == od::json_type::object) {  // Responses API events
+      bool malformed = false;
+      has_usage = read_nested_usage(v, "usage", usage, malformed);
+      if (malformed) return false;
     } else if (key == "choices") {
       od::array a;
       bool empty = false;
@@ -461,6 +534,12 @@ void UsageTap::parse_json_body() {
       std::string_view key;
       od::json_type type;
       if (std::move(f).get(field) || field.unescaped_key().get(key)) return;
+      if (key == "meta" && !usage.prompt) {  // Xinference rerank: "meta": {"tokens": {...}}
+        bool malformed = false;
+        read_nested_usage(field.value(), "tokens", usage, malformed);
+        if (malformed) return;
+        continue;
+      }
       if (key != "usage") continue;
       od::value v = field.value();
       od::object u;

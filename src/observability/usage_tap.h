@@ -8,6 +8,12 @@
 // response (UsageTap in strip mode), so the client sees the stream it asked for, give or take the
 // `"usage":null` field OpenAI-style servers then add to every other chunk.
 //
+// The Responses API (/v1/responses) always ends its stream with a response.completed event whose
+// "response" holds "usage" (input_tokens, output_tokens): nothing is injected or stripped, and
+// time to first token is the first *.delta event, not response.created (sent before generation).
+// Embeddings report prompt_tokens; rerank answers total_tokens alone (vLLM, Jina) or
+// meta.tokens.input_tokens (Xinference): both count as prompt tokens.
+//
 // Cost, per response:
 // - JSON body: each piece is copied into a buffer (up to 1 MiB), parsed once by simdjson at
 //   finish(). A larger body keeps only its first and last 64 KiB and the usage object is found by
@@ -80,7 +86,8 @@ class UsageTap {
   std::optional<std::uint64_t> completion_tokens() const { return completion_tokens_; }
   // usage.prompt_tokens_details.cached_tokens: prompt tokens the server found in its prefix cache.
   std::optional<std::uint64_t> cached_tokens() const { return cached_tokens_; }
-  // When the first "data:" event (other than [DONE]) was complete: time to first token.
+  // When the first "data:" event (other than [DONE]; for the Responses API the first *.delta
+  // event) was complete: time to first token.
   std::optional<Clock::time_point> first_data_at() const { return first_data_at_; }
   // The usage event was removed from the stream.
   bool usage_stripped() const { return stripped_; }

@@ -280,10 +280,14 @@ net::Task<bool> Session::serve_one() {
   }
 
   const runtime::Snapshot& snap = *routes->snapshot;
-  if ((snap.discovery || !snap.config.models.empty()) && is_get && view.path == "/v1/models") {
-    // One catalogue for every server behind the gateway, as if it were one model server.
-    const std::string list = runtime::render_model_list(snap);
-    co_return co_await reply_body(200, "application/json", list, keep_alive);
+  // GET /v1/models and /v1/models/{id}: the gateway's own catalogue (runtime/catalogue.h).
+  if (is_get && view.path.starts_with("/v1/models")) {
+    if (auto answer = runtime::answer_model_request(snap, *ep, view.path)) {
+      if (answer->status == 200)
+        co_return co_await reply_body(200, "application/json", answer->body, keep_alive);
+      x_->error = ErrorReply{404, "model_not_found", std::move(answer->body)};
+      co_return co_await reply_error(keep_alive);
+    }
   }
 
   ModelField model_field = ModelField::missing;

@@ -810,6 +810,58 @@ std::vector<std::string> Rule::served_models() const {
   return out;
 }
 
+namespace {
+
+// Kleene's three-valued logic: a matcher other than Model/ModelRegexp is "maybe" (the request's
+// host, path and headers are not known), so the rule can match unless it is false whatever they are.
+enum class Tri : std::uint8_t { no, maybe, yes };
+
+Tri eval_for_model(const Rule::Node& n, std::string_view model) {
+  using Op = Rule::Node::Op;
+  switch (n.op) {
+    case Op::all: {
+      Tri t = Tri::yes;
+      for (const auto& c : n.children) t = std::min(t, eval_for_model(*c, model));
+      return t;
+    }
+    case Op::any: {
+      Tri t = Tri::no;
+      for (const auto& c : n.children) t = std::max(t, eval_for_model(*c, model));
+      return t;
+    }
+    case Op::negate: {
+      const Tri t = eval_for_model(*n.children.front(), model);
+      return t == Tri::maybe ? t : t == Tri::yes ? Tri::no : Tri::yes;
+    }
+    case Op::match:
+      if (n.matcher.kind == Kind::model) return contains(n.matcher.values, model) ? Tri::yes : Tri::no;
+      if (n.matcher.kind == Kind::model_regexp) return search(*n.matcher.regex, model) ? Tri::yes : Tri::no;
+      return Tri::maybe;
+  }
+  return Tri::maybe;
+}
+
+bool path_named_under(const Rule::Node& n, bool negated, std::string_view base) {
+  if (n.op == Rule::Node::Op::negate) negated = !negated;
+  for (const auto& child : n.children) {
+    if (path_named_under(*child, negated, base)) return true;
+  }
+  if (n.op != Rule::Node::Op::match || negated) return false;
+  if (n.matcher.kind != Kind::path && n.matcher.kind != Kind::path_prefix) return false;
+  return std::any_of(n.matcher.values.begin(), n.matcher.values.end(),
+                     [&](const std::string& v) { return v.starts_with(base); });
+}
+
+}  // namespace
+
+bool Rule::may_match_model(std::string_view model) const {
+  return root_ != nullptr && eval_for_model(*root_, model) != Tri::no;
+}
+
+bool Rule::names_path_under(std::string_view base) const {
+  return root_ != nullptr && path_named_under(*root_, false, base);
+}
+
 std::variant<Rule, RuleError> parse_rule(std::string_view text) {
   Parser parser(text);
   auto root = parser.run();

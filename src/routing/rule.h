@@ -70,6 +70,14 @@ class Rule {
   // The names of the Model matchers that can make the rule true: those under an even number of
   // `!` (`!Model(x)` says x is not served here). Each name once, in the order written.
   std::vector<std::string> served_models() const;
+  // Whether a request for `model` can match, judging by the Model/ModelRegexp matchers alone
+  // (every other matcher could go either way): false only when the rule is false for that model
+  // whatever the request's path, host and headers are.
+  bool may_match_model(std::string_view model) const;
+  // True when a Path or PathPrefix matcher not under an odd number of `!` has an argument that
+  // starts with `base`: the rule names that part of the URL space explicitly (PathPrefix(`/v1`)
+  // does not name `/v1/models`; Path(`/v1/models`) and PathPrefix(`/v1/models/`) do).
+  bool names_path_under(std::string_view base) const;
   const std::string& text() const { return text_; }
 
  private:

@@ -94,6 +94,7 @@ asio::awaitable<Session::Outcome> Session::engine_generation(Completion c, bool 
 
     if (stream) {
       start_head(200, kEventStream, std::nullopt);
+      frame_stream_start(c);
       if (!co_await write(out_)) co_return Outcome::failed;
       disarm();
     }

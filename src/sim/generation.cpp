@@ -134,6 +134,7 @@ asio::awaitable<bool> Session::generation(Request& request, Endpoint endpoint) {
 
 void Session::build_complete_stream(const Completion& c, bool include_usage) {
   start_head(200, kEventStream, std::nullopt);
+  frame_stream_start(c);
   for (int i = 1; i <= c.completion_tokens; ++i) {
     event_.clear();
     append_token_event(event_, c, i);
@@ -151,8 +152,16 @@ void Session::append_stream_end(const Completion& c, bool include_usage) {
     append_usage_event(event_, c);
     frame(event_);
   }
-  frame(kDoneEvent);
+  event_.clear();
+  append_done_event(event_, c);
+  if (!event_.empty()) frame(event_);
   if (!http10_) out_ += kLastChunk;
+}
+
+void Session::frame_stream_start(const Completion& c) {
+  event_.clear();
+  append_stream_start(event_, c);
+  if (!event_.empty()) frame(event_);
 }
 
 asio::awaitable<Session::Outcome> Session::timed_generation(Completion c, bool stream,
@@ -162,6 +171,7 @@ asio::awaitable<Session::Outcome> Session::timed_generation(Completion c, bool s
     disarm();  // the client decides how long it waits
     if (stream) {
       start_head(200, kEventStream, std::nullopt);
+      frame_stream_start(c);
       if (!co_await write(out_)) co_return Outcome::failed;
       disarm();
     }

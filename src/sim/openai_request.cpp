@@ -1,8 +1,9 @@
 #include "sim/openai_request.h"
 
-#include <algorithm>
-
+#include <fmt/format.h>
 #include <simdjson.h>
+
+#include <algorithm>
 
 #include "sim/tokenizer.h"
 
@@ -184,6 +185,13 @@ std::optional<ApiError> parse_generation(const std::string& body, Endpoint endpo
     } else if (key == "stream") {
       if (!value.is_null() && value.get(out.stream))
         return invalid("'stream' must be a boolean.", "stream");
+    } else if (key == "stream_options" && endpoint == Endpoint::responses) {
+      // The Responses API always reports usage (in response.completed): a proxy that adds
+      // include_usage here would be rejected, as OpenAI rejects unknown parameters.
+      object options;
+      element usage;
+      if (!value.get(options) && !options["include_usage"].get(usage))
+        return invalid("Unknown parameter: 'stream_options.include_usage'.", "stream_options.include_usage");
     } else if (key == "stream_options") {
       object options;
       if (value.is_null()) continue;
@@ -191,6 +199,29 @@ std::optional<ApiError> parse_generation(const std::string& body, Endpoint endpo
       element usage;
       if (!options["include_usage"].get(usage) && !usage.is_null() && usage.get(out.include_usage))
         return invalid("'stream_options.include_usage' must be a boolean.", "stream_options");
+    } else if (key == "max_output_tokens" && endpoint == Endpoint::responses) {
+      if (value.is_null()) continue;
+      std::int64_t n;
+      if (value.get(n) || n < 1)
+        return invalid("'max_output_tokens' must be a positive integer.", "max_output_tokens");
+      out.max_tokens = static_cast<int>(std::min<std::int64_t>(n, kMaxTokensCap));
+      out.max_tokens_given = true;
+    } else if (key == "input" && endpoint == Endpoint::responses) {
+      // A string, or input items: messages whose content is a string or input_text parts.
+      std::string_view text;
+      if (!value.get(text)) {
+        out.prompt_tokens += count_words(text);
+        if (out.render_prompt) out.prompt.append(kTurnStart).append("user\n").append(text).append(kTurnEnd);
+      } else if (auto e =
+                     count_messages(value, out.prompt_tokens, out.render_prompt ? &out.prompt : nullptr)) {
+        return invalid("'input' must be a string or an array of input items.", "input");
+      }
+      have_input = true;
+    } else if (key == "instructions" && endpoint == Endpoint::responses) {
+      std::string_view text;
+      if (!value.is_null() && value.get(text))
+        return invalid("'instructions' must be a string.", "instructions");
+      if (!value.is_null()) out.prompt_tokens += count_words(text);
     } else if (key == "max_tokens" || key == "max_completion_tokens") {
       if (value.is_null()) continue;
       std::int64_t n;
@@ -213,9 +244,16 @@ std::optional<ApiError> parse_generation(const std::string& body, Endpoint endpo
     }
   }
   if (!have_model) return invalid("You must provide a model parameter.", "model");
-  if (!have_input)
-    return endpoint == Endpoint::chat ? invalid("'messages' is a required property.", "messages")
-                                      : invalid("'prompt' is a required property.", "prompt");
+  if (!have_input) {
+    switch (endpoint) {
+      case Endpoint::chat:
+        return invalid("'messages' is a required property.", "messages");
+      case Endpoint::completion:
+        return invalid("'prompt' is a required property.", "prompt");
+      case Endpoint::responses:
+        return invalid("'input' is a required property.", "input");
+    }
+  }
   return std::nullopt;
 }
 
@@ -236,6 +274,90 @@ std::optional<ApiError> parse_embedding(const std::string& body, EmbeddingReques
   });
   if (!ok || out.inputs.empty())
     return invalid("'input' must be a string, an array of strings or of token ids.", "input");
+  return std::nullopt;
+}
+
+namespace {
+
+std::optional<ApiError> required_string(object request, std::string_view key, std::string& out) {
+  std::string_view v;
+  if (request[key].get(v) || v.empty()) {
+    return key == "model" ? invalid("You must provide a model parameter.", "model")
+                          : invalid(std::string("'") + std::string(key) + "' is a required string.", key);
+  }
+  out.assign(v);
+  return std::nullopt;
+}
+
+// An optional string member: absent or null leaves `out` as it is.
+std::optional<ApiError> optional_string(object request, std::string_view key, std::string& out) {
+  element e;
+  std::string_view v;
+  if (request[key].get(e) || e.is_null()) return std::nullopt;
+  if (e.get(v)) return invalid(std::string("'") + std::string(key) + "' must be a string.", key);
+  out.assign(v);
+  return std::nullopt;
+}
+
+std::optional<ApiError> optional_int(object request, std::string_view key, int min, int max, int& out) {
+  element e;
+  std::int64_t n;
+  if (request[key].get(e) || e.is_null()) return std::nullopt;
+  if (e.get(n) || n < min || n > max)
+    return invalid(fmt::format("'{}' must be an integer from {} to {}.", key, min, max), key);
+  out = static_cast<int>(n);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ApiError> parse_rerank(const std::string& body, RerankRequest& out) {
+  object request;
+  if (auto e = parse_object(body, request)) return e;
+  out = {};
+  if (auto e = required_string(request, "model", out.model)) return e;
+  if (auto e = required_string(request, "query", out.query)) return e;
+  array documents;
+  if (request["documents"].get(documents) || documents.size() == 0)
+    return invalid("'documents' must be a non-empty array of strings or {\"text\": ...} objects.",
+                   "documents");
+  for (element d : documents) {
+    std::string_view text;
+    if (d.get(text) && d["text"].get(text))
+      return invalid("Each document must be a string or an object with a \"text\" string.", "documents");
+    out.documents.emplace_back(text);
+  }
+  if (auto e = optional_int(request, "top_n", 0, 1'000'000, out.top_n)) return e;
+  bool b = true;
+  if (!request["return_documents"].get(b)) out.return_documents = b;
+  return std::nullopt;
+}
+
+std::optional<ApiError> parse_speech(const std::string& body, SpeechRequest& out) {
+  object request;
+  if (auto e = parse_object(body, request)) return e;
+  out = {};
+  if (auto e = required_string(request, "model", out.model)) return e;
+  if (auto e = required_string(request, "input", out.input)) return e;
+  if (auto e = optional_string(request, "voice", out.voice)) return e;
+  if (auto e = optional_string(request, "response_format", out.response_format)) return e;
+  const auto& f = out.response_format;
+  if (f != "mp3" && f != "wav" && f != "pcm")
+    return invalid(fmt::format("Unsupported response_format `{}`: the sim speaks mp3, wav or pcm.", f),
+                   "response_format");
+  return std::nullopt;
+}
+
+std::optional<ApiError> parse_image(const std::string& body, ImageRequest& out) {
+  object request;
+  if (auto e = parse_object(body, request)) return e;
+  out = {};
+  if (auto e = required_string(request, "model", out.model)) return e;
+  if (auto e = required_string(request, "prompt", out.prompt)) return e;
+  if (auto e = optional_int(request, "n", 1, 10, out.n)) return e;
+  if (auto e = optional_string(request, "response_format", out.response_format)) return e;
+  if (out.response_format != "url" && out.response_format != "b64_json")
+    return invalid("'response_format' must be \"url\" or \"b64_json\".", "response_format");
   return std::nullopt;
 }
 

@@ -11,7 +11,7 @@
 
 namespace modelgate::sim::detail {
 
-enum class Endpoint { chat, completion };
+enum class Endpoint { chat, completion, responses };  // /v1/chat/completions, /v1/completions, /v1/responses
 
 // An error answered in OpenAI's shape: {"error":{"message","type","param","code"}}.
 struct ApiError {
@@ -51,12 +51,34 @@ struct EmbeddingRequest {
   int prompt_tokens = 0;
 };
 
+// POST /v1/rerank (vLLM, Jina and Xinference; Cohere's fields): documents are strings or {"text"}.
+struct RerankRequest {
+  std::string model, query;
+  std::vector<std::string> documents;
+  int top_n = 0;  // 0: all
+  bool return_documents = true;
+};
+
+// POST /v1/audio/speech.
+struct SpeechRequest {
+  std::string model, input, voice, response_format = "mp3";
+};
+
+// POST /v1/images/generations.
+struct ImageRequest {
+  std::string model, prompt, response_format = "url";
+  int n = 1;
+};
+
 inline constexpr int kMaxTokensCap = 1'000'000;
 
 // Each fills `out` (reusing its capacity) or returns the 400 to answer.
 std::optional<ApiError> parse_generation(const std::string& body, Endpoint endpoint,
                                          int default_max_tokens, GenerationRequest& out);
 std::optional<ApiError> parse_embedding(const std::string& body, EmbeddingRequest& out);
+std::optional<ApiError> parse_rerank(const std::string& body, RerankRequest& out);
+std::optional<ApiError> parse_speech(const std::string& body, SpeechRequest& out);
+std::optional<ApiError> parse_image(const std::string& body, ImageRequest& out);
 // Admin: {"id": "NAME"}.
 std::optional<ApiError> parse_model_id(const std::string& body, std::string& out);
 

@@ -46,6 +46,7 @@ void append_escaped(std::string& out, std::string_view s) { text::append_json_es
 void append_json_string(std::string& out, std::string_view s) { text::append_json_string(out, s); }
 
 void append_completion(std::string& out, const Completion& c) {
+  if (c.endpoint == Endpoint::responses) return append_response(out, c);
   bool chat = c.endpoint == Endpoint::chat;
   append_header_fields(out, c, chat ? "chat.completion" : "text_completion");
   out += chat ? R"(,"choices":[{"index":0,"message":{"role":"assistant","content":")"
@@ -58,7 +59,16 @@ void append_completion(std::string& out, const Completion& c) {
   out += '}';
 }
 
+void append_stream_start(std::string& out, const Completion& c) {
+  if (c.endpoint == Endpoint::responses) append_response_start_events(out, c);
+}
+
+void append_done_event(std::string& out, const Completion& c) {
+  if (c.endpoint != Endpoint::responses) out += kDoneEvent;
+}
+
 void append_token_event(std::string& out, const Completion& c, int index) {
+  if (c.endpoint == Endpoint::responses) return append_response_delta_event(out, c, index);
   out += "data: ";
   append_header_fields(out, c, chunk_object(c));
   if (c.endpoint == Endpoint::chat) {
@@ -74,6 +84,7 @@ void append_token_event(std::string& out, const Completion& c, int index) {
 }
 
 void append_finish_event(std::string& out, const Completion& c) {
+  if (c.endpoint == Endpoint::responses) return append_response_end_events(out, c);
   out += "data: ";
   append_header_fields(out, c, chunk_object(c));
   out += c.endpoint == Endpoint::chat ? R"(,"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":")"
@@ -83,6 +94,7 @@ void append_finish_event(std::string& out, const Completion& c) {
 }
 
 void append_usage_event(std::string& out, const Completion& c) {
+  if (c.endpoint == Endpoint::responses) return;  // in response.completed
   out += "data: ";
   append_header_fields(out, c, chunk_object(c));
   out += R"(,"choices":[],)";

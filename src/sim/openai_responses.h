@@ -1,6 +1,6 @@
-// Writing OpenAI response bodies: completions, SSE chunks in OpenAI's streaming shape, model
-// lists, embeddings, errors. Each function appends to a caller-owned string, so a connection
-// reuses one buffer and the fast path allocates nothing once warmed up.
+// Writing OpenAI response bodies: completions, Responses API objects, SSE chunks in OpenAI's streaming shape,
+// model lists, embeddings, errors. Each function appends to a caller-owned string, so a connection reuses one
+// buffer and the fast path allocates nothing once warmed up.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +34,16 @@ void append_token_event(std::string& out, const Completion& c, int index);
 void append_finish_event(std::string& out, const Completion& c);
 void append_usage_event(std::string& out, const Completion& c);
 inline constexpr std::string_view kDoneEvent = "data: [DONE]\n\n";
+// Events before the first token (the Responses API's; none for chat and completions), and the
+// end of a stream ([DONE]; nothing for the Responses API).
+void append_stream_start(std::string& out, const Completion& c);
+void append_done_event(std::string& out, const Completion& c);
+
+// The Responses API (responses_api.cpp); the functions above call these for Endpoint::responses.
+void append_response(std::string& out, const Completion& c);
+void append_response_start_events(std::string& out, const Completion& c);
+void append_response_delta_event(std::string& out, const Completion& c, int index);
+void append_response_end_events(std::string& out, const Completion& c);
 
 void append_model_object(std::string& out, std::string_view id, std::int64_t created,
                          std::string_view owner);

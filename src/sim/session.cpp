@@ -16,6 +16,7 @@
 
 #include "sim/http_out.h"
 #include "sim/listener.h"
+#include "text/percent.h"
 
 namespace modelgate::sim::detail {
 
@@ -33,23 +34,6 @@ constexpr std::size_t kPipelineLimit = 1024 * 1024;  // read-ahead kept while an
 constexpr auto kIdleTimeout = 60s;                    // waiting for (the rest of) a request
 constexpr auto kWriteTimeout = 30s;                   // the client must drain a write by then
 constexpr auto kWatchdogTick = 2s;
-
-// "%2F" and friends, for model names in DELETE /admin/models/<id>.
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    int v = 0;
-    if (s[i] == '%' && i + 2 < s.size() &&
-        std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16).ptr == s.data() + i + 3) {
-      out += static_cast<char>(v);
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -162,6 +146,8 @@ asio::awaitable<bool> Session::handle(Request& request) {
     co_return co_await generation(request, Endpoint::chat);
   if (method == http::verb::post && path == "/v1/completions")
     co_return co_await generation(request, Endpoint::completion);
+  if (method == http::verb::post && path == "/v1/responses")
+    co_return co_await generation(request, Endpoint::responses);
 
   // X-Sim-Status on anything but admin: answer that status (generation() handles its own).
   if (auto forced = forced_status(request); forced && !admin_path) {
@@ -174,10 +160,15 @@ asio::awaitable<bool> Session::handle(Request& request) {
   if (method == http::verb::post && path == "/v1/embeddings") co_return co_await embeddings(request);
   const bool audio_path = path == "/v1/audio/transcriptions" || path == "/v1/audio/translations";
   if (method == http::verb::post && audio_path) co_return co_await audio(request, path == "/v1/audio/translations");
+  const bool rerank_path = path == "/v1/rerank" || path == "/rerank" || path == "/v2/rerank";
+  const bool media_path = rerank_path || path == "/v1/audio/speech" || path == "/v1/images/generations";
+  if (method == http::verb::post && media_path)
+    co_return co_await model_endpoint(request, rerank_path ? std::string_view("/v1/rerank") : path);
   if (admin_path) co_return co_await admin(request, path);
 
   bool known = path == "/health" || path == "/v1/models" || path == "/v1/chat/completions" ||
-               path == "/v1/completions" || path == "/v1/embeddings" || audio_path;
+               path == "/v1/completions" || path == "/v1/responses" || path == "/v1/embeddings" ||
+               audio_path || media_path;
   if (known) co_return co_await send_error({405, "Method not allowed."});
   co_return co_await send_error({404, fmt::format("Unknown path {}.", path), "invalid_request_error",
                                  "not_found"});
@@ -226,7 +217,7 @@ asio::awaitable<bool> Session::admin(Request& request, std::string_view path) {
   }
   constexpr std::string_view prefix = "/admin/models/";
   if (path.starts_with(prefix) && path.size() > prefix.size() && method == http::verb::delete_) {
-    std::string id = percent_decode(path.substr(prefix.size()));
+    std::string id = text::percent_decode(path.substr(prefix.size()));
     if (core_.models.remove(id)) co_return co_await send(204, {}, {});
     co_return co_await send_error({404, fmt::format("The model `{}` does not exist.", id),
                                    "invalid_request_error", "model_not_found"});

@@ -55,12 +55,15 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<bool> models();
   boost::asio::awaitable<bool> embeddings(Request& request);
   boost::asio::awaitable<bool> audio(Request& request, bool translate);  // audio.cpp
+  // media.cpp: /v1/rerank, /v1/audio/speech, /v1/images/generations.
+  boost::asio::awaitable<bool> model_endpoint(Request& request, std::string_view path);
   boost::asio::awaitable<bool> admin(Request& request, std::string_view path);
   boost::asio::awaitable<bool> generation(Request& request, Endpoint endpoint);
   boost::asio::awaitable<Outcome> timed_generation(Completion c, bool stream, bool include_usage,
                                                    int ttft_ms, int tpot_ms);
   void build_complete_stream(const Completion& c, bool include_usage);
   void append_stream_end(const Completion& c, bool include_usage);  // finish, usage, [DONE]
+  void frame_stream_start(const Completion& c);  // the events before the first token, if any
 
   // Engine mode (engine_session.cpp): the generation as the engine model times it; /metrics.
   boost::asio::awaitable<Outcome> engine_generation(Completion c, bool stream, bool include_usage);

@@ -31,6 +31,7 @@ namespace {
 using mt::admin_port;
 using mt::Json;
 using mt::num;
+using mt::read_lines;
 using mt::str;
 using mt::wait_until;
 
@@ -54,15 +55,6 @@ std::string url(const mt::SimProcess& s) { return "http://127.0.0.1:" + std::to_
 
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
 }
 
 // The usage of a non-streamed answer.

@@ -48,7 +48,7 @@ admin:
 http:
   routers:
     chat: {rule: "PathPrefix(\`/v1/chat\`)", service: pool}
-    models: {rule: "Path(\`/v1/models\`)", service: pool}
+    models: {rule: "Path(\`/v1/models\`)", service: spare}
     fallback: {rule: "PathPrefix(\`/\`)", service: pool, priority: 1}
   services:
     pool:
@@ -57,15 +57,21 @@ http:
         servers:
           - url: "${alpha.url}"
           - url: "${beta.url}"
+    spare:
+      loadBalancer:
+        healthCheck: {path: /health, interval: 500ms, timeout: 400ms, fall: 1, rise: 1}
+        servers:
+          - url: "${beta.url}"
 `);
   await waitFor(`the admin API on 127.0.0.1:${adminPort} did not answer (is AdminServer started by serve?)`,
     async () => (await fetch(`http://127.0.0.1:${adminPort}/api/status`)).ok, 10000);
   // Some traffic, so that the chart and the counters have something to show.
+  // Streamed ones too: time to first token is measured on streams.
   for (let i = 0; i < 20; i++) {
     const res = await fetch(`http://127.0.0.1:${gw.port}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: MODEL, max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] }),
+      body: JSON.stringify({ model: MODEL, max_tokens: 4, stream: i % 2 === 1, messages: [{ role: 'user', content: 'hi' }] }),
     });
     await res.arrayBuffer();
   }
@@ -104,17 +110,28 @@ test('dashboard lists the routers and shows a dead server as down', { timeout: 6
   assert.equal(await page.locator('[data-router]').count(), ROUTERS.length);
   await page.locator('[data-entrypoint="web"]').waitFor({ state: 'visible' });
 
-  const row = (sim, state) => page.locator(`[data-server-url="${sim.url}"][data-state="${state}"]`);
+  const row = (sim, state, service = 'pool') =>
+    page.locator(`[data-server-url="${sim.url}"][data-service="${service}"][data-state="${state}"]`);
   await row(alpha, 'up').waitFor({ state: 'visible' });
   await row(beta, 'up').waitFor({ state: 'visible' });
+  // Per-server time to first token quantiles, from the streamed requests each server answered.
+  for (const sim of [alpha, beta]) {
+    await waitFor(`no TTFT p50 / p99 shown for ${sim.url}`,
+      async () => /\d+ ms \/ \d+ ms/.test(await row(sim, 'up').innerText()), 5000);
+  }
   await page.locator('#conn.live').waitFor({ state: 'visible' });
 
   const killedAt = Date.now();
   beta.child.kill('SIGKILL');
   await row(beta, 'down').waitFor({ state: 'visible', timeout: 10000 });
   const seenAfter = Date.now() - killedAt;
+  await row(beta, 'down', 'spare').waitFor({ state: 'visible', timeout: 10000 });
   await page.locator('#alert-down.show').waitFor({ state: 'visible', timeout: 2000 });
-  assert.match(await page.locator('#alert-down').innerText(), new RegExp(beta.url.replaceAll('.', '\\.')));
+  // beta sits in two pools: one machine down, listed once with both pools.
+  const banner = await page.locator('#alert-down').innerText();
+  assert.match(banner, /1 server is down/);
+  assert.equal(await page.locator('#alert-down li').count(), 1, banner);
+  assert.match(banner, new RegExp(`${beta.url.replaceAll('.', '\\.')} in pool, spare`));
   // The down badge is drawn in red, not merely labelled.
   const color = await row(beta, 'down').locator('.badge').evaluate((el) => getComputedStyle(el).backgroundColor);
   const [r, g, b] = color.match(/\d+/g).map(Number);

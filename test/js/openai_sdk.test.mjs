@@ -86,3 +86,54 @@ test('embeddings pass through', async () => {
   assert.equal(r.data.length, 2);
   assert.ok(r.data[0].embedding.length > 0);
 });
+
+test('models.list() and models.retrieve() get the gateway catalogue, without discovery', async () => {
+  const ids = [];
+  for await (const m of client.models.list()) {
+    ids.push(m.id);
+    assert.equal(m.object, 'model');
+    assert.equal(m.owned_by, 'modelgate');
+    assert.equal(m.modelgate.available, true);
+  }
+  assert.deepEqual(ids, [QWEN, GLM]);
+  const glm = await client.models.retrieve(GLM);
+  assert.equal(glm.id, GLM);
+  assert.deepEqual(glm.modelgate.services, ['machine-b']);
+  assert.deepEqual(glm.modelgate.servers.map((s) => s.url), [b.url]);
+  await assert.rejects(client.models.retrieve('gpt-5'), (err) => {
+    assert.equal(err.status, 404);
+    assert.equal(err.code, 'model_not_found');
+    return true;
+  });
+});
+
+test('responses.create() without streaming', async () => {
+  const r = await client.responses.create({ model: GLM, input: 'Tell me a story', max_output_tokens: 4 });
+  assert.equal(r.object, 'response');
+  assert.equal(r.status, 'completed');
+  assert.equal(r.model, GLM);
+  assert.equal(r.output_text, 'token1 token2 token3 token4 ');
+  assert.equal(r.usage.output_tokens, 4);
+  assert.equal(r.usage.input_tokens, 4);
+});
+
+test('responses.create() streamed: deltas, then response.completed with usage', async () => {
+  const stream = await client.responses.create({
+    model: QWEN, stream: true, max_output_tokens: 6,
+    input: [{ role: 'user', content: 'Tell me a story' }],
+  });
+  const types = [];
+  let text = '';
+  let completed = null;
+  for await (const event of stream) {
+    types.push(event.type);
+    if (event.type === 'response.output_text.delta') text += event.delta;
+    if (event.type === 'response.completed') completed = event.response;
+  }
+  assert.equal(types[0], 'response.created');
+  assert.equal(types.filter((t) => t === 'response.output_text.delta').length, 6);
+  assert.equal(types.at(-1), 'response.completed');
+  assert.equal(text, 'token1 token2 token3 token4 token5 token6 ');
+  assert.equal(completed.usage.output_tokens, 6);
+  assert.equal(completed.output[0].content[0].text, text);
+});

@@ -8,6 +8,15 @@
 
 namespace modelgate::test {
 
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
 std::string temp_dir() {
   static std::string root = [] {
     std::string templ = (std::filesystem::temp_directory_path() / "modelgate-test-XXXXXX").string();

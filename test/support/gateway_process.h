@@ -42,4 +42,7 @@ std::string pool_config(const std::vector<std::uint16_t>& ports, const std::stri
 // A fresh temporary directory removed at exit of the test binary's process.
 std::string temp_dir();
 
+// The non-empty lines of a file (an access log), [] when it does not exist yet.
+std::vector<std::string> read_lines(const std::string& path);
+
 }  // namespace modelgate::test

@@ -617,3 +617,21 @@ TEST(Sampler, RatesFromCountersAndBoundedHistory) {
   EXPECT_DOUBLE_EQ(double(history["points"].at(0).at(1)), 10);
   EXPECT_DOUBLE_EQ(double(history["points"].at(1).at(1)), 0);
 }
+
+TEST(Sampler, AServerInTwoServicesIsOneMachineInTheTotals) {
+  ma::Sampler sampler(3);
+  ma::ServerInfo a, b;
+  a.url = "http://a:1";
+  b.url = "http://b:1";
+  b.healthy = false;
+  ma::ServiceInfo pool{"pool", "round_robin", {a, b}, std::nullopt, std::nullopt};
+  ma::ServiceInfo spare{"spare", "round_robin", {b}, std::nullopt, std::nullopt};
+  ma::StatusInfo status{"0.1.0", 1, 1, 1, std::nullopt};
+  sampler.record(std::chrono::steady_clock::time_point{}, std::chrono::system_clock::time_point{},
+                 {pool, spare}, status);
+  simdjson::dom::parser parser;
+  auto snap = parse(parser, sampler.snapshot_json());
+  EXPECT_EQ(int64_t(snap["totals"]["servers"]), 2);
+  EXPECT_EQ(int64_t(snap["totals"]["servers_up"]), 1);
+  EXPECT_EQ(int64_t(snap["totals"]["servers_down"]), 1);
+}

@@ -293,6 +293,29 @@ TEST(RuleModel, ServedModelsLeaveOutNegatedOnes) {
   EXPECT_EQ(parse_ok("Header(`X-Note`, `Model(`) || ModelRegexp(`^q`)").served_models(), Names{});
 }
 
+TEST(RuleModel, MayMatchModelJudgesByTheModelMatchersAlone) {
+  // Other matchers could go either way: only a model matcher can rule a model out.
+  EXPECT_TRUE(parse_ok("PathPrefix(`/v1`)").may_match_model("anything"));
+  EXPECT_TRUE(parse_ok("ModelRegexp(`^Qwen`) && Host(`a.com`)").may_match_model("Qwen2.5-7B"));
+  EXPECT_FALSE(parse_ok("ModelRegexp(`^Qwen`) && Host(`a.com`)").may_match_model("llama-3"));
+  EXPECT_TRUE(parse_ok("ModelRegexp(`^Qwen`) || Header(`X-Any`, `1`)").may_match_model("llama-3"));
+  EXPECT_FALSE(parse_ok("Model(`a`, `b`)").may_match_model("c"));
+  EXPECT_TRUE(parse_ok("Model(`a`, `b`)").may_match_model("b"));
+  EXPECT_FALSE(parse_ok("PathPrefix(`/v1`) && !Model(`x`)").may_match_model("x"));
+  EXPECT_TRUE(parse_ok("PathPrefix(`/v1`) && !Model(`x`)").may_match_model("y"));
+  EXPECT_TRUE(parse_ok("!(Model(`x`) && Path(`/a`))").may_match_model("x"));
+}
+
+TEST(RuleModel, NamesPathUnderOnlyForPositivePathMatchers) {
+  EXPECT_TRUE(parse_ok("Path(`/v1/models`)").names_path_under("/v1/models"));
+  EXPECT_TRUE(parse_ok("Method(`GET`) && PathPrefix(`/v1/models/`)").names_path_under("/v1/models"));
+  EXPECT_TRUE(parse_ok("Host(`a`) || Path(`/x`, `/v1/models`)").names_path_under("/v1/models"));
+  EXPECT_FALSE(parse_ok("PathPrefix(`/v1`)").names_path_under("/v1/models"));
+  EXPECT_FALSE(parse_ok("!Path(`/v1/models`)").names_path_under("/v1/models"));
+  EXPECT_FALSE(parse_ok("PathRegexp(`^/v1/models$`)").names_path_under("/v1/models"));
+  EXPECT_FALSE(parse_ok("Header(`X-Path`, `/v1/models`)").names_path_under("/v1/models"));
+}
+
 TEST(RuleNames, TraefikSpellings) {
   EXPECT_TRUE(match("host(`example.com`)"));
   EXPECT_TRUE(match("HOST(`example.com`)"));
