@@ -94,7 +94,10 @@ TEST_P(EveryStrategyInAPool, RetriesNeverRepeatAServerAndExhaustionIsNull) {
   auto p = pool(list);
   for (int k = 0; k < 50; ++k) {
     mb::TriedSet tried;
-    for (auto pick = p.pick(mb::PickRequest{&tried, key(k)}); pick.server; pick = p.pick(mb::PickRequest{&tried, key(k)})) {
+    mb::PickRequest request;
+    request.tried = &tried;
+    request.key_hash = key(k);
+    for (auto pick = p.pick(request); pick.server; pick = p.pick(request)) {
       ASSERT_EQ(pick.server, list[pick.index].get());
       ASSERT_FALSE(tried.contains(pick.index));
       tried.insert(pick.index);

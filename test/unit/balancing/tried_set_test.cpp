@@ -1,9 +1,10 @@
 // The tried set: one bit per pool index, inline for small pools, spilled beyond; and the pool
 // honouring it for indices on both sides of the inline part.
+#include "balancing/tried_set.h"
+
 #include <gtest/gtest.h>
 
 #include "balancing/pool.h"
-#include "balancing/tried_set.h"
 #include "server_list.h"
 
 namespace mb = modelgate::balancing;
@@ -24,7 +25,8 @@ TEST(TriedSet, IndicesBeyondTheInlineBitsSpillAndAreFound) {
   for (std::uint32_t i : {beyond, beyond + 63, beyond + 64, 5000u}) tried.insert(i);
   EXPECT_EQ(tried.size(), 4u);
   for (std::uint32_t i : {beyond, beyond + 63, beyond + 64, 5000u}) EXPECT_TRUE(tried.contains(i)) << i;
-  for (std::uint32_t i : {0u, beyond - 1, beyond + 1, 4999u, 5001u, 1u << 20}) EXPECT_FALSE(tried.contains(i)) << i;
+  for (std::uint32_t i : {0u, beyond - 1, beyond + 1, 4999u, 5001u, 1u << 20})
+    EXPECT_FALSE(tried.contains(i)) << i;
 }
 
 TEST(TriedSet, ClearForgetsEveryIndex) {
@@ -47,8 +49,11 @@ TEST(TriedSet, PoolOfAThousandServersPicksOnlyTheUntried) {
       mb::TriedSet tried;
       for (std::uint32_t i = 0; i < list.size(); ++i)
         if (i != left) tried.insert(i);
+      mb::PickRequest request;
+      request.tried = &tried;
       for (int k = 0; k < 20; ++k) {
-        const auto pick = pool.pick(mb::PickRequest{&tried, static_cast<std::uint64_t>(k)});
+        request.key_hash = static_cast<std::uint64_t>(k);
+        const auto pick = pool.pick(request);
         ASSERT_EQ(pick.server, list[left].get()) << strategy << " left " << left;
         ASSERT_EQ(pick.index, left);
       }
