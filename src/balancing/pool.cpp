@@ -43,9 +43,9 @@ PickResult Pool::pick(const PickRequest& request) {
     if (candidates_.empty() && busy == 0) busy = collect(request, true, Gate::panic, now);
     panic = !candidates_.empty();
   }
-  if (candidates_.empty()) return {nullptr, 0, busy > 0, false};
+  if (candidates_.empty()) return {nullptr, busy > 0, false, 0};
   const auto i = balancer_->pick({candidates_, request.key_hash, request.prompt, request.note});
-  return {servers_[i].get(), i, false, panic};
+  return {servers_[i].get(), false, panic, i};
 }
 
 }  // namespace modelgate::balancing

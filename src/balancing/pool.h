@@ -30,10 +30,10 @@ struct PickRequest {
 
 struct PickResult {
   ServerState* server = nullptr;
-  std::uint32_t index = 0;  // server's position in servers(), for the request's TriedSet
   // No server was chosen only because every candidate is at its maxConnections.
   bool all_busy = false;
-  bool panic = false;  // chosen although health says no server is up
+  bool panic = false;       // chosen although health says no server is up
+  std::uint32_t index = 0;  // server's position in servers(), for the request's TriedSet
 };
 
 class Pool {

@@ -2,9 +2,9 @@
 //
 // Every worker listens on its own SO_REUSEPORT socket, and the kernel chooses the socket by a hash
 // of the connection's addresses and ports: even over many short connections, but a client that
-// opens 64 long-lived keep-alive connections gets a binomial split (36/28 is typical, 40/24 not
-// rare). Under load a worker serves its connections in turn, so the one holding more of them sets
-// the tail latency for everyone (docs/performance.md, "Two workers"). The accepting worker
+// opens 64 long-lived keep-alive connections gets a binomial split (35/29 and 37/27 are common,
+// 40/24 happens). Under load a worker serves its connections in turn, so the one holding more of
+// them sets the tail latency for everyone (docs/performance.md, "Two workers"). The accepting worker
 // therefore hands the connection to the worker serving the fewest, when that one serves more than
 // kAcceptSlack fewer than the acceptor does, as HAProxy's listeners pass each connection to their
 // least loaded thread. The slack keeps connection-per-request traffic, whose counts move all the

@@ -1,6 +1,6 @@
-// A worker in-process (one worker, so every connection lands on it).
+// Workers in-process (one worker, so every connection lands on it, except where two are named).
 // - Connections are spread evenly over two workers: SO_REUSEPORT hashes them (64 connections
-//   often split 38/26), so the worker that accepts one hands it to another serving fewer.
+//   often split 35/29 or 37/27), so the worker that accepts one hands it to another serving fewer.
 // - Its event loop fails: a handler that throws is posted to it. The loop is run again and keeps
 //   serving; one that keeps failing closes its listener, so that SO_REUSEPORT sends connections
 //   elsewhere rather than into a queue nobody reads. A coroutine that ends with an exception is

@@ -137,7 +137,8 @@ void BM_Pool(benchmark::State& state, std::string_view strategy, int servers, bo
   mb::build_prompt_chain(body(1, 1, 1000), prompt);
   mb::TriedSet tried;
   if (one_tried) tried.insert(static_cast<std::uint32_t>(servers / 2));
-  mb::PickRequest request{&tried};
+  mb::PickRequest request;
+  request.tried = &tried;
   if (mb::wants_prompt(strategy)) request.prompt = &prompt;
   std::uint64_t key = 0;
   for (auto _ : state) {

@@ -72,9 +72,11 @@ TEST(Pool, TriedServersAreExcludedAndExhaustionIsNull) {
   auto list = servers({1, 1});
   mb::Pool pool(list, mb::make_balancer("round_robin", list));
   mb::TriedSet tried;
-  const auto first = pool.pick(mb::PickRequest{&tried});
+  mb::PickRequest request;
+  request.tried = &tried;
+  const auto first = pool.pick(request);
   tried.insert(first.index);
-  const auto second = pool.pick(mb::PickRequest{&tried});
+  const auto second = pool.pick(request);
   tried.insert(second.index);
   EXPECT_NE(first.server, second.server);
   EXPECT_EQ(pool.pick(tried, 0), nullptr);
