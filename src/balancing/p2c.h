@@ -17,8 +17,9 @@
 //
 // Cost: this strategy's own part is O(1) with equal weights, but a pick as a whole is O(n) today:
 // Pool first builds the candidate list by looking at every server (pool.h). So p2c saves
-// least_request's pass over the candidates, not the scan: 0.3 against 0.4 us of CPU per pick at 64
-// servers, 4.5 against 6 us at 1 024, where round_robin's is 5 us (test/micro/pick_benchmark.cpp).
+// least_request's pass over the candidates, not the scan: 0.25-0.3 against 0.4 us of CPU per pick
+// at 64 servers, 3.5-4.5 against 6-8 us at 1 024, where round_robin's is 3.5-5 us
+// (test/micro/pick_benchmark.cpp, docs/scheduling.md).
 //
 // Pick it for large pools (dozens of servers or more), or when several modelgate processes share
 // servers; on a handful of servers in one process least_request is as cheap and exact.
