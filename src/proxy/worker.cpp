@@ -225,11 +225,12 @@ void Worker::adopt(int fd, tcp protocol, std::size_t listener) {
   asio::post(io_, [this, passed = PassedFd(fd), protocol, listener]() mutable {
     net::Socket socket(io_);
     beast::error_code ec;
-    socket.assign(protocol, passed.take(), ec);
-    if (ec) {
+    socket.assign(protocol, passed.fd, ec);
+    if (ec) {  // passed closes it
       connections.fetch_sub(1, std::memory_order_relaxed);
       return;
     }
+    passed.take();  // the socket owns it now
     serve(std::move(socket), listener);
   });
 }
