@@ -11,7 +11,10 @@ slowed down. Variants run in turn within each round, so background load falls on
 
   python3 bench/worker_split.py [rounds]          # default 5 rounds of 10 s per variant
 
-Environment: those of bench/run.py (MODELGATE_BIN, BENCH_DURATION, BENCH_TMP), and
+Needs wrk, nginx, haproxy and the stream origin of bench/run.py (build/bench/stream_client, or
+STREAM_CLIENT_BIN: ./bench/run.sh compiles one); runs w2 only, so the origin just idles.
+
+Environment: those of bench/run.py (MODELGATE_BIN, STREAM_CLIENT_BIN, BENCH_DURATION, BENCH_TMP), and
   SPLIT_VARIANTS     e.g. "modelgate,nginx,haproxy" (default); "nginx-shared" is nginx without
                      reuseport (one listening socket shared by the workers); "modelgate-base"
                      runs the binary named by MODELGATE_BASE_BIN.
