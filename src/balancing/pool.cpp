@@ -16,7 +16,7 @@ std::size_t Pool::collect(const PickRequest& request, bool backup, Gate gate, st
     const ServerState& s = *servers_[i];
     if (s.spec.backup != backup || s.spec.drain || s.spec.weight <= 0) continue;
     if (s.draining.load(std::memory_order_relaxed)) continue;
-    if (std::find(request.tried.begin(), request.tried.end(), &s) != request.tried.end()) continue;
+    if (was_tried(request, i)) continue;
     if (request.restrict_to_allowed &&
         std::find(request.allowed.begin(), request.allowed.end(), &s) == request.allowed.end()) {
       continue;
@@ -43,8 +43,9 @@ PickResult Pool::pick(const PickRequest& request) {
     if (candidates_.empty() && busy == 0) busy = collect(request, true, Gate::panic, now);
     panic = !candidates_.empty();
   }
-  if (candidates_.empty()) return {nullptr, busy > 0, false};
-  return {servers_[balancer_->pick({candidates_, request.key_hash, request.prompt, request.note})].get(), false, panic};
+  if (candidates_.empty()) return {nullptr, busy > 0, false, 0};
+  const auto i = balancer_->pick({candidates_, request.key_hash, request.prompt, request.note});
+  return {servers_[i].get(), false, panic, i};
 }
 
 }  // namespace modelgate::balancing

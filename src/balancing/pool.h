@@ -14,11 +14,12 @@
 #include <vector>
 
 #include "balancing/balancer.h"
+#include "balancing/tried_set.h"
 
 namespace modelgate::balancing {
 
 struct PickRequest {
-  std::span<ServerState* const> tried;
+  const TriedSet* tried = nullptr;  // indices into servers() already tried; may be nullptr
   std::uint64_t key_hash = 0;
   // When set, only these servers may be chosen (those whose model list has the model).
   std::span<const ServerState* const> allowed;
@@ -31,7 +32,8 @@ struct PickResult {
   ServerState* server = nullptr;
   // No server was chosen only because every candidate is at its maxConnections.
   bool all_busy = false;
-  bool panic = false;  // chosen although health says no server is up
+  bool panic = false;       // chosen although health says no server is up
+  std::uint32_t index = 0;  // server's position in servers(), for the request's TriedSet
 };
 
 class Pool {
@@ -40,8 +42,8 @@ class Pool {
 
   PickResult pick(const PickRequest& request);
   // Picks a server not in `tried`; nullptr when none is left.
-  ServerState* pick(std::span<ServerState* const> tried, std::uint64_t key_hash = 0) {
-    return pick(PickRequest{tried, key_hash, {}, false}).server;
+  ServerState* pick(const TriedSet& tried, std::uint64_t key_hash = 0) {
+    return pick(PickRequest{&tried, key_hash, {}, false}).server;
   }
 
   const ServerList& servers() const { return servers_; }
@@ -50,6 +52,9 @@ class Pool {
   enum class Gate { strict, panic };
   // Fills candidates_; returns how many were left out only for being at maxConnections.
   std::size_t collect(const PickRequest& request, bool backup, Gate gate, std::int64_t now_ns);
+  static bool was_tried(const PickRequest& request, std::uint32_t index) {
+    return request.tried && request.tried->contains(index);
+  }
 
   ServerList servers_;
   std::unique_ptr<Balancer> balancer_;

@@ -33,6 +33,8 @@ using boost::system::error_code;
 constexpr std::uint64_t kReplayableBody = 1024 * 1024;
 constexpr int kMinRetryConcurrency = 3;  // retries always allowed in flight, whatever the budget
 constexpr milliseconds kQueuePoll{2};
+// A request gives up after this many servers, even when each only refused the connection.
+constexpr std::size_t kMaxServersPerRequest = 32;
 
 struct Counted {
   explicit Counted(std::atomic<int>* c) : c_(c) {
@@ -271,15 +273,15 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
   auto& counters = *service.counters;
   Counted active(&counters.active);
   auto& tried = xs.tried;
-  std::size_t ntried = 0;
+  tried.clear();
   int attempts_left = std::max(1, lb.retry.attempts);
   std::string& last_error = xs.last_error;
   last_error = "no server is available (all unhealthy, draining or removed)";
   const auto queue_deadline = Clock::now() + lb.timeouts.connect;
   std::unique_ptr<Counted> queued;
 
-  while (ntried < tried.size()) {
-    balancing::PickRequest request{{tried.data(), ntried}, key_hash, {}, allowed != nullptr};
+  while (tried.size() < kMaxServersPerRequest) {
+    balancing::PickRequest request{&tried, key_hash, {}, allowed != nullptr};
     if (allowed) request.allowed = *allowed;
     balancing::PickNote note;
     if (service.wants_prompt) {
@@ -312,7 +314,7 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
     // both see the last free slot.
     if (!reserve_slot(server)) continue;  // taken meanwhile (another worker): pick again
     Released slot(&server.inflight);
-    tried[ntried++] = &server;
+    tried.insert(pick.index);
 
     const bool is_retry = x.attempts > 0;
     if (is_retry) {
@@ -351,7 +353,7 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
   }
   x_->error = ErrorReply{502, "upstream_unavailable",
                      fmt::format("no server of service \"{}\" could take the request ({} tried; last: {})",
-                                 service.name, ntried, last_error)};
+                                 service.name, tried.size(), last_error)};
   co_return co_await reply_error(!x.body_consumed);
 }
 

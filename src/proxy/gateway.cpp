@@ -6,6 +6,8 @@
 #include <ranges>
 #include <stdexcept>
 
+#include "proxy/accept_balance.h"
+
 namespace modelgate::proxy {
 
 namespace {
@@ -69,6 +71,14 @@ void Gateway::bind() {
       w->add_listener(std::move(acceptor), ep.name);
     }
   }
+}
+
+Worker& Gateway::home_for_connection(const Worker& acceptor) {
+  const auto i = choose_worker(
+      acceptor.index(), workers_.size(),
+      [&](std::size_t w) { return workers_[w]->connections.load(std::memory_order_relaxed); },
+      [&](std::size_t w) { return workers_[w]->accepting(); });
+  return *workers_[i];
 }
 
 void Gateway::start() {

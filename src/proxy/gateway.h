@@ -36,6 +36,8 @@ class Gateway {
 
   runtime::ServerRegistry& registry() { return registry_; }
   Worker& worker(std::size_t i) { return *workers_.at(i); }
+  // The worker that serves a connection `acceptor` accepted (accept_balance.h). Any worker's thread.
+  Worker& home_for_connection(const Worker& acceptor);
   // Observability sinks for every worker; call before start().
   void attach(observability::Metrics* metrics, observability::AccessLog* access_log) {
     for (auto& w : workers_) {

@@ -44,7 +44,7 @@ struct ExchangeState {
   ErrorReply error;                // the error answer being sent
   std::string attempt_error;      // why the last attempt on a server failed
   std::string last_error;         // what the 502 says when no server could take the request
-  std::array<balancing::ServerState*, 32> tried{};  // servers tried, for the balancer
+  balancing::TriedSet tried;      // servers tried (pool indices), for the balancer
   http1::Gather gather;                  // the current write to a peer
   observability::RequestRecord record;
   observability::UsageTap usage_tap;

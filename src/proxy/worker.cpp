@@ -2,8 +2,10 @@
 
 #include <malloc.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "proxy/gateway.h"
 #include "net/log_failure.h"
@@ -89,7 +91,7 @@ void Worker::start() {
   for (std::size_t i = 0; i < acceptors_.size(); ++i) {
     // An accept loop that fails leaves nobody accepting on its listener: it is closed, so that the
     // kernel sends the connections to the other workers.
-    asio::co_spawn(io_, accept_loop(*acceptors_[i], acceptor_names_[i]), [this, i](std::exception_ptr e) {
+    asio::co_spawn(io_, accept_loop(i), [this, i](std::exception_ptr e) {
       if (!e) return;
       net::LogFailure{"accept loop", index_}(e);
       beast::error_code ec;
@@ -144,6 +146,7 @@ void Worker::give_memory_back() {
 }
 
 void Worker::close_listeners() {
+  accepting_.store(false, std::memory_order_relaxed);
   for (auto& a : acceptors_) {
     beast::error_code ec;
     a->close(ec);
@@ -169,20 +172,67 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-net::Task<void> Worker::accept_loop(net::Acceptor& acceptor, const std::string& entry_point) {
+net::Task<void> Worker::accept_loop(std::size_t listener) {
+  net::Acceptor& acceptor = *acceptors_[listener];
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(net::try_op);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       // EMFILE and friends: log and keep accepting; a busy loop is avoided by the short pause.
-      spdlog::warn("accept on {}: {}", entry_point, ec.message());
+      spdlog::warn("accept on {}: {}", acceptor_names_[listener], ec.message());
       net::Timer pause(io_, std::chrono::milliseconds(50));
       co_await pause.async_wait(net::try_op);
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(io_, run_session(std::move(socket), *this, entry_point), net::LogFailure{"session", index_});
+    Worker& home = gateway_.home_for_connection(*this);
+    home.connections.fetch_add(1, std::memory_order_relaxed);
+    if (&home == this) {
+      serve(std::move(socket), listener);
+      continue;
+    }
+    const auto protocol = acceptor.local_endpoint(ec).protocol();
+    home.adopt(socket.release(ec), protocol, listener);
   }
+}
+
+void Worker::serve(net::Socket socket, std::size_t listener) {
+  asio::co_spawn(io_, run_session(std::move(socket), *this, acceptor_names_[listener]),
+                 [this](std::exception_ptr e) {
+                   connections.fetch_sub(1, std::memory_order_relaxed);
+                   if (e) net::LogFailure{"session", index_}(e);
+                 });
+}
+
+namespace {
+
+// A descriptor in flight between two workers' loops: closed if the loop it was posted to stops
+// before taking it.
+struct PassedFd {
+  int fd = -1;
+  explicit PassedFd(int f) : fd(f) {}
+  PassedFd(PassedFd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  PassedFd& operator=(PassedFd&&) = delete;
+  ~PassedFd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int take() { return std::exchange(fd, -1); }
+};
+
+}  // namespace
+
+void Worker::adopt(int fd, tcp protocol, std::size_t listener) {
+  asio::post(io_, [this, passed = PassedFd(fd), protocol, listener]() mutable {
+    net::Socket socket(io_);
+    beast::error_code ec;
+    socket.assign(protocol, passed.fd, ec);
+    if (ec) {  // passed closes it
+      connections.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+    passed.take();  // the socket owns it now
+    serve(std::move(socket), listener);
+  });
 }
 
 }  // namespace modelgate::proxy

@@ -60,13 +60,22 @@ class Worker {
   void stop_now() { io_.stop(); }
 
   std::atomic<int> active_requests{0};
+  // Client connections this worker serves. Counted by the accept loop that chose this worker
+  // (accept_balance.h), uncounted by this worker when the session ends.
+  std::atomic<int> connections{0};
+  // False once its listeners are closed: other workers then hand it no connections either.
+  bool accepting() const { return accepting_.load(std::memory_order_relaxed); }
 
   // Observability sinks; set before start(), may be null.
   observability::Metrics* metrics = nullptr;
   observability::AccessLog* access_log = nullptr;  // requests being answered right now
 
  private:
-  net::Task<void> accept_loop(net::Acceptor& acceptor, const std::string& entry_point);
+  net::Task<void> accept_loop(std::size_t listener);
+  // Serves a connection accepted on listener `listener` (the same index on every worker).
+  void serve(net::Socket socket, std::size_t listener);
+  // From another worker's thread: serves the connection `fd` it accepted (already counted here).
+  void adopt(int fd, tcp protocol, std::size_t listener);
   // Once a second: closes expired pooled connections and gives back memory kept since a burst.
   net::Task<void> housekeeping();
   void run_loop();  // the thread's body: io_.run(), restarted when a handler throws
@@ -87,6 +96,7 @@ class Worker {
   UpstreamPool upstreams_;
   std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
   std::vector<std::string> acceptor_names_;
+  std::atomic<bool> accepting_{true};
   std::shared_ptr<WorkerRoutes> routes_;
   std::uint64_t routes_generation_ = 0;
   std::thread thread_;

@@ -71,10 +71,15 @@ TEST(RoundRobin, CyclesAndSkipsUnhealthy) {
 TEST(Pool, TriedServersAreExcludedAndExhaustionIsNull) {
   auto list = servers({1, 1});
   mb::Pool pool(list, mb::make_balancer("round_robin", list));
-  mb::ServerState* tried[2] = {pool.pick({}, 0), nullptr};
-  tried[1] = pool.pick({tried, 1}, 0);
-  EXPECT_NE(tried[0], tried[1]);
-  EXPECT_EQ(pool.pick({tried, 2}, 0), nullptr);
+  mb::TriedSet tried;
+  mb::PickRequest request;
+  request.tried = &tried;
+  const auto first = pool.pick(request);
+  tried.insert(first.index);
+  const auto second = pool.pick(request);
+  tried.insert(second.index);
+  EXPECT_NE(first.server, second.server);
+  EXPECT_EQ(pool.pick(tried, 0), nullptr);
 }
 
 TEST(Pool, BackupOnlyWhenEveryPrimaryIsDown) {

@@ -93,10 +93,14 @@ TEST_P(EveryStrategyInAPool, RetriesNeverRepeatAServerAndExhaustionIsNull) {
   auto list = servers({1, 2, 3});
   auto p = pool(list);
   for (int k = 0; k < 50; ++k) {
-    std::vector<mb::ServerState*> tried;
-    while (auto* s = p.pick(tried, key(k))) {
-      ASSERT_EQ(std::count(tried.begin(), tried.end(), s), 0);
-      tried.push_back(s);
+    mb::TriedSet tried;
+    mb::PickRequest request;
+    request.tried = &tried;
+    request.key_hash = key(k);
+    for (auto pick = p.pick(request); pick.server; pick = p.pick(request)) {
+      ASSERT_EQ(pick.server, list[pick.index].get());
+      ASSERT_FALSE(tried.contains(pick.index));
+      tried.insert(pick.index);
     }
     EXPECT_EQ(tried.size(), 3u);
   }
