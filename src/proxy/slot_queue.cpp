@@ -1,0 +1,46 @@
+#include "proxy/slot_queue.h"
+
+#include <algorithm>
+
+namespace modelgate::proxy {
+
+net::Task<bool> SlotQueue::wait(const void* key, Clock::time_point until) {
+  const auto executor = co_await asio::this_coro::executor;
+  net::Timer timer(executor, std::min(until, Clock::now() + kFallback));
+  Waiter self{key, &timer};
+  link(self);
+  struct Unlink {
+    SlotQueue& q;
+    Waiter& w;
+    ~Unlink() { q.unlink(w); }
+  } unlink_on_exit{*this, self};
+  co_await timer.async_wait(net::try_op);
+  co_return self.woken;
+}
+
+bool SlotQueue::wake(const void* key) {
+  for (Waiter* w = head_; w; w = w->next) {
+    if (w->key != key || w->woken) continue;
+    w->woken = true;
+    w->timer->cancel();
+    return true;
+  }
+  return false;
+}
+
+void SlotQueue::link(Waiter& w) {
+  w.prev = tail_;
+  w.next = nullptr;
+  (tail_ ? tail_->next : head_) = &w;
+  tail_ = &w;
+  count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void SlotQueue::unlink(Waiter& w) {
+  (w.prev ? w.prev->next : head_) = w.next;
+  (w.next ? w.next->prev : tail_) = w.prev;
+  w.prev = w.next = nullptr;
+  count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+}  // namespace modelgate::proxy
