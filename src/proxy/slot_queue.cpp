@@ -4,16 +4,21 @@
 
 namespace modelgate::proxy {
 
+SlotQueue::~SlotQueue() {
+  for (Waiter* w = head_; w; w = w->next) w->queue = nullptr;
+}
+
 net::Task<bool> SlotQueue::wait(const void* key, Clock::time_point until) {
   const auto executor = co_await asio::this_coro::executor;
   net::Timer timer(executor, std::min(until, Clock::now() + kFallback));
-  Waiter self{key, &timer};
+  Waiter self{this, key, &timer};
   link(self);
   struct Unlink {
-    SlotQueue& q;
     Waiter& w;
-    ~Unlink() { q.unlink(w); }
-  } unlink_on_exit{*this, self};
+    ~Unlink() {
+      if (w.queue) w.queue->unlink(w);
+    }
+  } unlink_on_exit{self};
   co_await timer.async_wait(net::try_op);
   co_return self.woken;
 }

@@ -28,6 +28,9 @@ class SlotQueue {
   static constexpr std::chrono::milliseconds kFallback{50};
 
   SlotQueue() = default;
+  // Waiters still linked are detached: their frames may be destroyed after the queue (the
+  // worker's io_context, which owns them, goes last).
+  ~SlotQueue();
   SlotQueue(const SlotQueue&) = delete;
   SlotQueue& operator=(const SlotQueue&) = delete;
 
@@ -41,6 +44,7 @@ class SlotQueue {
 
  private:
   struct Waiter {
+    SlotQueue* queue;  // null once the queue is gone
     const void* key;
     net::Timer* timer;
     bool woken = false;
