@@ -8,9 +8,17 @@ SlotQueue::~SlotQueue() {
   for (Waiter* w = head_; w; w = w->next) w->queue = nullptr;
 }
 
+// The fallback ends on the next multiple of kFallback of the clock, the same instant for every
+// waiter: however many wait, and however spread their arrivals, their fallback timers wake the
+// worker once per kFallback, not once each.
+SlotQueue::Clock::time_point SlotQueue::fallback_after(Clock::time_point now) {
+  const auto grid = std::chrono::duration_cast<Clock::duration>(kFallback);
+  return Clock::time_point((now.time_since_epoch() / grid + 1) * grid);
+}
+
 net::Task<bool> SlotQueue::wait(const void* key, Clock::time_point until) {
   const auto executor = co_await asio::this_coro::executor;
-  net::Timer timer(executor, std::min(until, Clock::now() + kFallback));
+  net::Timer timer(executor, std::min(until, fallback_after(Clock::now())));
   Waiter self{this, key, &timer};
   link(self);
   struct Unlink {

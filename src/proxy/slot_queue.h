@@ -5,8 +5,9 @@
 // again. A release on another worker reaches this one as a posted wake (Gateway::wake_slot_waiters),
 // only while some worker has waiters: the hot path pays one relaxed load of the service's queued
 // count per release. The timer still ends the wait at `until` (the queue's bound, timeouts.connect)
-// or after kFallback: a release on another thread that crossed the waiter's registration, or a
-// wake taken by a request that could not use the freed server (model discovery's server subsets),
+// or at the next kFallback boundary of the clock (one instant for all waiters, so they wake the
+// worker together): a release on another thread that crossed the waiter's registration, or a wake
+// taken by a request that could not use the freed server (model discovery's server subsets),
 // costs at most kFallback, never a lost request.
 //
 // Waiters live in their coroutine frames and link themselves into an intrusive list: no
@@ -41,6 +42,9 @@ class SlotQueue {
   bool wake(const void* key);
   // Waiters now (any thread may read it, to decide whether to post a wake here).
   std::size_t waiting() const { return count_.load(std::memory_order_relaxed); }
+  // When a wait that began at `now` ends at the latest for want of a wake: the next multiple of
+  // kFallback of the clock, between 0 and kFallback ahead.
+  static Clock::time_point fallback_after(Clock::time_point now);
 
  private:
   struct Waiter {

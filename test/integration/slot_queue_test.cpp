@@ -100,8 +100,8 @@ Ended requests(std::uint16_t port, int n, std::chrono::milliseconds gap) {
 // 200 requests queue behind one that holds the only slot for 1.5 s. While nothing is released
 // they must not keep the gateway awake: a 2 ms poll woke its event loop about every 2 ms (some
 // 350 times in the 700 ms measured); without it the loop wakes for the deadline wheel's 8 ms tick
-// and the queue's 50 ms fallback (about 100 to 140 times).
-TEST(SlotQueue, QueuedRequestsDoNotKeepTheGatewayAwake) {
+// and the queue's 50 ms fallback, shared by all waiters (about 100 times), loaded machine or not.
+TEST(MaxConnectionsQueue, QueuedRequestsDoNotKeepTheGatewayAwake) {
   mt::SimProcess sim("slow", {"--ttft-ms", "1500"});
   mt::GatewayProcess gw(one_slot_config(sim.port(), "1200ms"), 1);
   constexpr int kQueued = 200;
@@ -135,13 +135,13 @@ TEST(SlotQueue, QueuedRequestsDoNotKeepTheGatewayAwake) {
   EXPECT_EQ(busy, kQueued) << "every queued request waits out timeouts.connect";
   std::cout << "gateway CPU while " << kQueued << " requests waited 700 ms: " << used.count() << " ms, "
             << woken << " wakeups of its threads\n";
-  EXPECT_LT(woken, 250) << "queued requests kept waking the gateway while no slot was released";
+  EXPECT_LT(woken, 200) << "queued requests kept waking the gateway while no slot was released";
 }
 
 // Ten requests through one slot, 100 ms each: each queued one starts when the one before it ends,
 // so the whole takes ten times 100 ms and little more. Both the release on the waiter's own worker
 // and on another one are covered (2 workers, connections spread by the kernel).
-TEST(SlotQueue, QueuedRequestStartsWhenTheSlotIsReleased) {
+TEST(MaxConnectionsQueue, QueuedRequestStartsWhenTheSlotIsReleased) {
   mt::SimProcess sim("s", {"--ttft-ms", "100"});
   for (unsigned workers : {1u, 2u}) {
     mt::GatewayProcess gw(one_slot_config(sim.port(), "10s"), workers);
