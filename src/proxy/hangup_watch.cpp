@@ -7,21 +7,18 @@ HangupWatch::~HangupWatch() {
 }
 
 void HangupWatch::set_upstream(net::Socket* upstream) {
-  if (shared_) {
-    shared_->upstream = upstream;
-  } else if (upstream) {
-    shared_ = std::make_shared<Shared>();
-    shared_->upstream = upstream;
-  }
+  upstream_ = upstream;
+  if (shared_) shared_->upstream = upstream;
 }
 
 void HangupWatch::start(net::Socket& client, net::ReadBuffer& into, bool grow) {
-  if (!shared_) shared_ = std::make_shared<Shared>();
+  if (!shared_) shared_ = std::make_shared<Shared>();  // once per connection, on its first slow answer
   if (shared_->state == State::reading) return;
   std::span<char> room = grow ? into.prepare(512) : into.tail();
   if (room.empty()) return;  // the input buffer is full: a pipelining client; no watch
   shared_->state = State::reading;
   shared_->into = &into;
+  shared_->upstream = upstream_;
   client.async_read_some(asio::buffer(room.data(), room.size()),
                          [shared = shared_](const boost::system::error_code& ec, std::size_t n) {
                            Shared& s = *shared;

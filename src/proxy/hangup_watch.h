@@ -6,7 +6,7 @@
 // unwound the session, or the read was cancelled by the socket's close in its destructor). It
 // therefore touches nothing of the session directly: it holds a small shared block that the watch
 // owns with it, and the watch's destructor marks that block orphaned. The block is allocated once
-// per connection, on its first watch.
+// per connection, on its first watch (an answer that takes longer than a tick).
 #pragma once
 
 #include <cstdint>
@@ -50,6 +50,7 @@ class HangupWatch {
     net::Socket* upstream = nullptr;
   };
   std::shared_ptr<Shared> shared_;
+  net::Socket* upstream_ = nullptr;  // kept here until a watch starts: most answers need none
 };
 
 }  // namespace modelgate::proxy
