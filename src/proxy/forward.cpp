@@ -1,4 +1,6 @@
-// The trip to an upstream server, with failover; the answer's way back is relay.cpp.
+// Forwarding a request: the body made replayable when it can be, the servers a model allows, then
+// the pick, the maxConnections queue and the retries. One try on one server is
+// upstream_exchange.cpp; the answer's way back is relay.cpp.
 //
 // A request moves to another server only while nothing of the response has reached the client
 // and its body can be sent again (read whole, or none): after a refused connection (free: nothing
@@ -6,33 +8,31 @@
 // while the service's retries stay within `retry.budgetPercent` of its requests in flight, so a
 // sick cluster is not buried in retries). Once a byte went to the client the request is never
 // replayed: a stream that breaks ends with an SSE error event instead.
+//
+// When every candidate is at its maxConnections the request waits in the worker's SlotQueue,
+// woken by the release of a slot (slot_queue.h), for at most timeouts.connect; then 503.
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
-#include <array>
-#include <cerrno>
+#include <algorithm>
+#include <memory>
 
 #include "balancing/feedback.h"
-#include "runtime/outlier_detection.h"
 #include "observability/usage_tap.h"
-#include "runtime/catalogue.h"
-#include "http1/gather.h"
 #include "proxy/model_field.h"
 #include "proxy/session_impl.h"
+#include "runtime/catalogue.h"
 
 namespace modelgate::proxy {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-using boost::system::error_code;
 
 // Bodies up to this size with a known length are read whole before forwarding so that the
 // request can be retried on another server (as nginx's proxy_request_buffering).
 constexpr std::uint64_t kReplayableBody = 1024 * 1024;
 constexpr int kMinRetryConcurrency = 3;  // retries always allowed in flight, whatever the budget
-constexpr milliseconds kQueuePoll{2};
+constexpr int kMaxQueued = 1024;         // requests of a service waiting for a slot, all workers
 // A request gives up after this many servers, even when each only refused the connection.
 constexpr std::size_t kMaxServersPerRequest = 32;
 
@@ -46,11 +46,6 @@ struct Counted {
   Counted(const Counted&) = delete;
   std::atomic<int>* c_;
 };
-
-bool is_connection_lost(const error_code& ec) {
-  return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-         ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor;
-}
 
 // Takes one of the server's in-flight slots, failing when maxConnections are all in use.
 bool reserve_slot(balancing::ServerState& s) {
@@ -74,133 +69,21 @@ struct Released {
   std::atomic<int>* c_;
 };
 
+// When it goes (after the Released made after it), a request queued for a slot of the service is
+// woken. A pick whose slot was taken meanwhile wakes one for nothing: it picks again, and waits.
+struct WakeQueued {
+  WakeQueued(const balancing::ServerState& s, Worker& w, const runtime::ServiceCounters& c)
+      : server(s), worker(w), counters(c) {}
+  WakeQueued(const WakeQueued&) = delete;
+  ~WakeQueued() {
+    if (server.spec.maxConnections > 0) worker.slot_released(counters);
+  }
+  const balancing::ServerState& server;
+  Worker& worker;
+  const runtime::ServiceCounters& counters;
+};
 
 }  // namespace
-
-
-// For connect_failed and retryable: why, in the exchange state (a coroutine frame stays small).
-Session::Attempt Session::failed(int kind, std::string why) {
-  x_->attempt_error = std::move(why);
-  return Attempt{static_cast<Attempt::Kind>(kind), false};
-}
-
-void Session::start_watch() {
-  if (watching_) return;
-  std::span<char> room = body_in_used_ ? x_->body_in.prepare(512) : in_.tail();
-  if (room.empty()) return;  // the input buffer is full: a pipelining client; no watch
-  watching_ = true;
-  watch_into_body_in_ = body_in_used_;
-  client_gone_ = false;
-  client_.async_read_some(asio::buffer(room.data(), room.size()), [this](const error_code& ec, std::size_t n) {
-    watching_ = false;
-    if (n > 0) {  // the next request, early (pipelining): read after this one
-      (watch_into_body_in_ ? x_->body_in : in_).commit(n);
-      return;
-    }
-    if (ec == asio::error::operation_aborted) return;
-    client_gone_ = true;
-    if (upstream_) {
-      error_code ignored;
-      upstream_->socket.close(ignored);
-    }
-  });
-}
-
-void Session::on_watch_due(void* self) {
-  auto& s = *static_cast<Session*>(self);
-  if (s.awaiting_response_) s.start_watch();
-}
-
-net::Task<void> Session::stop_watch() {
-  if (!watching_) co_return;
-  error_code ignored;
-  client_.cancel(ignored);
-  // The cancelled read completes through the event loop; the input buffer is not touched again
-  // until it has.
-  while (watching_) co_await asio::post(client_.get_executor(), net::use_task);
-}
-
-net::Task<error_code> Session::connect(UpstreamConnection& conn, balancing::ServerState& server) {
-  const auto& spec = server.spec;
-  error_code ec;
-  auto address = asio::ip::make_address(spec.host, ec);
-  tcp::endpoint endpoint;
-  if (!ec) {
-    endpoint = tcp::endpoint(address, spec.port);
-  } else {
-    asio::ip::basic_resolver<tcp, net::Executor> resolver(client_.get_executor());
-    const std::string service = std::to_string(spec.port);
-    auto [rec, results] = co_await resolver.async_resolve(spec.host, service, net::try_task);
-    if (rec || results.empty()) co_return rec ? rec : asio::error::host_not_found;
-    endpoint = *results.begin();
-  }
-  auto [cec] = co_await conn.socket.async_connect(endpoint, net::try_op);
-  if (cec) co_return cec;
-  conn.socket.set_option(tcp::no_delay(true), ec);
-  co_return error_code{};
-}
-
-net::Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
-  auto& xs = *x_;
-  auto& up = conn.socket;
-  const auto io_timeout = x.clamp(x.service.lb.timeouts.streamIdle);
-  deadline_.after(io_timeout);
-  if (x.body_buffered || x.framing.kind == http1::Framing::none) {
-    std::array<asio::const_buffer, 2> bufs = {asio::buffer(xs.head), asio::buffer(xs.body)};
-    auto [ec, n] = co_await asio::async_write(up, bufs, net::try_op);
-    co_return ec;
-  }
-  // Stream the body from the client as it arrives: never read faster than the server takes it.
-  x.body_consumed = true;
-  if (auto ec = co_await send_continue_once()) co_return ec;
-  deadline_.after(io_timeout);
-  {
-    auto [ec, n] = co_await asio::async_write(up, asio::buffer(xs.head), net::try_op);
-    if (ec) co_return ec;
-  }
-  const bool chunked = x.framing.kind == http1::Framing::chunked;
-  auto& chunks = xs.request_chunks;
-  chunks.reset();
-  std::uint64_t left = x.framing.size;  // for Content-Length
-  for (;;) {
-    std::string_view data;
-    std::size_t used = 0;
-    bool done = false;
-    const auto pending = pending_body_bytes();
-    if (chunked) {
-      const auto step = chunks.next(pending);
-      if (step.bad) {
-        body_fault_ = BodyRead::malformed;
-        co_return asio::error::invalid_argument;
-      }
-      data = step.data;
-      used = step.consumed;
-      done = step.done;
-    } else {
-      data = pending.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(left, pending.size())));
-      used = data.size();
-      left -= used;
-      done = left == 0;
-    }
-    http1::Gather& out = xs.gather;
-    out.clear();
-    out.add_piece(data, chunked);
-    if (done && chunked) out.add(kLastChunk);
-    xs.record.bytes_in += data.size();
-    if (!out.empty()) {
-      deadline_.after(io_timeout);
-      auto [wec, wn] = co_await asio::async_write(up, out.buffers(), net::try_op);
-      if (wec) co_return wec;
-    }
-    take_body_bytes(used);
-    if (done) break;
-    if (used == 0) {
-      if (auto rec = co_await read_body_bytes()) co_return rec;
-    }
-  }
-  request_done_ = true;
-  co_return error_code{};
-}
 
 net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const runtime::Route& route, WorkerRoutes& routes,
                                  bool body_buffered) {
@@ -208,7 +91,7 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
   const auto& lb = service.lb;
   auto& xs = *x_;
   const auto& req = xs.req;
-  if (!body_buffered && !request_done_) {
+  if (!body_buffered && !request_read()) {
     if (req.body == http1::Body::length &&
         req.content_length <= std::min<std::uint64_t>(ep.spec.limits.maxBodyBytes, kReplayableBody)) {
       if (!body_arrived(ep.spec.limits.maxBodyBytes)) {
@@ -218,21 +101,21 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
       body_buffered = true;
     }
   }
-  usage_injected_ = false;
+  xs.usage_injected = false;
   if (body_buffered && !xs.body.empty() && routes.snapshot->config.usage == "inject") {
-    usage_injected_ = observability::inject_include_usage(xs.body);
+    xs.usage_injected = observability::inject_include_usage(xs.body);
   }
   if (body_buffered) xs.record.bytes_in = xs.body.size();
-  Exchange x{ep, route, service, routes.pools[route.service], {}, body_buffered};
+  const std::uint64_t key_hash =
+      service.hash_key ? balancing::hash_request_key(*service.hash_key, xs.view, xs.body) : 0;
+  Exchange x{ep, route, service, routes.pools[route.service], {}, key_hash, body_buffered};
   if (lb.timeouts.total.count() > 0) x.deadline = Clock::now() + lb.timeouts.total;
   if (body_buffered) {
     if (!xs.body.empty()) x.framing = {http1::Framing::length, xs.body.size()};
-  } else if (!request_done_) {
+  } else if (!request_read()) {
     x.framing = req.body == http1::Body::chunked ? http1::Framing{http1::Framing::chunked, 0}
                                                  : http1::Framing{http1::Framing::length, req.content_length};
   }
-  const std::uint64_t key_hash =
-      service.hash_key ? balancing::hash_request_key(*service.hash_key, xs.view, xs.body) : 0;
 
   // Model discovery: only the servers that list the model; when none of them is up, the first
   // fallback model of the `models:` section that has a server up.
@@ -263,10 +146,17 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
       co_return co_await reply_error(true);
     }
   }
+  co_return co_await pick_and_try(x, allowed);
+}
 
+net::Task<bool> Session::pick_and_try(Exchange& x, const runtime::ServerSet* allowed) {
+  const runtime::ServiceRuntime& service = x.service;
+  const auto& lb = service.lb;
+  auto& xs = *x_;
+  const std::uint64_t key_hash = x.key_hash;
   // cache_aware: the prompt's block chain, once the model is final (a fallback renames it).
   const balancing::PromptChain* prompt = nullptr;
-  if (service.wants_prompt && body_buffered && balancing::build_prompt_chain(xs.body, xs.prompt)) {
+  if (service.wants_prompt && x.body_buffered && balancing::build_prompt_chain(xs.body, xs.prompt)) {
     prompt = &xs.prompt;
   }
 
@@ -291,10 +181,13 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
     auto pick = x.pool.pick(request);
     if (!pick.server) {
       if (!pick.all_busy) break;
-      // Every candidate is at its maxConnections: wait for a slot, in a bounded queue.
+      // Every candidate is at its maxConnections: wait for a slot, in a bounded queue. Counted as
+      // queued first and then picked again once: a release on another worker that saw nobody
+      // queued came before the count, so its slot shows in that pick (slot_queue.h).
       if (!queued) {
-        if (counters.queued.load(std::memory_order_relaxed) >= 1024) break;
+        if (counters.queued.load(std::memory_order_relaxed) >= kMaxQueued) break;
         queued = std::make_unique<Counted>(&counters.queued);
+        continue;
       }
       if (Clock::now() >= queue_deadline || x.expired()) {
         x_->error = ErrorReply{503, "server_busy",
@@ -303,13 +196,13 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
                                        service.name, lb.timeouts.connect.count())};
         co_return co_await reply_error(true);
       }
-      net::Timer wait(client_.get_executor(), kQueuePoll);
-      co_await wait.async_wait(net::try_op);
+      co_await worker_.slot_queue().wait(&counters, std::min(queue_deadline, x.deadline));
       continue;
     }
     queued.reset();
     balancing::ServerState& server = *pick.server;
     balancing::QueueCharge charge(server, note);
+    WakeQueued wake_queued(server, worker_, counters);
     // The slot is taken now, not after the connect: under maxConnections two requests must not
     // both see the last free slot.
     if (!reserve_slot(server)) continue;  // taken meanwhile (another worker): pick again
@@ -355,139 +248,6 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
                      fmt::format("no server of service \"{}\" could take the request ({} tried; last: {})",
                                  service.name, tried.size(), last_error)};
   co_return co_await reply_error(!x.body_consumed);
-}
-
-net::Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState& server, bool may_retry) {
-  auto& xs = *x_;
-  const auto& req = xs.req;
-  const auto& lb = x.service.lb;
-  ++xs.record.attempts;
-  // A pooled connection may have been closed by the server while idle: then the same server is
-  // tried once more on a fresh connection. A body that cannot be sent again (streamed from the
-  // client) never risks that: it always gets a fresh connection.
-  const bool replayable = x.body_buffered || x.framing.kind == http1::Framing::none;
-  for (int fresh_try = 0; fresh_try < 2; ++fresh_try) {
-    auto conn = fresh_try == 0 && replayable ? worker_.upstreams().take_idle(server, net::Deadline::coarse_now())
-                                             : nullptr;
-    const bool reused = conn != nullptr;
-    if (!conn) {
-      conn = worker_.upstreams().make(server);
-      upstream_ = conn.get();
-      deadline_.after(x.clamp(lb.timeouts.connect));
-      const auto cec = co_await connect(*conn, server);
-      if (cec) {
-        upstream_ = nullptr;
-        runtime::record_failure(server, lb.passiveHealth, x.service.servers);
-        co_return failed(Attempt::connect_failed, fmt::format("{}: connect: {}", server.spec.url,
-                                      deadline_.expired() ? "timed out" : cec.message()));
-      }
-    }
-    upstream_ = conn.get();
-    struct ClearUpstream {
-      Session& s;
-      ~ClearUpstream() {
-        s.upstream_ = nullptr;
-        s.awaiting_response_ = false;
-        s.watch_due_.clear();
-      }
-    } clear_upstream{*this};
-    server.requests.fetch_add(1, std::memory_order_relaxed);
-    xs.head.clear();
-    http1::write_request_head(xs.head, req,
-                       {lb.passHostHeader ? original_host_ : std::string_view(server.host_header),
-                        server.spec.basePath, client_ip_text_, original_host_, x.framing});
-    if (auto sec = co_await send_request(x, *conn)) {
-      // The client's body was malformed, stalled or cut: the client's fault, not the server's.
-      if (body_fault_ != BodyRead::ok) co_return Attempt{Attempt::final, co_await refuse_body(body_fault_)};
-      if (x.body_consumed) {
-        x_->error = ErrorReply{502, "upstream_error",
-                           fmt::format("{}: sending the request failed: {}", server.spec.url, sec.message())};
-        const bool keep_alive = co_await reply_error(false);
-        co_return Attempt{Attempt::final, keep_alive};
-      }
-      if (reused) continue;
-      runtime::record_failure(server, lb.passiveHealth, x.service.servers);
-      co_return failed(Attempt::retryable, fmt::format("{}: send: {}", server.spec.url, sec.message()));
-    }
-
-    awaiting_response_ = true;
-    watch_due_.after(net::DeadlineWheel::kTick);
-    // The response head. An interim response (100 Continue, 103 Early Hints) is not relayed: the
-    // final one is awaited.
-    auto& res = xs.res;
-    const bool head_request = req.method == "HEAD";
-    deadline_.after(x.clamp(lb.timeouts.responseHeader));
-    error_code rec;
-    bool got_any = false;
-    for (;;) {
-      const auto status = http1::parse_response(conn->buffer.data(), res, {64 * 1024, http1::kMaxFields}, head_request);
-      if (status == http1::Status::complete) {
-        if (res.status / 100 == 1 && res.status != 101) {
-          conn->buffer.consume(res.head_size);
-          continue;
-        }
-        break;
-      }
-      if (status != http1::Status::incomplete) {
-        rec = asio::error::invalid_argument;
-        break;
-      }
-      auto room = conn->buffer.prepare(kResponseRead);
-      auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(room.data(), room.size()), net::try_op);
-      if (ec) {
-        rec = ec;
-        break;
-      }
-      got_any = true;
-      conn->buffer.commit(n);
-    }
-
-    if (client_gone_) co_return Attempt{Attempt::final, false};  // nobody to answer
-    if (rec) {
-      if (deadline_.expired()) {
-        runtime::record_failure(server, lb.passiveHealth, x.service.servers);
-        const bool total = x.expired();
-        x_->error = ErrorReply{
-            504, "upstream_timeout",
-            fmt::format("{} did not answer within {} ms (http.services.{}.loadBalancer.timeouts.{})",
-                        server.spec.url,
-                        total ? lb.timeouts.total.count() : lb.timeouts.responseHeader.count(),
-                        x.service.name, total ? "total" : "responseHeader")};
-        const bool keep_alive = co_await reply_error(!x.body_consumed);
-        co_return Attempt{Attempt::final, keep_alive};
-      }
-      const bool lost = is_connection_lost(rec) && !got_any;
-      if (reused && lost && !x.body_consumed) continue;
-      runtime::record_failure(server, lb.passiveHealth, x.service.servers);
-      std::string& error = xs.attempt_error;
-      error = rec == asio::error::invalid_argument
-                              ? fmt::format("{}: malformed response: {}", server.spec.url, res.error)
-                              : fmt::format("{}: {}", server.spec.url, rec.message());
-      if (!lost || x.body_consumed) {
-        x_->error = ErrorReply{502, "upstream_error", error};
-        const bool keep_alive = co_await reply_error(false);
-        co_return Attempt{Attempt::final, keep_alive};
-      }
-      co_return Attempt{Attempt::retryable, false};
-    }
-
-    const int status = res.status;
-    xs.record.upstream = server.spec.url;
-    xs.record.ttfb = std::chrono::steady_clock::now() - started_;
-    if (status >= 500) {
-      runtime::record_failure(server, lb.passiveHealth, x.service.servers);
-    } else {
-      runtime::record_success(server);
-    }
-    const auto& retry_on = lb.retry.retryOn;
-    if (may_retry && std::find(retry_on.begin(), retry_on.end(), status) != retry_on.end()) {
-      // The answer is dropped with its connection; the client never sees it.
-      co_return failed(Attempt::retryable, fmt::format("{} answered {}", server.spec.url, status));
-    }
-    const bool keep_alive = co_await relay_response(x, conn);
-    co_return Attempt{Attempt::answered, keep_alive};
-  }
-  co_return failed(Attempt::connect_failed, fmt::format("{}: connection closed", server.spec.url));
 }
 
 }  // namespace modelgate::proxy

@@ -104,6 +104,14 @@ void Gateway::join() {
   for (auto& w : workers_) w->join();
 }
 
+void Gateway::wake_slot_waiters(const void* key, unsigned from) {
+  for (auto& w : workers_) {
+    if (w->index() == from || w->slot_queue().waiting() == 0) continue;
+    Worker* worker = w.get();  // workers outlive their loops: a posted wake never finds one gone
+    asio::post(worker->io(), [worker, key] { worker->slot_queue().wake(key); });
+  }
+}
+
 void Gateway::swap(std::shared_ptr<const runtime::Snapshot> next) {
   {
     std::lock_guard lock(mutex_);

@@ -38,6 +38,9 @@ class Gateway {
   Worker& worker(std::size_t i) { return *workers_.at(i); }
   // The worker that serves a connection `acceptor` accepted (accept_balance.h). Any worker's thread.
   Worker& home_for_connection(const Worker& acceptor);
+  // A slot of the service whose counters are `key` was released on worker `from`, which has no
+  // waiter for it: a wake is posted to each other worker that has waiters.
+  void wake_slot_waiters(const void* key, unsigned from);
   // Observability sinks for every worker; call before start().
   void attach(observability::Metrics* metrics, observability::AccessLog* access_log) {
     for (auto& w : workers_) {

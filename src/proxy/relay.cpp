@@ -58,7 +58,7 @@ net::Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamCon
   // Token counting reads the body as it passes; an event of usage the gateway asked for on the
   // client's behalf is taken out again, so the client sees what it asked for.
   const bool tap = body_kind != http1::Body::none && res.content_encoding.empty();
-  const bool strip = tap && is_sse && usage_injected_;
+  const bool strip = tap && is_sse && xs.usage_injected;
 
   xs.head.clear();
   http1::write_response_head(xs.head, res, out);

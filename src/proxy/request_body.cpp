@@ -36,7 +36,8 @@ void Session::take_body_bytes(std::size_t n) {
 }
 
 net::Task<boost::system::error_code> Session::read_body_bytes() {
-  body_in_used_ = true;
+  body_bytes_ = BodyBytes::in_body_buffer;
+  if (state_ == State::head_read) state_ = State::reading_body;
   auto room = x_->body_in.prepare(kBodyRead);
   deadline_.after(body_timeout_);
   auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), net::try_op);
@@ -48,11 +49,13 @@ net::Task<boost::system::error_code> Session::read_body_bytes() {
   co_return ec;
 }
 
-// Never to an HTTP/1.0 client, which does not know interim responses (RFC 9110 §10.1.1).
+// Sent on the move from head_read to reading_body, so at most once; never to an HTTP/1.0 client,
+// which does not know interim responses (RFC 9110 §10.1.1).
 net::Task<boost::system::error_code> Session::send_continue_once() {
   const auto& req = x_->req;
-  if (continue_sent_ || !req.expect_continue || req.version < 11) co_return boost::system::error_code{};
-  continue_sent_ = true;
+  if (state_ != State::head_read) co_return boost::system::error_code{};
+  state_ = State::reading_body;
+  if (!req.expect_continue || req.version < 11) co_return boost::system::error_code{};
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
   deadline_.after(body_timeout_);
   auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), net::try_op);
@@ -89,16 +92,18 @@ net::Task<bool> Session::refuse_body(BodyRead why) {
 
 bool Session::body_arrived(std::size_t limit) {
   const auto& req = x_->req;
-  if (request_done_) {
+  if (request_read()) {
     x_->body.clear();
     return true;
   }
-  if (req.body != http1::Body::length || req.content_length > limit || body_in_used_) return false;
+  if (req.body != http1::Body::length || req.content_length > limit || body_bytes_ == BodyBytes::in_body_buffer) {
+    return false;
+  }
   const auto pending = pending_body_bytes();
   if (pending.size() < req.content_length) return false;
   x_->body.assign(pending.substr(0, static_cast<std::size_t>(req.content_length)));
   take_body_bytes(x_->body.size());
-  request_done_ = true;
+  state_ = State::request_read;
   return true;
 }
 
@@ -106,7 +111,7 @@ net::Task<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
   auto& x = *x_;
   auto& body = x.body;
   body.clear();
-  if (request_done_) co_return BodyRead::ok;
+  if (request_read()) co_return BodyRead::ok;
   const auto& req = x.req;
   if (req.body == http1::Body::length) {
     if (req.content_length > limit) co_return BodyRead::too_large;
@@ -123,7 +128,7 @@ net::Task<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
       if (ec) co_return deadline_.expired() ? BodyRead::timed_out : BodyRead::failed;
       have += n;
     }
-    request_done_ = true;
+    state_ = State::request_read;
     co_return BodyRead::ok;
   }
   // Chunked: decoded piece by piece.
@@ -139,7 +144,7 @@ net::Task<Session::BodyRead> Session::read_whole_body(std::size_t limit) {
     if (step.done) break;
     if (step.consumed == 0 && co_await read_body_bytes()) co_return body_fault_;
   }
-  request_done_ = true;
+  state_ = State::request_read;
   co_return BodyRead::ok;
 }
 

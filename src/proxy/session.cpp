@@ -1,4 +1,6 @@
-// Reading a request, applying RFC 9112 framing rules strictly, and choosing a route.
+// The codec loop of a client connection: read a request head, apply RFC 9112 framing rules
+// strictly, have it routed (route_decision.h), answer or forward it, and go on with the next one
+// on a keep-alive connection (pipelined bytes stay in the input buffer for it).
 //
 // Framing is where request smuggling lives, so ambiguity is refused rather than guessed at:
 // Content-Length with Transfer-Encoding, an invalid or repeated differing Content-Length, or a
@@ -12,8 +14,7 @@
 #include "observability/access_log.h"
 #include "observability/metrics.h"
 #include "runtime/catalogue.h"
-#include "proxy/model_field.h"
-#include "proxy/request_model.h"
+#include "proxy/route_decision.h"
 #include "proxy/session_impl.h"
 #include "proxy/session.h"
 
@@ -123,6 +124,7 @@ net::Task<void> Session::run() {
       // Wait for the next request: the idle timeout applies until its first byte arrives.
       const runtime::EntryPointRuntime* ep = worker_.routes()->snapshot->entry_point(entry_point_);
       if (!ep) break;  // the entry point was removed by a reload
+      state_ = State::idle;
       deadline_.after(ep->spec.timeouts.idle);
       auto room = in_.prepare(kReadSize / 2);
       auto [ec, n] = co_await client_.async_read_some(asio::buffer(room.data(), room.size()), net::try_op);
@@ -131,7 +133,7 @@ net::Task<void> Session::run() {
     }
     x_ = worker_.take_exchange();
     const bool keep_alive = co_await serve_one();
-    if (watching_) co_await stop_watch();
+    co_await watch_.stop(client_);
     if (keep_alive) end_request_bytes();
     worker_.give_back(std::move(x_));
     if (!keep_alive || worker_.gateway_draining()) break;
@@ -139,7 +141,7 @@ net::Task<void> Session::run() {
   deadline_.clear();
   boost::system::error_code ec;
   client_.shutdown(net::Socket::shutdown_send, ec);
-  if (linger_) co_await linger();
+  if (state_ == State::lingering) co_await linger();
   client_.close(ec);
 }
 
@@ -171,8 +173,12 @@ net::Task<bool> Session::reply_error(bool keep_alive) {
   x_->record.status = e.status;
   // A request whose body was not read cannot be followed by another on this connection, and
   // the client may still be sending it: the connection closes lingering.
-  keep_alive = keep_alive && request_done_;
-  linger_ = linger_ || (!request_done_ && e.status != 408);  // a stalled client sends nothing more
+  if (!request_read()) {
+    keep_alive = false;
+    if (state_ != State::lingering) {
+      state_ = e.status == 408 ? State::closing : State::lingering;  // a stalled client sends nothing more
+    }
+  }
   x_->head = render_error(e, keep_alive, x_->req.version < 11);
   const bool written = co_await write_client(x_->head, kReplyTimeout);
   co_return written && keep_alive;
@@ -181,7 +187,7 @@ net::Task<bool> Session::reply_error(bool keep_alive) {
 net::Task<bool> Session::reply_body(int status, std::string_view content_type, std::string_view body,
                                bool keep_alive) {
   x_->record.status = status;
-  keep_alive = keep_alive && request_done_;
+  keep_alive = keep_alive && request_read();
   x_->head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n{}", status,
                          http1::reason_phrase(status), content_type, body.size(),
                          http1::connection_field(keep_alive, x_->req.version < 11), body);
@@ -199,13 +205,12 @@ net::Task<bool> Session::serve_one() {
   const auto& timeouts = ep->spec.timeouts;
   auto& x = *x_;
   auto& req = x.req;
-  continue_sent_ = false;
-  request_done_ = false;
+  state_ = State::reading_head;
   body_fault_ = BodyRead::ok;
   body_timeout_ = timeouts.readBody;
   max_body_bytes_ = limits.maxBodyBytes;
-  body_in_used_ = false;
-  upstream_ = nullptr;
+  body_bytes_ = BodyBytes::in_input;
+  set_upstream(nullptr);
 
   // The head: parsed where it landed; read on until it is complete, each parse going on where the
   // last one stopped.
@@ -248,7 +253,7 @@ net::Task<bool> Session::serve_one() {
     co_return co_await reply_error(false);
   }
   body_pos_ = req.head_size;
-  request_done_ = req.body == http1::Body::none;
+  state_ = req.body == http1::Body::none ? State::request_read : State::head_read;
   if (req.version >= 11 && req.host_count != 1) {
     x_->error = ErrorReply{400, "bad_request", "an HTTP/1.1 request needs exactly one Host header"};
     co_return co_await reply_error(false);
@@ -272,105 +277,62 @@ net::Task<bool> Session::serve_one() {
   view.query = qmark == std::string_view::npos ? std::string_view{} : target.substr(qmark + 1);
   view.headers = req.headers();
   view.client_ip = client_ip_;
-  const bool keep_alive = req.keep_alive;
-  const bool is_get = req.method == "GET";
+  co_return co_await serve_routed(*routes, *ep);
+}
 
-  if (ep->ping && view.path == ep->ping_path && (is_get || req.method == "HEAD")) {
-    co_return co_await reply_body(200, "text/plain; charset=utf-8", "OK", keep_alive);
+net::Task<bool> Session::serve_routed(WorkerRoutes& routes, const runtime::EntryPointRuntime& ep) {
+  auto& x = *x_;
+  const runtime::Snapshot& snap = *routes.snapshot;
+  bool keep_alive = x.req.keep_alive;
+  RouteQuery query{snap, ep, entry_point_, x.view};
+  RouteDecision decision = decide_route(query);
+  while (decision.kind == RouteDecision::need_body) {
+    if (!co_await read_routing_body(snap, ep, keep_alive, query.model_field, query.form)) co_return keep_alive;
+    query.body_empty = x.body.empty();
+    query.first_route = decision.next_route;
+    decision = decide_route(query);
   }
-
-  const runtime::Snapshot& snap = *routes->snapshot;
-  // GET /v1/models and /v1/models/{id}: the gateway's own catalogue (runtime/catalogue.h).
-  if (is_get && view.path.starts_with("/v1/models")) {
-    if (auto answer = runtime::answer_model_request(snap, *ep, view.path)) {
-      if (answer->status == 200)
-        co_return co_await reply_body(200, "application/json", answer->body, keep_alive);
-      x_->error = ErrorReply{404, "model_not_found", std::move(answer->body)};
+  switch (decision.kind) {
+    case RouteDecision::ping:
+      co_return co_await reply_body(200, "text/plain; charset=utf-8", "OK", keep_alive);
+    case RouteDecision::model_list:
+      co_return co_await reply_body(200, "application/json", decision.body, keep_alive);
+    case RouteDecision::refuse:
+      x.error = std::move(decision.error);
       co_return co_await reply_error(keep_alive);
-    }
-  }
-
-  ModelField model_field = ModelField::missing;
-  std::string_view form;            // the boundary of a multipart/form-data body, once it is read
-  bool refused_keep_alive = false;  // a body refused for its model; the connection may go on
-  // Reads the body once, for the first router or service that needs the model.
-  auto need_model = [&]() -> net::Task<bool> {
-    if (view.model_state != routing::ModelState::not_read) co_return true;
-    const BodyRead got = body_arrived(limits.maxBodyBytes) ? BodyRead::ok : co_await read_whole_body(limits.maxBodyBytes);
-    if (got != BodyRead::ok) co_return co_await refuse_body(got);
-    form = http1::form_boundary(req.get("content-type"));
-    model_field = read_model(x.body, form, x.model, x_->error);
-    if (model_field == ModelField::duplicate || model_field == ModelField::bad_form) {
-      refused_keep_alive = co_await reply_error(keep_alive);
-      co_return false;
-    }
-    view.model_state =
-        model_field == ModelField::present ? routing::ModelState::present : routing::ModelState::absent;
-    x.requested_model = x.model;
-    if (model_field == ModelField::present) {
-      // An alias names another model: the server sees the target.
-      auto alias = snap.config.models.find(x.model);
-      if (alias != snap.config.models.end() && !alias->second.target.empty() && alias->second.target != x.model) {
-        if (!form.empty()) {
-          x_->error = alias_in_form(x.model, alias->second.target);
-          refused_keep_alive = co_await reply_error(keep_alive);
-          co_return false;
-        }
-        if (replace_model(x.body, alias->second.target)) x.model = alias->second.target;
-      }
-    }
-    view.model = x.model;
-    co_return true;
-  };
-
-  const runtime::Route* match = nullptr;
-  for (const auto& route : ep->routes) {
-    if (route.rule.needs_model() && !co_await need_model()) co_return refused_keep_alive;
-    if (route.rule.matches(view)) {
-      match = &route;
+    case RouteDecision::need_body:
+    case RouteDecision::forward:
       break;
-    }
   }
+  const runtime::Route& route = *decision.route;
+  x.record.router = route.name;
+  x.record.service = snap.services[route.service].name;
+  const bool body_read = x.view.model_state != routing::ModelState::not_read;
+  if (x.view.model_state == routing::ModelState::present) x.record.model = x.model;
+  co_return co_await forward(ep, route, routes, body_read);
+}
 
-  const bool sends_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
-  if (!match) {
-    if (view.model_state == routing::ModelState::present) {
-      x_->error = ErrorReply{404, "model_not_found",
-                         fmt::format("The model `{}` is not served by this gateway. Available models: {}",
-                                     x.model, runtime::model_names(snap, ep->rule_models))};
-      co_return co_await reply_error(keep_alive);
-    }
-    if (view.model_state == routing::ModelState::absent && !x.body.empty()) {
-      if (model_field == ModelField::not_json) {
-        x_->error = ErrorReply{400, "invalid_json",
-                           "the request body is not a JSON object; routing by model needs "
-                           "a JSON body with a \"model\" field"};
-        co_return co_await reply_error(keep_alive);
-      }
-      x_->error = ErrorReply{400, "missing_model",
-                             form.empty() ? "the JSON body has no string \"model\" field; name the model to use"
-                                          : "the multipart/form-data body has no \"model\" part; name the model to use"};
-      co_return co_await reply_error(keep_alive);
-    }
-    if (view.model_state == routing::ModelState::absent && sends_body) {
-      x_->error = ErrorReply{400, "missing_model",
-                         "this request has no JSON body with a \"model\" field; routing by "
-                         "model needs one"};
-      co_return co_await reply_error(keep_alive);
-    }
-    x_->error = ErrorReply{
-        404, "route_not_found",
-        fmt::format("no router on entry point \"{}\" matches {} {}", entry_point_, view.method, view.path)};
-    co_return co_await reply_error(keep_alive);
+net::Task<bool> Session::read_routing_body(const runtime::Snapshot& snap, const runtime::EntryPointRuntime& ep,
+                                           bool& keep_alive, ModelField& field, bool& form) {
+  auto& x = *x_;
+  const std::size_t limit = ep.spec.limits.maxBodyBytes;
+  const BodyRead got = body_arrived(limit) ? BodyRead::ok : co_await read_whole_body(limit);
+  if (got != BodyRead::ok) {
+    keep_alive = co_await refuse_body(got);
+    co_return false;
   }
-
-  if (snap.services[match->service].lb.discoverModels.enabled && sends_body && !co_await need_model()) {
-    co_return refused_keep_alive;
+  const std::string_view boundary = http1::form_boundary(x.req.get("content-type"));
+  const BodyModel found = read_body_model(snap, x.body, boundary, x.model, x.requested_model, x.error);
+  if (found.refused) {
+    keep_alive = co_await reply_error(keep_alive);
+    co_return false;
   }
-  x.record.router = match->name;
-  x.record.service = snap.services[match->service].name;
-  if (view.model_state == routing::ModelState::present) x.record.model = x.model;
-  co_return co_await forward(*ep, *match, *routes, view.model_state != routing::ModelState::not_read);
+  field = found.field;
+  form = !boundary.empty();
+  x.view.model_state =
+      found.field == ModelField::present ? routing::ModelState::present : routing::ModelState::absent;
+  x.view.model = x.model;
+  co_return true;
 }
 
 }  // namespace modelgate::proxy

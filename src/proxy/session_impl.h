@@ -1,10 +1,39 @@
-// Internals of a client session, shared by session.cpp (reading and routing), request_body.cpp
-// (the request body) and forward.cpp (the trip to the upstream and back).
+// Internals of a client session, in parts, one file each:
+//   session.cpp           the codec loop: read a head, answer, keep-alive, pipelining, linger
+//   route_decision.cpp    which route, or which error answer (pure; unit-tested without sockets)
+//   request_body.cpp      the request body, read whole or handed on as it arrives
+//   forward.cpp           pick a server, the maxConnections queue, retries
+//   upstream_exchange.cpp one try on one server: connect, send the request, await the answer head
+//   relay.cpp             the answer's way back to the client
+//   hangup_watch.cpp      noticing a client that leaves while the server works
 //
 // A session keeps only what an idle keep-alive connection needs: its socket, its deadline and a
 // small input buffer. Everything a request needs while it is served (the parsed heads, the output
 // head, the body read whole, the usage tap, the access-log record) is an ExchangeState lent by the
 // worker for the length of one exchange.
+//
+// The session's state is one value (Session::State) rather than a set of flags:
+//
+//   state         what has happened                      what it allows
+//   idle          between requests                       a read into the input buffer (timeouts.idle)
+//   reading_head  a request began, its head is not whole reads into the input buffer
+//                                                        (timeouts.readHeader); an error answer,
+//                                                        after which the connection lingers
+//   head_read     the head is parsed, no body byte read  routing; reading the body; 100 Continue
+//                 past what came with it                 (sent on the move to reading_body, so once)
+//   reading_body  the body is being read, whole or       more body reads (timeouts.readBody); an
+//                 streamed to a server                   error answer, then the connection lingers
+//   request_read  the whole request is read              routing; an attempt on a server; an answer
+//                                                        that keeps the connection
+//   at_server     the request went to a server and its   the hang-up watch (from a tick after the
+//                 answer is not relayed yet              send); a retry only before the answer began
+//   lingering     the gateway answered a request it did  nothing more on this connection: after the
+//                 not read whole                         answer, what the client sends is drained
+//   closing       the answer is the last (408)           nothing more; the connection closes
+//
+// Callbacks never outlive what they touch: the deadlines are members whose destructor unfiles
+// them from the worker's wheel (which guarantees no call after that), and the hang-up watch's
+// handler holds only a block it shares with the watch (hangup_watch.h).
 #pragma once
 
 #include <memory>
@@ -16,11 +45,14 @@
 #include "observability/usage_tap.h"
 #include "net/deadline.h"
 #include "proxy/errors.h"
+#include "proxy/model_field.h"
+#include "proxy/hangup_watch.h"
 #include "http1/gather.h"
 #include "http1/parser.h"
 #include "http1/head.h"
 #include "net/io.h"
 #include "net/read_buffer.h"
+#include "runtime/catalogue.h"
 #include "runtime/snapshot.h"
 #include "proxy/worker.h"
 #include "routing/rule.h"
@@ -49,21 +81,33 @@ struct ExchangeState {
   observability::RequestRecord record;
   observability::UsageTap usage_tap;
   std::string tap_out;            // bytes to forward when the tap removes an injected usage event
+  bool usage_injected = false;    // the client did not ask for usage; the gateway did
   balancing::PromptChain prompt;  // the prompt's block chain, for cache_aware
 };
 
 class Session {
  public:
+  enum class State : std::uint8_t {
+    idle, reading_head, head_read, reading_body, request_read, at_server, lingering, closing
+  };
+
   Session(net::Socket socket, Worker& worker, const std::string& entry_point);
   net::Task<void> run();
 
  private:
-  // One request/response exchange; false when the connection must close afterwards.
+  // session.cpp: one request/response exchange; false when the connection must close afterwards.
   net::Task<bool> serve_one();
+  net::Task<bool> serve_routed(WorkerRoutes& routes, const runtime::EntryPointRuntime& ep);
+  // Reads the body for routing and takes its model into the view; false when the request was
+  // answered instead (`keep_alive` then says whether the connection goes on).
+  net::Task<bool> read_routing_body(const runtime::Snapshot& snap, const runtime::EntryPointRuntime& ep,
+                                    bool& keep_alive, ModelField& field, bool& form);
   // Sends x_->error.
   net::Task<bool> reply_error(bool keep_alive);
   net::Task<bool> reply_body(int status, std::string_view content_type, std::string_view body, bool keep_alive);
   net::Task<bool> write_client(std::string_view bytes, std::chrono::milliseconds timeout);
+  // The whole request (head and body) has been read.
+  bool request_read() const { return state_ == State::request_read || state_ == State::at_server; }
 
   // request_body.cpp. The request's body bytes arrive first with its head (in in_, from
   // body_pos_ on), then from reads into x_->body_in, each within timeouts.readBody.
@@ -85,18 +129,18 @@ class Session {
   struct Exchange;  // one request's forwarding state across attempts
   struct Attempt;   // how one try on one server ended
   net::Task<bool> forward(const runtime::EntryPointRuntime& ep, const runtime::Route& route, WorkerRoutes& routes, bool body_buffered);
+  net::Task<bool> pick_and_try(Exchange& x, const runtime::ServerSet* allowed);
+  // upstream_exchange.cpp
   Attempt failed(int kind, std::string why);
   net::Task<Attempt> attempt(Exchange& x, balancing::ServerState& server, bool may_retry);
   net::Task<boost::system::error_code> connect(UpstreamConnection& conn, balancing::ServerState& server);
   net::Task<boost::system::error_code> send_request(Exchange& x, UpstreamConnection& conn);
+  net::Task<boost::system::error_code> read_response_head(Exchange& x, UpstreamConnection& conn, bool& got_any);
+  void set_upstream(UpstreamConnection* conn);
+  // relay.cpp
   net::Task<bool> relay_response(Exchange& x, std::unique_ptr<UpstreamConnection>& conn);
 
-  // While the server works, a read on the client connection notices a hang-up and closes the
-  // upstream connection at once, so the model server stops generating for nobody. It reads into
-  // the free end of the input buffer: bytes of a pipelined next request are kept, not lost.
-  // An answer within a tick or two needs no watch: it starts when watch_due_ fires.
-  void start_watch();
-  net::Task<void> stop_watch();
+  // An answer within a tick or two needs no hang-up watch: it starts when watch_due_ fires.
   static void on_watch_due(void* self);
 
   // After an answer sent before the request was read whole: drain what the client still sends.
@@ -106,31 +150,29 @@ class Session {
   void finish_record();
   static void on_deadline(void* self);
 
+  // Where the request body's next bytes are read: behind its head in in_, or (once that is used
+  // up and more must be read) into x_->body_in, so that the head's views into in_ stay valid.
+  enum class BodyBytes : std::uint8_t { in_input, in_body_buffer };
+
   net::Socket client_;
   Worker& worker_;
   const std::string& entry_point_;  // owned by the worker's listener
   net::Deadline deadline_;
   net::Deadline watch_due_;
   net::ReadBuffer in_;
+  HangupWatch watch_;  // after client_ and in_: it goes first, orphaning a pending read's handler
   routing::IpAddress client_ip_;
   std::string client_ip_text_;
   UpstreamConnection* upstream_ = nullptr;  // the connection of the current attempt
   std::unique_ptr<ExchangeState> x_;        // lent by the worker while a request is served
 
   std::chrono::steady_clock::time_point started_;
+  State state_ = State::idle;
+  BodyBytes body_bytes_ = BodyBytes::in_input;
   std::size_t body_pos_ = 0;     // offset in in_ of the request body bytes not yet taken
   std::chrono::milliseconds body_timeout_{};  // timeouts.readBody of the entry point
   std::size_t max_body_bytes_ = 0;            // limits.maxBodyBytes of the entry point
   BodyRead body_fault_ = BodyRead::ok;  // why a streamed body stopped, when the client is to blame
-  bool linger_ = false;          // the connection closes with request bytes possibly unread
-  bool body_in_used_ = false;    // this request's body continued past in_ into x_->body_in
-  bool request_done_ = false;    // the whole request (head and body) has been read
-  bool continue_sent_ = false;
-  bool usage_injected_ = false;  // the client did not ask for usage; the gateway did
-  bool awaiting_response_ = false;  // between the request sent and the answer relayed
-  bool watching_ = false;
-  bool watch_into_body_in_ = false;
-  bool client_gone_ = false;
   std::string_view original_host_;
 };
 
@@ -144,6 +186,7 @@ struct Session::Exchange {
   const runtime::ServiceRuntime& service;
   balancing::Pool& pool;
   http1::Framing framing;
+  const std::uint64_t key_hash = 0;  // for strategies that hash a request key
   bool body_buffered = false;
   bool body_consumed = false;  // part of a streamed body went out: no other server can get it
   Clock::time_point deadline = Clock::time_point::max();

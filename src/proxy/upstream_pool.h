@@ -13,7 +13,7 @@
 // It is still not probed before reuse (that costs a system call per request): a server that
 // closed it early (a restart) shows as end-of-file before any response byte, and a request whose
 // body can be sent again then goes to a fresh connection. A body that cannot be sent again
-// (chunked, or larger than what is buffered) never takes a pooled connection: see forward.cpp.
+// (chunked, or larger than what is buffered) never takes a pooled connection: see upstream_exchange.cpp.
 #pragma once
 
 #include <chrono>

@@ -47,6 +47,11 @@ void Worker::give_back(std::unique_ptr<ExchangeState> state) {
   if (free_exchanges_.size() < kKeep) free_exchanges_.push_back(std::move(state));
 }
 
+void Worker::slot_released(const runtime::ServiceCounters& counters) {
+  if (counters.queued.load(std::memory_order_relaxed) == 0) return;  // nobody waits anywhere
+  if (!slot_queue_.wake(&counters)) gateway_.wake_slot_waiters(&counters, index_);
+}
+
 bool Worker::gateway_draining() const { return gateway_.draining(); }
 
 Worker::~Worker() {

@@ -14,6 +14,7 @@
 #include "net/deadline.h"
 #include "net/io.h"
 #include "runtime/snapshot.h"
+#include "proxy/slot_queue.h"
 #include "proxy/upstream_pool.h"
 
 namespace modelgate::observability {
@@ -41,6 +42,10 @@ class Worker {
   unsigned index() const { return index_; }
   UpstreamPool& upstreams() { return upstreams_; }
   net::DeadlineWheel& deadlines() { return deadlines_; }
+  SlotQueue& slot_queue() { return slot_queue_; }
+  // A slot of a server under maxConnections of the service whose counters are `counters` was
+  // released on this worker: the oldest waiter for it here, or else on another worker, is woken.
+  void slot_released(const runtime::ServiceCounters& counters);
   // A buffer of an exchange state larger than this after a request is freed, not kept.
   static constexpr std::size_t kExchangeKeep = 64 * 1024;
   // Per-request state, lent to one exchange at a time (kept for reuse: no allocation per request).
@@ -94,6 +99,7 @@ class Worker {
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   net::DeadlineWheel deadlines_;  // after io_: its timer goes before the loop does
   UpstreamPool upstreams_;
+  SlotQueue slot_queue_;
   std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
   std::vector<std::string> acceptor_names_;
   std::atomic<bool> accepting_{true};
