@@ -221,7 +221,7 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
     usage_injected_ = observability::inject_include_usage(xs.body);
   }
   if (body_buffered) xs.record.bytes_in = xs.body.size();
-  Exchange x{ep, route, service, routes.pools[route.service], {}, body_buffered};
+  Exchange x{ep, route, service, *routes.pools[route.service], {}, body_buffered};
   if (lb.timeouts.total.count() > 0) x.deadline = Clock::now() + lb.timeouts.total;
   if (body_buffered) {
     if (!xs.body.empty()) x.framing = {http1::Framing::length, xs.body.size()};

@@ -321,8 +321,8 @@ net::Task<bool> Session::serve_one() {
 
   const runtime::Route* match = nullptr;
   for (const auto& route : ep->routes) {
-    if (route.rule.needs_model() && !co_await need_model()) co_return refused_keep_alive;
-    if (route.rule.matches(view)) {
+    if (route.rule->needs_model() && !co_await need_model()) co_return refused_keep_alive;
+    if (route.rule->matches(view)) {
       match = &route;
       break;
     }

@@ -57,11 +57,7 @@ const std::shared_ptr<WorkerRoutes>& Worker::routes() {
   if (gen != routes_generation_ || !routes_) {
     auto snap = gateway_.current();
     auto next = std::make_shared<WorkerRoutes>();
-    next->pools.reserve(snap->services.size());
-    for (const auto& svc : snap->services) {
-      next->pools.emplace_back(svc.servers,
-                               balancing::make_balancer(svc.lb.strategy, svc.servers, balancing::options_for(svc.lb)));
-    }
+    next->pools = pools_.adopt(*snap);
     next->snapshot = std::move(snap);
     routes_ = std::move(next);
     routes_generation_ = gen;

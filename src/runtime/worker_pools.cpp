@@ -1,0 +1,30 @@
+#include "runtime/worker_pools.h"
+
+namespace modelgate::runtime {
+
+WorkerPools::Pools WorkerPools::adopt(const Snapshot& snapshot) {
+  Pools pools;
+  pools.reserve(snapshot.services.size());
+  std::unordered_map<std::string, Kept> next;
+  next.reserve(snapshot.services.size());
+  for (const auto& svc : snapshot.services) {
+    std::shared_ptr<balancing::Pool> pool;
+    if (auto it = by_service_.find(svc.name); it != by_service_.end() && it->second.definition == svc.definition) {
+      pool = std::move(it->second.pool);
+      if (pool->servers() != svc.servers) {
+        pool->set_servers(svc.servers);
+      } else {
+        pool->forget_candidates();
+      }
+    } else {
+      pool = std::make_shared<balancing::Pool>(
+          svc.servers, balancing::make_balancer(svc.lb.strategy, svc.servers, balancing::options_for(svc.lb)));
+    }
+    pools.push_back(pool);
+    next.emplace(svc.name, Kept{svc.definition, std::move(pool)});
+  }
+  by_service_ = std::move(next);
+  return pools;
+}
+
+}  // namespace modelgate::runtime
