@@ -38,6 +38,12 @@ inline std::int64_t num(simdjson::dom::element e, const char* key) {
   return v;
 }
 
+// A non-streamed chat completion request for `model`, as the sims answer it.
+inline std::string chat_json(std::string_view model, int max_tokens = 4) {
+  return "{\"model\":\"" + std::string(model) + "\",\"max_tokens\":" + std::to_string(max_tokens) +
+         ",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a story\"}]}";
+}
+
 // Polls `done` every `step` until it is true (true) or `timeout` passes (false).
 inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
                        std::chrono::milliseconds step = std::chrono::milliseconds(20)) {
