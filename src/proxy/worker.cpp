@@ -61,8 +61,9 @@ const std::shared_ptr<WorkerRoutes>& Worker::routes() {
     next->snapshot = std::move(snap);
     routes_ = std::move(next);
     routes_generation_ = gen;
-    // Idle connections to servers no longer in any service are closed.
-    upstreams_.prune([&](const balancing::ServerState* s) {
+    // Idle connections to servers no longer in any service are closed (none can be when no
+    // server list changed: a discovery change, most reloads).
+    if (pools_.servers_changed()) upstreams_.prune([&](const balancing::ServerState* s) {
       for (const auto& svc : routes_->snapshot->services)
         for (const auto& server : svc.servers)
           if (server.get() == s) return true;

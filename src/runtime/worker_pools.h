@@ -30,6 +30,9 @@ class WorkerPools {
 
   // The pools of `snapshot`'s services, in its order.
   Pools adopt(const Snapshot& snapshot);
+  // Whether the last adopt() changed some service's server list (or the set of services): only
+  // then can a server have left every service (the worker closes its idle connections).
+  bool servers_changed() const { return servers_changed_; }
 
  private:
   struct Kept {
@@ -37,6 +40,7 @@ class WorkerPools {
     std::shared_ptr<balancing::Pool> pool;
   };
   std::unordered_map<std::string, Kept> by_service_;
+  bool servers_changed_ = true;
 };
 
 }  // namespace modelgate::runtime

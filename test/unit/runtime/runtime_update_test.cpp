@@ -116,6 +116,7 @@ TEST(RuntimeUpdate, RoundRobinOrderAndHashRingSurviveDiscoveryChangesOfAnotherMo
       snap = build(snap->config, registry);
       pools = worker.adopt(*snap);
       ASSERT_EQ(pools[index_of(*snap, "chat")].get(), pool) << "the balancer was rebuilt at change " << change;
+      ASSERT_FALSE(worker.servers_changed());
       if (strategy == "round_robin") {
         const int got = pick(*snap, pools, "m-a");
         ASSERT_EQ(got, order[change % 3]) << "change " << change;
@@ -176,6 +177,7 @@ TEST(RuntimeUpdate, ServerAddedByReloadKeepsTheOthersRoundRobinTurn) {
   snap = build(std::move(cfg), registry);
   pools = worker.adopt(*snap);
   EXPECT_EQ(pools[index_of(*snap, "chat")].get(), before);  // told of the new server, not rebuilt
+  EXPECT_TRUE(worker.servers_changed());
   EXPECT_EQ(pick(*snap, pools, "m-a"), 3);
   EXPECT_EQ(pick(*snap, pools, "m-a"), 4);
   EXPECT_EQ(pick(*snap, pools, "m-a"), 1);
