@@ -1,10 +1,19 @@
-// One small interface for every balancing strategy.
+// One small interface for every balancing strategy: a pick, and a notice when the server list
+// changes (HAProxy's server up/down/weight-changed callbacks of lb_fwrr.c and friends, Envoy's
+// host-set update to a load balancer).
 //
 // A strategy only chooses among candidates it is handed; which servers are candidates (healthy,
 // not drained, not already tried, serving the model, backups only when every primary is down) is
-// decided once, in Pool, for all strategies alike. Each worker thread owns its own Balancer
-// instances (built from the same config), so a pick takes no lock; strategies that need a global
-// view (least_request) read the shared atomic counters of ServerState.
+// decided once, in Pool, for all strategies alike: a server going down or up, being ejected or
+// drained reaches a strategy as a change of its candidates, with no call. Servers added to or
+// removed from the list (a reload that keeps the service's definition, the admin API) reach it
+// through on_servers_changed(), which keeps what the strategy holds for the servers that stay (a
+// round-robin turn, a hash ring's points, smooth-weighted scores). A changed weight, backup flag or
+// maxConnections makes a new ServerState (runtime/snapshot.h): one server removed, one added.
+//
+// Each worker thread owns its own Balancer instances (built from the same config and kept across
+// snapshots, runtime/worker_pools.h), so a pick takes no lock; strategies that need a global view
+// (least_request) read the shared atomic counters of ServerState.
 #pragma once
 
 #include <cstdint>
@@ -40,14 +49,37 @@ struct PickContext {
   PickNote* note = nullptr;
 };
 
+using ServerList = std::vector<std::shared_ptr<ServerState>>;
+
+// A new server list and, for each of its servers, its index in the old one (kAdded for a server
+// that is new). Servers of the old list not named are removed.
+struct MembershipChange {
+  static constexpr std::uint32_t kAdded = UINT32_MAX;
+  const ServerList& servers;
+  std::span<const std::uint32_t> previous;  // parallel to servers
+};
+
+// `old` re-indexed for the new list: what the old list held for each server that stays, `fresh`
+// for the added ones.
+template <class T>
+std::vector<T> remapped(const std::vector<T>& old, const MembershipChange& change, T fresh = T{}) {
+  std::vector<T> out(change.servers.size(), fresh);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const auto was = change.previous[i];
+    if (was != MembershipChange::kAdded && was < old.size()) out[i] = old[was];
+  }
+  return out;
+}
+
 class Balancer {
  public:
   virtual ~Balancer() = default;
   // Returns one element of ctx.candidates.
   virtual std::uint32_t pick(const PickContext& ctx) = 0;
+  // The server list changed; later candidates index the new list. On the worker's thread,
+  // between picks.
+  virtual void on_servers_changed(const MembershipChange& change) = 0;
 };
-
-using ServerList = std::vector<std::shared_ptr<ServerState>>;
 
 // A different seed on every call and every thread (random_device once per thread, then
 // splitmix64), so each worker's random strategies draw their own sequence.
@@ -71,6 +103,10 @@ struct BalancerOptions {
 
 // The options a service's loadBalancer section sets.
 BalancerOptions options_for(const config::LoadBalancer& lb);
+// Whether two loadBalancer sections make the same balancer: the same strategy and the same
+// settings that it, options_for() or the request key read (servers aside). While they do, a
+// reload keeps the service's balancers and what its servers learned (runtime/worker_pools.h).
+bool same_balancing(const config::LoadBalancer& a, const config::LoadBalancer& b);
 
 // Whether `strategy` reads the request's prompt (PickContext::prompt).
 bool wants_prompt(std::string_view strategy);

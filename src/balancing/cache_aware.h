@@ -47,6 +47,12 @@ class CacheAware final : public Balancer {
  public:
   CacheAware(const ServerList& servers, const BalancerOptions& options);
   std::uint32_t pick(const PickContext& ctx) override;
+  // The prefix indexes live in the servers' state (llm_state.h): nothing to carry over here.
+  void on_servers_changed(const MembershipChange& change) override {
+    servers_ = change.servers;
+    matched_.assign(servers_.size(), 0);
+    inflight_.assign(servers_.size(), 0);
+  }
 
  private:
   // Recent picks: server i's weight is recent_[i] / step_, where every pick multiplies step_ by

@@ -7,9 +7,65 @@
 
 namespace modelgate::balancing {
 
+std::uint64_t ConsistentHash::total_weight(const ServerList& servers) {
+  std::uint64_t total = 0;
+  for (const auto& s : servers) total += static_cast<std::uint64_t>(std::max(1, s->spec.weight));
+  return total;
+}
+
+void ConsistentHash::on_servers_changed(const MembershipChange& change) {
+  const auto& servers = change.servers;
+  const auto now_weight = total_weight(servers);
+  const auto old_points = points_.size();
+  // Below the cap every server has exactly weight x kPointsPerWeight points.
+  if (!exact_ || now_weight * kPointsPerWeight > kMaxPoints) {
+    *this = ConsistentHash(servers);
+    return;
+  }
+  std::vector<std::uint32_t> now_of(servers_, MembershipChange::kAdded);
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> added;
+  for (std::uint32_t i = 0; i < servers.size(); ++i) {
+    const auto was = change.previous[i];
+    if (was != MembershipChange::kAdded && was < servers_) {
+      now_of[was] = i;
+      continue;
+    }
+    const auto weight = static_cast<std::uint64_t>(std::max(1, servers[i]->spec.weight));
+    for (std::uint64_t r = 0; r < weight * kPointsPerWeight; ++r) added.emplace_back(hash_bytes(servers[i]->spec.url, r), i);
+  }
+  auto before = [&](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : servers[a.second]->spec.url < servers[b.second]->spec.url;
+  };
+  std::sort(added.begin(), added.end(), before);
+  // One pass: the kept points (already in order) merged with the added ones.
+  std::vector<std::uint64_t> points;
+  std::vector<std::uint32_t> owners;
+  points.reserve(old_points + added.size());
+  owners.reserve(old_points + added.size());
+  auto next = added.begin();
+  for (std::size_t k = 0; k < old_points; ++k) {
+    const auto owner = now_of[owners_[k]];
+    if (owner == MembershipChange::kAdded) continue;  // removed
+    const std::pair<std::uint64_t, std::uint32_t> kept{points_[k], owner};
+    for (; next != added.end() && before(*next, kept); ++next) {
+      points.push_back(next->first);
+      owners.push_back(next->second);
+    }
+    points.push_back(kept.first);
+    owners.push_back(kept.second);
+  }
+  for (; next != added.end(); ++next) {
+    points.push_back(next->first);
+    owners.push_back(next->second);
+  }
+  points_ = std::move(points);
+  owners_ = std::move(owners);
+  servers_ = servers.size();
+}
+
 ConsistentHash::ConsistentHash(const ServerList& servers) : servers_(servers.size()) {
-  std::uint64_t total_weight = 0;
-  for (const auto& s : servers) total_weight += static_cast<std::uint64_t>(std::max(1, s->spec.weight));
+  const std::uint64_t total_weight = ConsistentHash::total_weight(servers);
+  exact_ = total_weight * kPointsPerWeight <= kMaxPoints;
   // A server's points depend on its own weight only, so servers that stay keep every point when
   // another comes or goes. Past the cap all are scaled down, and then they do not.
   const std::uint64_t target = std::min(total_weight * kPointsPerWeight, kMaxPoints);

@@ -10,8 +10,9 @@
 // depend only on its URL and weight, so every worker and every process with the same servers maps
 // a key alike, whatever the order of the list.
 //
-// The ring is built once per worker (sorted vector) when the config is loaded; a pick is
-// O(log points) plus a short walk. Arcs are random, so a server's share of keys strays from its
+// The ring is built once per worker (sorted vector) when the service is first loaded and then
+// kept: discovery and health changes do not touch it, and a server added or removed has only its
+// own points inserted or taken out (one merge, O(points)); a pick is O(log points) plus a short walk. Arcs are random, so a server's share of keys strays from its
 // weight's share by about 1/sqrt(points): ~7% of its share at weight 1 (0.25 +- 0.02 among four),
 // ~3% at weight 5. Giving every server the same larger weight (say 10) evens shares at the cost of
 // a larger ring. The ring is capped at 40 960 points (total weight 256): past it, points are scaled
@@ -38,6 +39,9 @@ class ConsistentHash final : public Balancer {
 
   explicit ConsistentHash(const ServerList& servers);
   std::uint32_t pick(const PickContext& ctx) override;
+  // Takes out the points of removed servers and merges in those of added ones; a full rebuild
+  // only when the ring is past its cap (every server's point count changes then).
+  void on_servers_changed(const MembershipChange& change) override;
 
   std::size_t ring_size() const { return points_.size(); }
 
@@ -60,6 +64,8 @@ class ConsistentHash final : public Balancer {
 
  private:
   std::size_t start(std::uint64_t key_hash) const;  // the key's first point clockwise
+  static std::uint64_t total_weight(const ServerList& servers);
+  bool exact_ = true;  // below the cap: every server has weight x kPointsPerWeight points
 
   std::vector<std::uint64_t> points_;  // ring positions, ascending
   std::vector<std::uint32_t> owners_;  // owners_[k]: server index of points_[k]

@@ -23,6 +23,7 @@ class IpHash final : public Balancer {
  public:
   explicit IpHash(const ServerList& servers) : weights_(servers) {}
   std::uint32_t pick(const PickContext& ctx) override;
+  void on_servers_changed(const MembershipChange& change) override { weights_ = Weights(change.servers); }
 
  private:
   Weights weights_;

@@ -25,6 +25,11 @@ class LeastLoad final : public Balancer {
  public:
   LeastLoad(const ServerList& servers, const BalancerOptions& options);
   std::uint32_t pick(const PickContext& ctx) override;
+  void on_servers_changed(const MembershipChange& change) override {
+    servers_ = change.servers;
+    fallback_.on_servers_changed(change);
+    weights_ = Weights(servers_);
+  }
 
   // A server's load in thousandths of a request (see above); `fresh` says whether scraped
   // signals were used.

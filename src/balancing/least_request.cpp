@@ -7,6 +7,13 @@ namespace modelgate::balancing {
 LeastRequest::LeastRequest(const ServerList& servers)
     : servers_(servers), weights_(servers), load_(servers.size(), 0), current_(servers.size(), 0) {}
 
+void LeastRequest::on_servers_changed(const MembershipChange& change) {
+  servers_ = change.servers;
+  weights_ = Weights(servers_);
+  load_.assign(servers_.size(), 0);
+  current_ = remapped(current_, change, std::int64_t{0});
+}
+
 std::uint32_t LeastRequest::pick(const PickContext& ctx) {
   const auto& c = ctx.candidates;
   const auto& w = weights_.of;

@@ -29,6 +29,7 @@ class LeastRequest final : public Balancer {
  public:
   explicit LeastRequest(const ServerList& servers);
   std::uint32_t pick(const PickContext& ctx) override;
+  void on_servers_changed(const MembershipChange& change) override;
 
  private:
   ServerList servers_;

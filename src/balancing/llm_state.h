@@ -1,5 +1,6 @@
 // What the LLM-aware strategies learn about one server, kept in its ServerState so that it
-// survives config reloads and discovery changes (per-worker Balancers are rebuilt on each).
+// survives discovery changes, health changes and reloads that leave its service's definition
+// alone; a reload that changes the definition (strategy, its settings) forgets it (forget()).
 //
 // Shared by all workers; every field written on the request path is a relaxed atomic (no lock,
 // no fence): each is a statistic where a lost or reordered update costs a slightly stale number.
@@ -49,6 +50,20 @@ struct LlmState {
   std::atomic<std::int64_t> scraped_at_ns{0};       // steady clock; 0: never
   std::atomic<std::int32_t> inflight_at_scrape{0};  // the gateway's own count when it was taken
   std::atomic<double> cache_queries{-1};            // vllm:prefix_cache_queries_total, to see restarts
+
+  // Forgets what was learned, when the service's definition changed (runtime/snapshot.cpp): the
+  // index's blocks, the prefill rate and the prediction window. What is true of the moment stays:
+  // the charges of requests in flight (given back when they end), the scraped load, the totals
+  // the metrics count.
+  void forget() {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    if (PrefixIndex* i = index.load(std::memory_order_acquire)) i->reset();
+    prefill_rate.store(0, relaxed);
+    window_predicted.store(0, relaxed);
+    window_realised.store(0, relaxed);
+    window_answers.store(0, relaxed);
+    zero_streak.store(0, relaxed);
+  }
 };
 
 }  // namespace modelgate::balancing

@@ -34,6 +34,10 @@ class P2C final : public Balancer {
  public:
   P2C(const ServerList& servers, std::uint64_t seed) : servers_(servers), weights_(servers), rng_(seed) {}
   std::uint32_t pick(const PickContext& ctx) override;
+  void on_servers_changed(const MembershipChange& change) override {
+    servers_ = change.servers;
+    weights_ = Weights(servers_);
+  }
 
  private:
   ServerList servers_;

@@ -74,6 +74,7 @@ class Random final : public Balancer {
  public:
   Random(const ServerList& servers, std::uint64_t seed) : weights_(servers), rng_(seed) {}
   std::uint32_t pick(const PickContext& ctx) override;
+  void on_servers_changed(const MembershipChange& change) override { weights_ = Weights(change.servers); }
 
  private:
   Weights weights_;

@@ -17,4 +17,13 @@ std::uint32_t RoundRobin::pick(const PickContext& ctx) {
   return chosen;
 }
 
+void RoundRobin::on_servers_changed(const MembershipChange& change) {
+  std::uint64_t next = 0;
+  for (std::uint32_t i = 0; i < change.servers.size(); ++i) {
+    const auto was = change.previous[i];
+    if (was != MembershipChange::kAdded && was < next_) next = i + 1;
+  }
+  next_ = next;
+}
+
 }  // namespace modelgate::balancing

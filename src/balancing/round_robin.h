@@ -10,6 +10,8 @@ namespace modelgate::balancing {
 class RoundRobin final : public Balancer {
  public:
   std::uint32_t pick(const PickContext& ctx) override;
+  // The turn stays where it was: after the last server before the cursor that stays.
+  void on_servers_changed(const MembershipChange& change) override;
 
  private:
   std::uint64_t next_ = 0;

@@ -1,7 +1,10 @@
 // The live state of one upstream server, shared by every worker thread.
 //
 // A ServerState outlives config reloads for as long as its service keeps the same URL, so health,
-// counters and pooled connections survive an edit to an unrelated part of the file. Everything a
+// counters, pooled connections and what the LLM strategies learned (llm_state.h) survive an edit
+// to an unrelated part of the file and every model discovery change. The changes that decide
+// whether a server may be picked (healthy, ejected_until_ns, draining) are Watched: each bumps
+// membership_epoch(), so the pools recompute their candidate sets only then. Everything a
 // worker changes on the hot path is a relaxed atomic: no locks, no cross-thread waits. The
 // control-plane fields at the end (models, last error) are written by the health checker and the
 // model discovery, and read by the admin API, under their own small mutex, never on the hot path.
@@ -20,6 +23,39 @@
 
 namespace modelgate::balancing {
 
+// Health, ejection and draining decide which servers a pool may pick. Pools keep their candidate
+// sets (pool.h) and recompute them only when one of these changes: a store that changes the value
+// bumps this process-wide counter, which a pool reads once per pick (one acquire load). Changes
+// are rare (a health verdict, an ejection, an admin drain); a spurious bump costs one recompute.
+inline std::atomic<std::uint64_t>& membership_epoch() {
+  static std::atomic<std::uint64_t> epoch{1};
+  return epoch;
+}
+
+// An atomic whose changes are membership changes: reads and writes as std::atomic<T> (the health
+// checker, outlier detection and admin API write it unchanged), and a store of a different value
+// bumps membership_epoch() after it (release), so a pool that sees the new epoch sees the value.
+template <class T>
+class Watched {
+ public:
+  constexpr Watched(T initial) noexcept : value_(initial) {}  // NOLINT: as std::atomic<T>
+  Watched(const Watched&) = delete;
+  Watched& operator=(const Watched&) = delete;
+
+  T load(std::memory_order order = std::memory_order_seq_cst) const noexcept { return value_.load(order); }
+  void store(T value, std::memory_order order = std::memory_order_seq_cst) noexcept {
+    if (value_.exchange(value, order) != value) membership_epoch().fetch_add(1, std::memory_order_release);
+  }
+  Watched& operator=(T value) noexcept {
+    store(value);
+    return *this;
+  }
+  operator T() const noexcept { return load(); }  // NOLINT: as std::atomic<T>
+
+ private:
+  std::atomic<T> value_;
+};
+
 struct ServerState : std::enable_shared_from_this<ServerState> {
   explicit ServerState(const config::Server& s) : spec(s), host_header(s.hostHeader()) {}
 
@@ -32,13 +68,13 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   std::atomic<std::uint64_t> failures{0};
 
   // Active health checks: the checker's verdict (true until a check says otherwise).
-  std::atomic<bool> healthy{true};
+  Watched<bool> healthy{true};
   // Passive health (outlier detection): ejected while now < ejected_until (steady clock, ns).
-  std::atomic<std::int64_t> ejected_until_ns{0};
+  Watched<std::int64_t> ejected_until_ns{0};
   std::atomic<int> consecutive_failures{0};
   std::atomic<int> ejections{0};  // recent ejections: the next one lasts baseEjection × 2^this
   // Set by the admin API: no new requests, running ones finish.
-  std::atomic<bool> draining{false};
+  Watched<bool> draining{false};
 
   // Learned by the LLM-aware strategies (cache_aware, least_load), and the scraped load.
   LlmState llm;

@@ -11,6 +11,13 @@ SessionAffinity::SessionAffinity(const ServerList& servers, const BalancerOption
       load_factor_(options.load_factor),
       load_(servers.size(), 0) {}
 
+void SessionAffinity::on_servers_changed(const MembershipChange& change) {
+  servers_ = change.servers;
+  ring_.on_servers_changed(change);
+  weights_ = Weights(servers_);
+  load_.assign(servers_.size(), 0);
+}
+
 std::uint32_t SessionAffinity::pick(const PickContext& ctx) {
   const auto& c = ctx.candidates;
   if (c.size() == 1) return c.front();

@@ -29,6 +29,7 @@ class SessionAffinity final : public Balancer {
  public:
   SessionAffinity(const ServerList& servers, const BalancerOptions& options);
   std::uint32_t pick(const PickContext& ctx) override;
+  void on_servers_changed(const MembershipChange& change) override;
 
  private:
   ServerList servers_;

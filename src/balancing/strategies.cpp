@@ -75,6 +75,12 @@ BalancerOptions options_for(const config::LoadBalancer& lb) {
   return o;
 }
 
+bool same_balancing(const config::LoadBalancer& a, const config::LoadBalancer& b) {
+  return a.strategy == b.strategy && a.hashKey == b.hashKey && a.hashKeySet == b.hashKeySet &&
+         a.loadFactor == b.loadFactor && a.cacheAware == b.cacheAware &&
+         a.serverMetrics.interval == b.serverMetrics.interval;
+}
+
 bool wants_prompt(std::string_view strategy) { return strategy == "cache_aware"; }
 
 std::span<const std::string_view> strategy_names() { return config::kStrategies; }

@@ -5,6 +5,12 @@ namespace modelgate::balancing {
 WeightedRoundRobin::WeightedRoundRobin(std::vector<int> weights)
     : weights_(std::move(weights)), current_(weights_.size(), 0) {}
 
+void WeightedRoundRobin::on_servers_changed(const MembershipChange& change) {
+  weights_.clear();
+  for (const auto& s : change.servers) weights_.push_back(s->spec.weight);
+  current_ = remapped(current_, change, 0L);
+}
+
 std::uint32_t WeightedRoundRobin::pick(const PickContext& ctx) {
   long total = 0;
   std::uint32_t best = ctx.candidates.front();

@@ -16,6 +16,8 @@ class WeightedRoundRobin final : public Balancer {
  public:
   explicit WeightedRoundRobin(std::vector<int> weights);
   std::uint32_t pick(const PickContext& ctx) override;
+  // Scores of the servers that stay are kept; a new server starts at 0.
+  void on_servers_changed(const MembershipChange& change) override;
 
  private:
   std::vector<int> weights_;

@@ -9,12 +9,14 @@
 #include <cstdint>
 #include <array>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "http1/field.h"
+#include "routing/rule.h"
 
 namespace modelgate::config {
 
@@ -68,6 +70,10 @@ struct Router {
   bool upstreamHeader = false;
   SourcePos pos;
   SourcePos rulePos;  // position of the first character of the rule text in the file
+  // The rule as the loader parsed it (shared, never parsed again: the snapshot's routes point at
+  // it), and the models it serves (Rule::served_models()). Null in a Config built by hand.
+  std::shared_ptr<const routing::Rule> compiled;
+  std::vector<std::string> models;
 
   int effectivePriority() const { return priority ? *priority : static_cast<int>(rule.size()); }
 };
@@ -131,6 +137,8 @@ struct CacheAware {
   std::uint64_t maxIndexBytes = 16ull << 20;  // the service's index, split among its servers
   int balanceAbsThreshold = 8;                // in-flight requests
   double balanceRelThreshold = 1.5;
+
+  bool operator==(const CacheAware&) const = default;
 };
 
 // Scraping each server's Prometheus /metrics for load signals (least_load, cache_aware).

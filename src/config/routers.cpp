@@ -1,5 +1,6 @@
-// The http.routers section: which requests go to which service. A rule is parsed here with the
-// router's own parser (routing/rule.h), so a syntax error points at its character in the file;
+// The http.routers section: which requests go to which service. A rule is parsed here, once, with
+// the router's own parser (routing/rule.h), so a syntax error points at its character in the file
+// and the parsed rule travels in the Config to the runtime snapshot;
 // services and entry points a router names are checked after the walk (loader.cpp). See
 // config_reader.h.
 #include <climits>
@@ -70,7 +71,11 @@ void ConfigReader::check_rule(const Entry& e, Router& r) {
   if (const auto* err = std::get_if<routing::RuleError>(&parsed)) {
     report(Severity::error, scalar_char_pos(e.node, err->offset),
            fmt::format("{}: {}", e.path, err->message));
+    return;
   }
+  // Kept: the snapshot routes with this very object and lists these models (no second parse).
+  r.compiled = std::make_shared<const routing::Rule>(std::get<routing::Rule>(std::move(parsed)));
+  r.models = r.compiled->served_models();
 }
 
 }  // namespace modelgate::config::detail

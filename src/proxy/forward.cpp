@@ -108,7 +108,7 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
   if (body_buffered) xs.record.bytes_in = xs.body.size();
   const std::uint64_t key_hash =
       service.hash_key ? balancing::hash_request_key(*service.hash_key, xs.view, xs.body) : 0;
-  Exchange x{ep, route, service, routes.pools[route.service], {}, key_hash, body_buffered};
+  Exchange x{ep, route, service, *routes.pools[route.service], {}, key_hash, body_buffered};
   if (lb.timeouts.total.count() > 0) x.deadline = Clock::now() + lb.timeouts.total;
   if (body_buffered) {
     if (!xs.body.empty()) x.framing = {http1::Framing::length, xs.body.size()};

@@ -74,8 +74,8 @@ RouteDecision decide_route(const RouteQuery& q) {
   const bool body_read = view.model_state != routing::ModelState::not_read;
   for (std::size_t i = q.first_route; i < ep.routes.size(); ++i) {
     const runtime::Route& route = ep.routes[i];
-    if (route.rule.needs_model() && !body_read) return decided(RouteDecision::need_body, nullptr, i);
-    if (!route.rule.matches(view)) continue;
+    if (route.rule->needs_model() && !body_read) return decided(RouteDecision::need_body, nullptr, i);
+    if (!route.rule->matches(view)) continue;
     // A service that discovers its models picks servers by the model: a request that may name
     // one has its body read first.
     if (!body_read && snap.services[route.service].lb.discoverModels.enabled && sends_body(view.method)) {

@@ -64,16 +64,13 @@ const std::shared_ptr<WorkerRoutes>& Worker::routes() {
   if (gen != routes_generation_ || !routes_) {
     auto snap = gateway_.current();
     auto next = std::make_shared<WorkerRoutes>();
-    next->pools.reserve(snap->services.size());
-    for (const auto& svc : snap->services) {
-      next->pools.emplace_back(svc.servers,
-                               balancing::make_balancer(svc.lb.strategy, svc.servers, balancing::options_for(svc.lb)));
-    }
+    next->pools = pools_.adopt(*snap);
     next->snapshot = std::move(snap);
     routes_ = std::move(next);
     routes_generation_ = gen;
-    // Idle connections to servers no longer in any service are closed.
-    upstreams_.prune([&](const balancing::ServerState* s) {
+    // Idle connections to servers no longer in any service are closed (none can be when no
+    // server list changed: a discovery change, most reloads).
+    if (pools_.servers_changed()) upstreams_.prune([&](const balancing::ServerState* s) {
       for (const auto& svc : routes_->snapshot->services)
         for (const auto& server : svc.servers)
           if (server.get() == s) return true;

@@ -15,6 +15,7 @@
 #include "net/io.h"
 #include "runtime/snapshot.h"
 #include "proxy/slot_queue.h"
+#include "runtime/worker_pools.h"
 #include "proxy/upstream_pool.h"
 
 namespace modelgate::observability {
@@ -27,10 +28,11 @@ namespace modelgate::proxy {
 class Gateway;
 struct ExchangeState;
 
-// A worker's per-snapshot state: balancers built from the snapshot for this thread only.
+// A worker's per-snapshot state: the snapshot and this thread's pools for its services (kept
+// across snapshots while a service's definition is: runtime/worker_pools.h).
 struct WorkerRoutes {
   std::shared_ptr<const runtime::Snapshot> snapshot;
-  std::vector<balancing::Pool> pools;  // parallel to snapshot->services
+  runtime::WorkerPools::Pools pools;  // parallel to snapshot->services
 };
 
 class Worker {
@@ -104,6 +106,7 @@ class Worker {
   std::vector<std::string> acceptor_names_;
   std::atomic<bool> accepting_{true};
   std::shared_ptr<WorkerRoutes> routes_;
+  runtime::WorkerPools pools_;
   std::uint64_t routes_generation_ = 0;
   std::thread thread_;
 };

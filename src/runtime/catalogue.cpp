@@ -50,12 +50,12 @@ class Builder {
 
   void route(const Route& r) {
     const ServiceRuntime& svc = snap_.services[r.service];
-    for (const auto& model : r.rule.served_models()) hold(model, svc, true);
+    for (const auto& model : r.rule->served_models()) hold(model, svc, true);
     // A rule without model matchers takes every model its discovering service lists; a
     // ModelRegexp takes the discovered models it matches, wherever they were discovered.
-    if (!r.rule.needs_model() && !discovers(svc)) return;
+    if (!r.rule->needs_model() && !discovers(svc)) return;
     for (const auto& model : snap_.models) {
-      if (r.rule.may_match_model(model)) hold(model, svc, false);
+      if (r.rule->may_match_model(model)) hold(model, svc, false);
     }
   }
 
@@ -114,8 +114,8 @@ std::vector<CatalogueEntry> build_catalogue(const Snapshot& snapshot, const Entr
 bool answers_model_list(const Snapshot& snapshot, const EntryPointRuntime& ep) {
   bool model_routed = !snapshot.config.models.empty();
   for (const auto& r : ep.routes) {
-    if (r.rule.names_path_under(kListPath)) return false;
-    model_routed = model_routed || r.rule.needs_model() || discovers(snapshot.services[r.service]);
+    if (r.rule->names_path_under(kListPath)) return false;
+    model_routed = model_routed || r.rule->needs_model() || discovers(snapshot.services[r.service]);
   }
   return model_routed;
 }

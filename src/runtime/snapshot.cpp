@@ -40,6 +40,34 @@ std::shared_ptr<ServiceCounters> ServerRegistry::counters(const std::string& ser
   return fresh;
 }
 
+namespace {
+
+config::LoadBalancer without_servers(config::LoadBalancer lb) {
+  lb.servers.clear();
+  return lb;
+}
+
+}  // namespace
+
+std::uint64_t ServerRegistry::definition(const std::string& service, const config::LoadBalancer& lb,
+                                         bool& changed) {
+  std::lock_guard lock(mutex_);
+  auto it = definitions_.find(service);
+  changed = false;
+  if (it != definitions_.end()) {
+    if (balancing::same_balancing(it->second.lb, lb)) return it->second.number;
+    changed = true;
+  }
+  return next_definition_++;
+}
+
+void ServerRegistry::commit(const std::string& service, const config::LoadBalancer& lb, std::uint64_t number) {
+  std::lock_guard lock(mutex_);
+  auto& slot = definitions_[service];
+  if (slot.number == number) return;
+  slot = Definition{without_servers(lb), number};
+}
+
 void ServerRegistry::collect() {
   std::lock_guard lock(mutex_);
   std::erase_if(states_, [](const auto& kv) { return kv.second.expired(); });
@@ -51,9 +79,13 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
   auto snap = std::make_shared<Snapshot>();
   std::vector<std::string> errors;
   std::map<std::string, std::uint32_t> service_index;
+  std::vector<std::uint32_t> redefined;  // services whose definition changed: their servers forget
 
   for (const auto& [name, svc] : cfg.services) {
-    ServiceRuntime rt{name, svc.loadBalancer, {}, registry.counters(name), std::nullopt};
+    bool changed = false;
+    const auto definition = registry.definition(name, svc.loadBalancer, changed);
+    if (changed) redefined.push_back(static_cast<std::uint32_t>(snap->services.size()));
+    ServiceRuntime rt{name, svc.loadBalancer, definition, {}, registry.counters(name), std::nullopt};
     for (const auto& server : svc.loadBalancer.servers) rt.servers.push_back(registry.get(name, server));
     const auto& strategy = svc.loadBalancer.strategy;
     if (strategy == "consistent_hash" || strategy == "ip_hash" || strategy == "session") {
@@ -80,7 +112,10 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
         }
       }
     }
-    if (!balancing::make_balancer(svc.loadBalancer.strategy, rt.servers)) {
+    // By name: building the balancer (a 1 000-server hash ring takes milliseconds) only to check
+    // it exists would cost every discovery change as much again.
+    const auto names = balancing::strategy_names();
+    if (std::find(names.begin(), names.end(), strategy) == names.end()) {
       errors.push_back(fmt::format("service \"{}\": strategy \"{}\" is not available in this build", name,
                                    svc.loadBalancer.strategy));
     }
@@ -107,13 +142,18 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
         errors.push_back(fmt::format("router \"{}\": unknown service \"{}\"", r_name, router.service));
         continue;
       }
-      auto parsed = routing::parse_rule(router.rule);
-      if (auto* err = std::get_if<routing::RuleError>(&parsed)) {
-        errors.push_back(fmt::format("router \"{}\": rule: {}", r_name, err->message));
-        continue;
+      std::shared_ptr<const routing::Rule> rule = router.compiled;
+      std::vector<std::string> models = router.models;
+      if (!rule) {  // a Config built in code, not by the loader
+        auto parsed = routing::parse_rule(router.rule);
+        if (auto* err = std::get_if<routing::RuleError>(&parsed)) {
+          errors.push_back(fmt::format("router \"{}\": rule: {}", r_name, err->message));
+          continue;
+        }
+        rule = std::make_shared<const routing::Rule>(std::get<routing::Rule>(std::move(parsed)));
+        models = rule->served_models();
       }
-      auto& rule = std::get<routing::Rule>(parsed);
-      for (auto& model : rule.served_models()) {
+      for (auto& model : models) {
         if (std::find(rt.rule_models.begin(), rt.rule_models.end(), model) == rt.rule_models.end())
           rt.rule_models.push_back(std::move(model));
       }
@@ -130,6 +170,11 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
   std::sort(snap->models.begin(), snap->models.end());
   snap->config = std::move(cfg);
   if (!errors.empty()) return errors;
+  // Published: what the servers of a redefined service learned under the old definition goes.
+  for (const auto i : redefined) {
+    for (const auto& server : snap->services[i].servers) server->llm.forget();
+  }
+  for (const auto& svc : snap->services) registry.commit(svc.name, svc.lb, svc.definition);
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }
 

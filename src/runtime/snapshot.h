@@ -1,6 +1,9 @@
-// The immutable runtime form of a Config: rules compiled, routers sorted, servers bound to their
-// live state. Built once per (re)load on the control thread, shared read-only by every worker;
-// replacing it is one pointer swap, and requests in flight keep the one they started with.
+// The immutable runtime form of a Config: rules compiled (by the loader, shared here), routers
+// sorted, servers bound to their live state. Built once per (re)load and per model discovery
+// change on the control thread, shared read-only by every worker; replacing it is one pointer
+// swap, and requests in flight keep the one they started with. What lives longer than a snapshot
+// (docs/architecture.md): each server's state (ServerRegistry: health, counters, learned state),
+// and each worker's balancers (worker_pools.h), both kept while the service's definition is.
 #pragma once
 
 #include <atomic>
@@ -33,6 +36,10 @@ struct ServiceCounters {
 struct ServiceRuntime {
   std::string name;
   config::LoadBalancer lb;
+  // Equal in two snapshots while the service's balancing definition is (balancing::same_balancing:
+  // strategy and its settings, servers aside): the workers then keep its balancers
+  // (worker_pools.h) and its servers keep what they learned.
+  std::uint64_t definition = 0;
   balancing::ServerList servers;
   std::shared_ptr<ServiceCounters> counters;
   std::optional<balancing::HashKey> hash_key;  // set for strategies that hash a request key
@@ -41,7 +48,7 @@ struct ServiceRuntime {
 
 struct Route {
   std::string name;
-  routing::Rule rule;
+  std::shared_ptr<const routing::Rule> rule;  // the loader's parsed rule (config::Router::compiled)
   int priority = 0;
   std::uint32_t service = 0;  // index into Snapshot::services
   bool upstream_header = false;
@@ -69,18 +76,29 @@ struct Snapshot {
 };
 
 // Keeps each server's live state across reloads: the same (service, url, settings) gets the same
-// ServerState back.
+// ServerState back. Remembers each service's definition, to tell a reload that changed it.
 class ServerRegistry {
  public:
   std::shared_ptr<balancing::ServerState> get(const std::string& service, const config::Server& spec);
   std::shared_ptr<ServiceCounters> counters(const std::string& service);
+  // The number of `lb`'s balancing definition (balancing::same_balancing): the one last committed
+  // for `service` when the same, a new one otherwise. `changed`: the service had another one.
+  std::uint64_t definition(const std::string& service, const config::LoadBalancer& lb, bool& changed);
+  // Remembers the definitions of a snapshot about to be published.
+  void commit(const std::string& service, const config::LoadBalancer& lb, std::uint64_t number);
   // Forgets states no snapshot holds any more.
   void collect();
 
  private:
+  struct Definition {
+    config::LoadBalancer lb;  // without servers (not compared; not kept)
+    std::uint64_t number = 0;
+  };
   std::mutex mutex_;
   std::map<std::string, std::weak_ptr<balancing::ServerState>> states_;
   std::map<std::string, std::weak_ptr<ServiceCounters>> counters_;
+  std::map<std::string, Definition> definitions_;
+  std::uint64_t next_definition_ = 1;
 };
 
 // Errors are human-readable lines (e.g. an unimplemented strategy).

@@ -37,4 +37,10 @@ inline std::int64_t num(simdjson::dom::element e, const char* key) {
   return v;
 }
 
+// A non-streamed chat completion request for `model`, as the sims answer it.
+inline std::string chat_json(std::string_view model, int max_tokens = 4) {
+  return "{\"model\":\"" + std::string(model) + "\",\"max_tokens\":" + std::to_string(max_tokens) +
+         ",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a story\"}]}";
+}
+
 }  // namespace modelgate::test
