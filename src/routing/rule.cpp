@@ -30,11 +30,14 @@
 #include "routing/rule.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <regex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -377,7 +380,40 @@ constexpr auto kRegexSyntax = std::regex::ECMAScript | std::regex::nosubs;
 // AddressSanitizer's larger frames.
 constexpr std::size_t kMaxRegexChars = 4096;
 
+// libstdc++'s regex compiler reads the number of a back-reference or of a repeat count into a
+// long with no bound: past 19 digits that is undefined behaviour (found by fuzz_rule). The numbers
+// are checked first, with Go's rules: no back-references, repeat counts of at most 1000.
+constexpr std::uint64_t kMaxRepeat = 1000;
+
+bool numbers_fit(std::string_view p, std::string& error) {
+  const auto digit = [&](std::size_t i) { return i < p.size() && p[i] >= '0' && p[i] <= '9'; };
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '\\') {
+      if (digit(i + 1) && p[i + 1] != '0') {
+        error = "back-references are not supported, as in Go's regexp";
+        return false;
+      }
+      ++i;  // the escaped character
+      continue;
+    }
+    if (p[i] != '{' || !digit(i + 1)) continue;
+    for (std::size_t j = i + 1; j < p.size() && (digit(j) || p[j] == ','); ++j) {
+      if (!digit(j)) continue;
+      std::size_t end = j;
+      while (digit(end)) ++end;
+      const std::string_view number = p.substr(j, end - j);
+      if (number.size() > 4 || std::stoull(std::string(number)) > kMaxRepeat) {
+        error = fmt::format("repeat count {} is over {}, the most Go's regexp allows", number, kMaxRepeat);
+        return false;
+      }
+      j = end - 1;
+    }
+  }
+  return true;
+}
+
 std::optional<std::regex> compile_regex(std::string_view pattern, std::string& error) {
+  if (!numbers_fit(pattern, error)) return std::nullopt;
   auto flags = kRegexSyntax;
   if (pattern.starts_with("(?i)")) {
     flags |= std::regex::icase;

@@ -557,6 +557,25 @@ TEST(RuleErrorsRegexp, BackReferencesAreRejectedAsInGo) {
             "expected ECMAScript syntax");
 }
 
+// libstdc++'s regex compiler reads a number into a long without a bound (undefined behaviour past
+// 19 digits, found by fuzz_rule): numbers are checked before it sees them, with Go's limits.
+TEST(RuleErrorsRegexp, NumbersTheRegexCompilerCannotHoldAreRefusedFirst) {
+  const RuleError backref = parse_error("ModelRegexp(`^Qwen1\\88888888888888888888.5`)");
+  EXPECT_EQ(backref.message,
+            "invalid regexp in ModelRegexp (back-references are not supported, as in Go's regexp), "
+            "expected ECMAScript syntax");
+  const RuleError repeat = parse_error("ModelRegexp(`a{2,99999999999999999999}`)");
+  EXPECT_EQ(repeat.message,
+            "invalid regexp in ModelRegexp (repeat count 99999999999999999999 is over 1000, the most "
+            "Go's regexp allows), expected ECMAScript syntax");
+  EXPECT_EQ(parse_error("ModelRegexp(`a{1001}`)").offset, 12u);
+  // An escaped backslash before a digit, and digits outside a repeat, are fine.
+  for (const char* ok : {"ModelRegexp(`a\\\\1`)", "ModelRegexp(`qwen-72b-12345678901234567890`)",
+                         "ModelRegexp(`a{2,1000}`)"}) {
+    EXPECT_TRUE(std::holds_alternative<modelgate::routing::Rule>(modelgate::routing::parse_rule(ok))) << ok;
+  }
+}
+
 // Regexps run in linear time without recursing per character (like Go's), so a huge input or a
 // pathological pattern neither overflows the stack nor hangs.
 TEST(RuleRegexp, LongInputsAndPathologicalPatterns) {
