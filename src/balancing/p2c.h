@@ -15,10 +15,9 @@
 // cross-multiplied like least_request. On a tie the first draw wins, so an idle pool is shared
 // exactly by weight.
 //
-// Cost: this strategy's own part is O(1) with equal weights, but a pick as a whole is O(n) today:
-// Pool first builds the candidate list by looking at every server (pool.h). So p2c saves
-// least_request's pass over the candidates, not the scan: 0.25-0.3 against 0.4 us of CPU per pick
-// at 64 servers, 3.5-4.5 against 6-8 us at 1 024, where round_robin's is 3.5-5 us
+// Cost: O(1) with equal weights. The pool hands over its kept candidate list (pool.h), so a pick
+// with nothing tried costs about 40-50 ns at 64 and at 1 024 servers, against least_request's
+// 0.24 and 3.1 us; a retry adds the pool's one pass over the candidates (1.6 us at 1 024)
 // (test/micro/pick_benchmark.cpp, docs/scheduling.md).
 //
 // Pick it for large pools (dozens of servers or more), or when several modelgate processes share
