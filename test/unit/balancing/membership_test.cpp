@@ -7,6 +7,7 @@
 
 #include "balancing/consistent_hash.h"
 #include "balancing/pool.h"
+#include "server_list.h"
 
 namespace mb = modelgate::balancing;
 
@@ -25,11 +26,7 @@ mb::ServerList servers(int n, int first_port = 9000, int weight = 1) {
   return list;
 }
 
-std::vector<std::uint32_t> all(std::size_t n) {
-  std::vector<std::uint32_t> c(n);
-  for (std::uint32_t i = 0; i < n; ++i) c[i] = i;
-  return c;
-}
+using modelgate::test::all;
 
 // Where each of `keys` keys lands, as server ports.
 std::vector<int> owners(mb::Balancer& b, const mb::ServerList& list, int keys) {

@@ -18,6 +18,7 @@
 #include "balancing/prefix_index.h"
 #include "balancing/prompt_chain.h"
 #include "balancing/session_affinity.h"
+#include "server_list.h"
 
 namespace mb = modelgate::balancing;
 
@@ -36,11 +37,7 @@ mb::ServerList servers(int n, std::size_t index_bytes = 1 << 20) {
   return list;
 }
 
-std::vector<std::uint32_t> all(std::size_t n) {
-  std::vector<std::uint32_t> c(n);
-  for (std::uint32_t i = 0; i < n; ++i) c[i] = i;
-  return c;
-}
+using modelgate::test::all;
 
 // A chat body: a system prompt of `system_bytes` bytes for group `group`, then `question`.
 std::string chat(int group, std::size_t system_bytes, const std::string& question,

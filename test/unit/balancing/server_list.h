@@ -1,13 +1,17 @@
-// A pool of n alike servers (weight 1, 127.0.0.1:10000 + i), for tests and the pick benchmark.
+// Pools of servers for the balancing tests and the pick benchmark.
 #pragma once
 
 #include <memory>
+#include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "balancing/balancer.h"
 
 namespace modelgate::test {
 
+// n alike servers (weight 1, 127.0.0.1:10000 + i).
 inline balancing::ServerList alike_servers(int n) {
   balancing::ServerList list;
   for (int i = 0; i < n; ++i) {
@@ -18,6 +22,13 @@ inline balancing::ServerList alike_servers(int n) {
     list.push_back(std::make_shared<balancing::ServerState>(s));
   }
   return list;
+}
+
+// Every index of a pool of n servers, ascending: the candidates when all may be chosen.
+inline std::vector<std::uint32_t> all(std::size_t n) {
+  std::vector<std::uint32_t> c(n);
+  for (std::uint32_t i = 0; i < n; ++i) c[i] = i;
+  return c;
 }
 
 }  // namespace modelgate::test

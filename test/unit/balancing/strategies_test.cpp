@@ -9,6 +9,7 @@
 #include "balancing/consistent_hash.h"
 #include "balancing/hash_key.h"
 #include "balancing/pool.h"
+#include "server_list.h"
 
 namespace mb = modelgate::balancing;
 namespace mr = modelgate::routing;
@@ -35,11 +36,7 @@ mb::ServerList servers(std::vector<int> weights, int first_backup = -1, int drai
   return list;
 }
 
-std::vector<std::uint32_t> all(std::size_t n) {
-  std::vector<std::uint32_t> c(n);
-  for (std::uint32_t i = 0; i < n; ++i) c[i] = i;
-  return c;
-}
+using modelgate::test::all;
 
 std::uint64_t key(int i) { return mb::hash_bytes("client-" + std::to_string(i)); }
 
