@@ -229,7 +229,7 @@ AdminServer::AdminServer(asio::io_context& io, const config::Admin& admin, Admin
 
 AdminServer::~AdminServer() { stop(); }
 
-void AdminServer::start() {
+void AdminServer::start(int inherited) {
   auto& s = *state_;
   const std::string where = s.config.host.find(':') != std::string::npos
                                 ? fmt::format("[{}]:{}", s.config.host, s.config.port)
@@ -246,11 +246,16 @@ void AdminServer::start() {
       address = results.begin()->endpoint().address();
     }
     const tcp::endpoint endpoint(address, s.config.port);
-    s.acceptor.open(endpoint.protocol());
-    s.acceptor.set_option(asio::socket_base::reuse_address(true));
-    s.acceptor.bind(endpoint);
-    s.acceptor.listen(asio::socket_base::max_listen_connections);
+    if (inherited >= 0) {
+      s.acceptor.assign(endpoint.protocol(), inherited);
+    } else {
+      s.acceptor.open(endpoint.protocol());
+      s.acceptor.set_option(asio::socket_base::reuse_address(true));
+      s.acceptor.bind(endpoint);
+      s.acceptor.listen(asio::socket_base::max_listen_connections);
+    }
     s.port = s.acceptor.local_endpoint().port();
+    fd_ = s.acceptor.native_handle();
   } catch (const boost::system::system_error& e) {
     boost::system::error_code ignored;
     s.acceptor.close(ignored);
@@ -265,6 +270,8 @@ void AdminServer::start() {
 }
 
 std::uint16_t AdminServer::port() const { return state_->port; }
+
+int AdminServer::native_handle() const { return state_->stopped.load() ? -1 : fd_; }
 
 void AdminServer::stop() {
   if (state_->stopped.exchange(true)) return;

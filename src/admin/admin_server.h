@@ -39,14 +39,17 @@ class AdminServer {
   AdminServer& operator=(const AdminServer&) = delete;
 
   // Binds admin.host:admin.port and starts accepting and sampling. Throws std::runtime_error
-  // naming the address and the fix (admin.address) when it cannot listen.
-  void start();
+  // naming the address and the fix (admin.address) when it cannot listen. `inherited`: a socket
+  // already listening there (a binary upgrade hands it over), used instead of binding.
+  void start(int inherited = -1);
   std::uint16_t port() const;  // the bound port (admin.port may be 0: any free port)
+  int native_handle() const;   // the listening socket, -1 before start() and after stop()
   // Thread-safe and idempotent: stops accepting, closes every connection, stops sampling.
   void stop();
 
  private:
   std::shared_ptr<detail::AdminState> state_;
+  int fd_ = -1;  // the listener, written by start() before any other thread asks for it
 };
 
 }  // namespace modelgate::admin

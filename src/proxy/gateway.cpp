@@ -6,6 +6,7 @@
 #include <ranges>
 #include <stdexcept>
 
+#include "net/listen_fds.h"
 #include "proxy/accept_balance.h"
 
 namespace modelgate::proxy {
@@ -42,33 +43,58 @@ Gateway::~Gateway() {
   join();
 }
 
-void Gateway::bind() {
+// A new SO_REUSEPORT listener of `ep` on `endpoint`, for the loop of `io`.
+tcp::acceptor Gateway::open_listener(asio::io_context& io, const config::EntryPoint& ep,
+                                     const tcp::endpoint& endpoint) {
+  tcp::acceptor acceptor(io);
+  beast::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) {
+    int one = 1;
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      ec = beast::error_code(errno, boost::system::system_category());
+    }
+  }
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error(
+        fmt::format("entry point \"{}\": cannot listen on {}: {}; choose another address in "
+                    "entryPoints.{}.address or stop the process using it",
+                    ep.name, fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port()),
+                    ec.message(), ep.name));
+  }
+  return acceptor;
+}
+
+// Each worker takes an inherited socket of the entry point when there is one, else binds its own.
+// Inherited sockets beyond one per worker (the old process ran more workers) are given out too, a
+// round at a time, so that no connection waits in a socket nobody accepts on; the workers without
+// one in such a round bind their own, since a listener index means the same entry point on every
+// worker.
+void Gateway::bind(net::InheritedListeners* inherited) {
   for (const auto& ep : snapshot_->config.entryPoints | std::views::values) {
     std::uint16_t port = ep.port;  // 0: the first worker's bind picks it, the others share it
-    for (auto& w : workers_) {
-      tcp::endpoint endpoint = endpoint_of(ep, port);
-      tcp::acceptor acceptor(w->io());
-      beast::error_code ec;
-      acceptor.open(endpoint.protocol(), ec);
-      if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-      if (!ec) {
-        int one = 1;
-        if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-          ec = beast::error_code(errno, boost::system::system_category());
+    bool first_round = true;
+    while (first_round || (inherited && inherited->count(ep.name, endpoint_of(ep, port)) > 0)) {
+      for (auto& w : workers_) {
+        const tcp::endpoint endpoint = endpoint_of(ep, port);
+        const int fd = inherited ? inherited->take(ep.name, endpoint) : -1;
+        tcp::acceptor acceptor(w->io());
+        if (fd >= 0) {
+          acceptor.assign(endpoint.protocol(), fd);
+        } else {
+          acceptor = open_listener(w->io(), ep, endpoint);
         }
+        if (port == 0) port = acceptor.local_endpoint().port();
+        if (first_round && w.get() == workers_.front().get()) {
+          bound_.emplace_back(ep.name, acceptor.local_endpoint());
+        }
+        listeners_.push_back({acceptor.native_handle(), ep.name});
+        w->add_listener(std::move(acceptor), ep.name);
       }
-      if (!ec) acceptor.bind(endpoint, ec);
-      if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) {
-        throw std::runtime_error(
-            fmt::format("entry point \"{}\": cannot listen on {}: {}; choose another address in "
-                        "entryPoints.{}.address or stop the process using it",
-                        ep.name, fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port()),
-                        ec.message(), ep.name));
-      }
-      if (port == 0) port = acceptor.local_endpoint().port();
-      if (w.get() == workers_.front().get()) bound_.emplace_back(ep.name, acceptor.local_endpoint());
-      w->add_listener(std::move(acceptor), ep.name);
+      first_round = false;
     }
   }
 }

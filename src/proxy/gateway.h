@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "net/listen_fds.h"
 #include "runtime/snapshot.h"
 #include "proxy/worker.h"
 
@@ -19,9 +20,10 @@ class Gateway {
   Gateway(std::shared_ptr<const runtime::Snapshot> initial, runtime::ServerRegistry& registry, unsigned workers);
   ~Gateway();
 
-  // Binds every entry point on every worker. Throws std::runtime_error with a message that names
-  // the entry point and address when a bind fails.
-  void bind();
+  // Binds every entry point on every worker, taking the sockets of `inherited` where it has them
+  // (a binary upgrade, net/listen_fds.h). Throws std::runtime_error
+  // with a message that names the entry point and address when a bind fails.
+  void bind(net::InheritedListeners* inherited = nullptr);
   void start();
   // Graceful: stop accepting, let running requests finish up to `drain`, then stop the loops.
   void shutdown(std::chrono::milliseconds drain);
@@ -33,6 +35,9 @@ class Gateway {
 
   // Addresses actually bound, "name host:port", after bind().
   const std::vector<std::pair<std::string, tcp::endpoint>>& bound() const { return bound_; }
+
+  // Every worker's listening socket, named by entry point: what a binary upgrade hands over.
+  const std::vector<net::NamedFd>& listeners() const { return listeners_; }
 
   runtime::ServerRegistry& registry() { return registry_; }
   Worker& worker(std::size_t i) { return *workers_.at(i); }
@@ -58,6 +63,10 @@ class Gateway {
   runtime::ServerRegistry& registry_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::pair<std::string, tcp::endpoint>> bound_;
+  std::vector<net::NamedFd> listeners_;
+
+  static tcp::acceptor open_listener(asio::io_context& io, const config::EntryPoint& ep,
+                                     const tcp::endpoint& endpoint);
 };
 
 }  // namespace modelgate::proxy
