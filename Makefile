@@ -2,11 +2,14 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
+# make install: where (the unit and /etc/modelgate/modelgate.yml go below DESTDIR too).
+PREFIX ?= /usr/local
+DESTDIR ?=
 # make fuzz: seconds per target, and which targets (default: all of fuzz/targets.cmake).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 
-.PHONY: deps build test test-asan fuzz demo bench clean
+.PHONY: deps build test test-asan fuzz demo bench install clean
 
 deps:
 	./scripts/install-deps.sh
@@ -37,6 +40,11 @@ demo: build
 
 bench: build
 	./bench/run.sh
+
+# The binary, the systemd unit and an example configuration (cmake/install.cmake).
+install: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target modelgate
+	DESTDIR="$(if $(DESTDIR),$(abspath $(DESTDIR)))" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 clean:
 	rm -rf $(BUILD)
