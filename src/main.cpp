@@ -8,6 +8,7 @@
 #include "bench/bench.h"
 #include "cli/commands.h"
 #include "config/parse_guard.h"
+#include "control/binary_upgrade.h"
 #include "sim/sim.h"
 
 namespace {
@@ -30,6 +31,17 @@ bool parse_listen(const std::string& text, std::string& host, std::uint16_t& por
   return true;
 }
 
+// "modelgate 0.1.0", with `git describe` of the source tree when the build had one.
+std::string version_line() {
+  std::string line = std::string("modelgate ") + MODELGATE_VERSION;
+#ifdef MODELGATE_GIT_DESCRIBE
+  if (std::string_view(MODELGATE_GIT_DESCRIBE).size() > 0) {
+    line += std::string(" (") + MODELGATE_GIT_DESCRIBE + ")";
+  }
+#endif
+  return line;
+}
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::size_t start = 0;
@@ -47,8 +59,11 @@ std::vector<std::string> split_list(const std::string& s) {
 
 int main(int argc, char** argv) {
   CLI::App app{"modelgate: a load balancer and gateway for OpenAI-compatible model servers"};
-  app.set_version_flag("--version", std::string("modelgate ") + MODELGATE_VERSION);
+  const std::string version = version_line();
+  app.set_version_flag("--version", version);
   app.require_subcommand(1);
+
+  auto* version_cmd = app.add_subcommand("version", "print the version and exit");
 
   modelgate::cli::ServeOptions serve_opts;
   auto* serve = app.add_subcommand("serve", "run the gateway");
@@ -164,6 +179,9 @@ int main(int argc, char** argv) {
   parse_yaml->add_option("--memory-limit", memory_limit, "bytes of address space");
   parse_yaml->add_option("--timeout-ms", timeout_ms, "wall-clock limit");
   serve_opts.parse_guard = parse_guard;
+  // SIGUSR2 starts the binary at this path again with these arguments (control/binary_upgrade.h).
+  serve_opts.upgrade = modelgate::cli::UpgradeCommand{modelgate::control::own_executable(argv[0]),
+                                                      std::vector<std::string>(argv + 1, argv + argc)};
 
   CLI11_PARSE(app, argc, argv);
 
@@ -171,6 +189,10 @@ int main(int argc, char** argv) {
     return modelgate::config::parse_yaml_child(memory_limit, std::chrono::milliseconds(timeout_ms));
   }
 
+  if (*version_cmd) {
+    std::cout << version << "\n";
+    return 0;
+  }
   try {
     if (*serve) return modelgate::cli::serve(serve_opts);
     if (*check) return modelgate::cli::check(check_path, parse_guard);

@@ -3,11 +3,30 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "config/parse_guard.h"
+#include "control/binary_upgrade.h"
+#include "net/listen_fds.h"
 
 namespace modelgate::cli {
+
+// How a binary upgrade (SIGUSR2) starts the new process: control/binary_upgrade.h.
+struct UpgradeCommand {
+  std::string executable;         // resolved at startup (control::own_executable)
+  std::vector<std::string> args;  // the gateway's own arguments, argv[1..]
+};
+
+// What the process of a binary upgrade was handed (both empty otherwise). Taken from the
+// environment before anything else runs, so no child process (the parse guard) inherits it.
+struct Inheritance {
+  net::InheritedListeners listeners;
+  control::UpgradeHandover handover;
+  static Inheritance from_environment() {
+    return {net::InheritedListeners::from_environment(), control::UpgradeHandover::from_environment()};
+  }
+};
 
 struct ServeOptions {
   std::string config_path;
@@ -15,9 +34,13 @@ struct ServeOptions {
   // Every load of the file (startup and reloads) parses it in a child process first; unset (a
   // binary without the `parse-yaml` subcommand): in-process only. See config/parse_guard.h.
   std::optional<config::ParseGuard> parse_guard;
+  // Unset: SIGUSR2 is refused with a log line.
+  std::optional<UpgradeCommand> upgrade;
 };
 
-// `modelgate serve`: runs until SIGINT/SIGTERM, then drains. Exit codes: 0 clean stop,
+// `modelgate serve`: runs until SIGINT/SIGTERM, then drains; SIGHUP reloads, SIGUSR2 upgrades the
+// binary (the new process takes over and this one drains and exits 0). Under systemd it notifies
+// readiness, reloads and shutdown (control/service_notify.h). Exit codes: 0 clean stop,
 // 2 invalid configuration, 1 could not start (e.g. address in use).
 int serve(const ServeOptions& options);
 
@@ -32,6 +55,7 @@ int demo(unsigned workers);
 // `config_path` is watched and reloaded (through `parse_guard`); empty for an embedded config.
 int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
                 const std::string& config_path = "",
-                std::optional<config::ParseGuard> parse_guard = std::nullopt);
+                std::optional<config::ParseGuard> parse_guard = std::nullopt,
+                std::optional<UpgradeCommand> upgrade = std::nullopt, Inheritance* inherited = nullptr);
 
 }  // namespace modelgate::cli

@@ -1,7 +1,13 @@
+// `modelgate serve` and `check`: load the configuration, run the gateway and its control plane,
+// and answer the signals a service gets (docs/high-availability.md, "Running as a service").
 #include <fmt/format.h>
 #include <malloc.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <iostream>
@@ -9,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "control/control_plane.h"
+#include "control/service_notify.h"
 #include "config/loader.h"
 #include "observability/access_log.h"
 #include "observability/metrics.h"
@@ -27,21 +34,28 @@ void print_diagnostics(const std::vector<config::Diagnostic>& ds) {
   for (const auto& d : ds) std::cerr << d.str() << "\n";
 }
 
-// Signals are taken by one thread with sigwait, so no worker is ever interrupted by one.
+// Signals are taken by the main thread from a signalfd, so no worker is ever interrupted by one,
+// and the wait for a binary upgrade's new process shares the same poll().
 sigset_t blocked_signals() {
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGUSR1);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&set, sig);
   return set;
+}
+
+// Every listening socket of this process, for the new one of a binary upgrade.
+std::vector<net::NamedFd> listeners_to_hand_over(const proxy::Gateway& gateway,
+                                                 const control::ControlPlane& control) {
+  auto fds = gateway.listeners();
+  if (const int admin = control.admin_listener(); admin >= 0) fds.push_back({admin, net::kAdminListenerName});
+  return fds;
 }
 
 }  // namespace
 
 int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
-                const std::string& config_path, std::optional<config::ParseGuard> parse_guard) {
+                const std::string& config_path, std::optional<config::ParseGuard> parse_guard,
+                std::optional<UpgradeCommand> upgrade_command, Inheritance* inherited) {
   set_log_level(cfg.log.level);
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   const auto drain = cfg.shutdown.drainTimeout;
@@ -57,6 +71,7 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
 
   sigset_t signals = blocked_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by the worker threads
+  const int signal_fd = ::signalfd(-1, &signals, SFD_CLOEXEC);
   // Blocks of 1 MiB and more (large request bodies, a JSON parser grown by one) get mappings of
   // their own, returned to the kernel when freed. glibc's default raises this threshold to the
   // largest block ever freed; after one 8 MiB body, later ones came from a thread's heap, whose
@@ -66,11 +81,12 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
   observability::Metrics metrics(workers);
   std::unique_ptr<observability::AccessLog> access_log;
   proxy::Gateway gateway(snapshot, registry, workers);
+  net::InheritedListeners* handed = inherited ? &inherited->listeners : nullptr;
   try {
     if (snapshot->config.accessLog.enabled) {
       access_log = std::make_unique<observability::AccessLog>(snapshot->config.accessLog, workers);
     }
-    gateway.bind();
+    gateway.bind(handed);
   } catch (const std::exception& e) {
     std::cerr << "modelgate: " << e.what() << "\n";
     return 1;
@@ -78,34 +94,77 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
   gateway.attach(&metrics, access_log.get());
   gateway.start();
   control::ControlPlane control(gateway, config_path, std::move(parse_guard), workers, metrics, access_log.get());
-  control.start();
+  control.start(handed);
+  if (handed) handed->close_rest();
   for (const auto& [name, endpoint] : gateway.bound()) {
     std::cout << fmt::format("modelgate: entry point {} listening on {}:{}\n", name,
                              endpoint.address().to_string(), endpoint.port());
   }
   std::cout << fmt::format("modelgate: ready ({} workers, config {})", workers, source) << std::endl;
+  const auto serving = fmt::format("serving {} entry points with {} workers (pid {})", gateway.bound().size(),
+                                   workers, ::getpid());
+  if (inherited && inherited->handover.active()) {
+    inherited->handover.ready();  // the old process names this one the main process
+  } else {
+    control::service::ready(serving);
+  }
+
+  std::optional<control::BinaryUpgrade> upgrade;
+  if (upgrade_command) upgrade.emplace(upgrade_command->executable, upgrade_command->args);
+  auto stop = [&](pid_t successor) {
+    if (successor > 0) {
+      spdlog::info("binary upgrade: process {} serves now; this one ({}) stops accepting and drains for "
+                   "up to {} ms",
+                   successor, ::getpid(), drain.count());
+      control::service::main_pid(successor, fmt::format("serving (pid {}, upgraded)", successor));
+    } else {
+      control::service::stopping("draining");
+    }
+    gateway.shutdown(drain);
+    gateway.join();
+    control.stop();
+    if (access_log) access_log->stop();
+    if (successor > 0) {
+      std::cout << fmt::format("modelgate: handed over to process {}; stopped", successor) << std::endl;
+    } else {
+      std::cout << "modelgate: stopped" << std::endl;
+    }
+    return 0;
+  };
 
   for (;;) {
-    int sig = 0;
-    sigwait(&signals, &sig);
+    pollfd fds[2] = {{signal_fd, POLLIN, 0}, {upgrade ? upgrade->fd() : -1, POLLIN, 0}};
+    ::poll(fds, 2, 1000);
+    if (upgrade) {
+      const pid_t child = upgrade->child();
+      const auto outcome = upgrade->check(std::chrono::steady_clock::now());
+      if (outcome == control::BinaryUpgrade::Outcome::ready) return stop(child);
+      if (outcome == control::BinaryUpgrade::Outcome::failed)
+        control::service::status(serving + "; the last binary upgrade failed, see the log");
+    }
+    signalfd_siginfo info{};
+    if (!(fds[0].revents & POLLIN) || ::read(signal_fd, &info, sizeof info) != sizeof info) continue;
+    const int sig = static_cast<int>(info.ssi_signo);
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("signal {}: draining for up to {} ms", sig, drain.count());
-      gateway.shutdown(drain);
-      gateway.join();
-      control.stop();
-      if (access_log) access_log->stop();
-      std::cout << "modelgate: stopped" << std::endl;
-      return 0;
+      return stop(0);
     }
     if (sig == SIGHUP) {
       control.request_reload("SIGHUP");
     } else if (sig == SIGUSR1 && access_log) {
       access_log->reopen();
+    } else if (sig == SIGUSR2) {
+      if (!upgrade) {
+        spdlog::warn("SIGUSR2: a binary upgrade needs `modelgate serve`; ignored");
+      } else if (upgrade->start(listeners_to_hand_over(gateway, control))) {
+        control::service::status(fmt::format("upgrading: waiting for process {}", upgrade->child()));
+      }
     }
   }
 }
 
 int serve(const ServeOptions& options) {
+  auto inherited = Inheritance::from_environment();
   auto result = config::load_file(options.config_path, options.parse_guard);
   print_diagnostics(result.diagnostics);
   if (!result.config) {
@@ -116,7 +175,7 @@ int serve(const ServeOptions& options) {
     return 2;
   }
   return run_gateway(std::move(*result.config), options.workers, options.config_path, options.config_path,
-                     options.parse_guard);
+                     options.parse_guard, options.upgrade, &inherited);
 }
 
 int check(const std::string& config_path, const std::optional<config::ParseGuard>& parse_guard) {

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "admin/admin_server.h"
+#include "control/service_notify.h"
 #include "config/loader.h"
 #include "discovery/metrics_scraper.h"
 #include "discovery/model_discovery.h"
@@ -46,7 +47,29 @@ auto ControlPlane::on_control_thread(F&& f) -> decltype(f()) {
   return result.get();
 }
 
-void ControlPlane::start() {
+namespace {
+
+// The inherited admin socket for `admin`'s address (a name resolved as the admin server does),
+// -1 when there is none.
+int inherited_admin(net::InheritedListeners* inherited, const config::Admin& admin) {
+  if (!inherited) return -1;
+  beast::error_code ec;
+  auto address = asio::ip::make_address(admin.host, ec);
+  if (ec) {
+    asio::io_context io;
+    tcp::resolver resolver(io);
+    auto results = resolver.resolve(admin.host, "", ec);
+    if (ec || results.empty()) return -1;
+    address = results.begin()->endpoint().address();
+  }
+  return inherited->take(net::kAdminListenerName, tcp::endpoint(address, admin.port));
+}
+
+}  // namespace
+
+int ControlPlane::admin_listener() const { return admin_ ? admin_->native_handle() : -1; }
+
+void ControlPlane::start(net::InheritedListeners* inherited) {
   health_ = std::make_unique<health::HealthChecker>(io_);
   discovery_ = std::make_unique<discovery::ModelDiscovery>(
       io_, [this] { asio::post(io_, [this] { rebuild_for_discovery(); }); });
@@ -61,7 +84,7 @@ void ControlPlane::start() {
   if (admin.enabled) {
     admin_ = std::make_unique<admin::AdminServer>(io_, admin, *this);
     try {
-      admin_->start();
+      admin_->start(inherited_admin(inherited, admin));
       std::cout << fmt::format("modelgate: admin API listening on {}:{}\n", admin.host, admin_->port());
     } catch (const std::exception& e) {
       // Traffic matters more than the admin API: keep serving, say so loudly.
@@ -120,6 +143,7 @@ void ControlPlane::reload_from_file(const std::string& reason) {
     return;
   }
   fingerprint_ = fp;
+  service::Reloading notice;  // the service manager sees the reload, and READY=1 after it
   auto loaded = config::load_file(config_path_, parse_guard_);
   std::vector<std::string> errors;
   for (const auto& d : loaded.diagnostics) {
@@ -134,11 +158,13 @@ void ControlPlane::reload_from_file(const std::string& reason) {
     spdlog::error("config reload ({}) rejected: {} error(s); the previous config keeps serving", reason,
                   errors.size());
     metrics_.config_reload(false);
+    notice.set_status(fmt::format("serving; the last reload ({}) was rejected, see the log", reason));
     std::lock_guard lock(status_mutex_);
     last_reload_ = admin::ReloadInfo{std::chrono::system_clock::now(), false, errors};
     return;
   }
-  apply(std::move(*loaded.config), reason, nullptr);
+  if (!apply(std::move(*loaded.config), reason, nullptr))
+    notice.set_status(fmt::format("serving; the last reload ({}) was rejected, see the log", reason));
 }
 
 bool ControlPlane::apply(config::Config cfg, const std::string& reason,
@@ -146,14 +172,17 @@ bool ControlPlane::apply(config::Config cfg, const std::string& reason,
   const auto current = gateway_.current();
   std::vector<std::string> warnings;
   if (cfg.entryPoints.size() != current->config.entryPoints.size()) {
-    warnings.push_back("entry points were added or removed: restart modelgate to listen on them");
+    warnings.push_back(
+        "entry points were added or removed: send modelgate SIGUSR2 (a binary upgrade, which keeps "
+        "every connection) or restart it to listen on them");
   }
   for (const auto& [name, ep] : cfg.entryPoints) {
     auto it = current->config.entryPoints.find(name);
     if (it != current->config.entryPoints.end() &&
         (it->second.host != ep.host || it->second.port != ep.port)) {
       warnings.push_back(
-          fmt::format("entry point {} changed its address: restart modelgate to listen there", name));
+          fmt::format("entry point {} changed its address: send modelgate SIGUSR2 (a binary upgrade) "
+                      "or restart it to listen there", name));
     }
   }
   auto built = runtime::build_snapshot(std::move(cfg), gateway_.registry());

@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "config/parse_guard.h"
 #include "net/asio.h"
+#include "net/listen_fds.h"
 #include "proxy/gateway.h"
 
 namespace modelgate::health {
@@ -52,8 +53,11 @@ class ControlPlane final : public admin::AdminBackend {
   ~ControlPlane() override;
 
   // Starts health checks, discovery, the admin API and the config watcher on the control thread.
-  // Waits briefly for the first discovery round so the first requests find their models.
-  void start();
+  // Waits briefly for the first discovery round so the first requests find their models. The
+  // admin API takes its socket from `inherited` when a binary upgrade handed one over.
+  void start(net::InheritedListeners* inherited = nullptr);
+  // The admin API's listening socket (-1: none), for a binary upgrade to hand over.
+  int admin_listener() const;
   void stop();
   // Thread-safe: re-reads the config file (SIGHUP).
   void request_reload(std::string reason);
