@@ -102,6 +102,11 @@ TEST(BinaryUpgrade, UnderLoadLosesNoRequestAndNoStream) {
       << gw.output();
   mt::HttpClient client("127.0.0.1", port);
   EXPECT_EQ(client.get("/v1/models").status, 200);
+  // The admin API's socket was handed over too: the new process could not have bound it while
+  // the old one held it.
+  mt::HttpClient admin("127.0.0.1", mt::admin_port(gw));
+  EXPECT_EQ(admin.get("/api/status").status, 200) << gw.output();
+  EXPECT_EQ(gw.output().find("admin API not available"), std::string::npos) << gw.output();
   EXPECT_EQ(notify.wait_for("STOPPING=1", 1ms), std::nullopt) << "the old process must not stop the service\n"
                                                               << notify.dump();
   ::kill(successor.pid, SIGTERM);
