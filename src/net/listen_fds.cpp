@@ -104,9 +104,10 @@ std::size_t InheritedListeners::count(std::string_view name, const tcp::endpoint
 void InheritedListeners::close_rest() {
   for (const auto& f : fds_) {
     auto bound = listening_endpoint(f.fd);
-    spdlog::warn("binary upgrade: the inherited listener \"{}\" ({}) is not in the configuration; closing it",
-                 f.name,
-                 bound ? fmt::format("{}:{}", bound->address().to_string(), bound->port()) : "not a socket");
+    spdlog::warn(
+        "binary upgrade: the inherited listener \"{}\" ({}) matches no entry point of the configuration "
+        "(by name and address); closing it",
+        f.name, bound ? fmt::format("{}:{}", bound->address().to_string(), bound->port()) : "not a socket");
     ::close(f.fd);
   }
   fds_.clear();
