@@ -7,12 +7,17 @@
 //   logged, not lost.
 // - Memory after a large request: an exchange state whose buffers grew is handed out again with
 //   small ones (bench/memory_after_burst.sh measures the resident memory).
+// - The listening sockets of a binary upgrade (net/listen_fds.h): every inherited socket of an
+//   entry point is served even when the old process ran more workers (a socket nobody accepts on
+//   would hold the connections the kernel queues on it); one of another address is left alone.
 #include "proxy/worker.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -22,6 +27,7 @@
 
 #include "config/loader.h"
 #include "net/asio.h"
+#include "net/listen_fds.h"
 #include "proxy/accept_balance.h"
 #include "proxy/gateway.h"
 #include "net/log_failure.h"
@@ -196,4 +202,71 @@ TEST(WorkerAccept, NoConnectionIsHandedToAWorkerThatStoppedAccepting) {
   }
   EXPECT_EQ(g.gw.worker(0).connections.load(), 32);
   EXPECT_EQ(g.gw.worker(1).connections.load(), 0);
+}
+
+namespace {
+
+// A listening SO_REUSEPORT socket on `host`:`port` (0: any free port), as a gateway worker has.
+int reuseport_listener(const char* host, std::uint16_t port) {
+  mg::asio::io_context io;
+  mg::tcp::acceptor a(io);
+  const mg::tcp::endpoint at(mg::asio::ip::make_address(host), port);
+  a.open(at.protocol());
+  int one = 1;
+  ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  a.bind(at);
+  a.listen();
+  return a.release();
+}
+
+std::uint16_t port_of(int fd) { return mg::net::listening_endpoint(fd)->port(); }
+
+bool handed(const mg::proxy::Gateway& gw, int fd) {
+  const auto& l = gw.listeners();
+  return std::any_of(l.begin(), l.end(), [&](const mg::net::NamedFd& f) { return f.fd == fd; });
+}
+
+}  // namespace
+
+TEST(WorkerInheritedListeners, MoreSocketsThanWorkersAreAllServed) {
+  const int first = reuseport_listener("127.0.0.1", 0);
+  const auto port = port_of(first);
+  const int second = reuseport_listener("127.0.0.1", port);
+  const int third = reuseport_listener("127.0.0.1", port);
+  mg::net::InheritedListeners inherited({{first, "web"}, {second, "web"}, {third, "web"}});
+
+  mg::runtime::ServerRegistry registry;
+  mg::proxy::Gateway gw(snapshot(registry), registry, 2);
+  gw.bind(&inherited);
+  EXPECT_TRUE(inherited.empty());
+  // Two rounds over two workers: the three inherited sockets and one bound anew, all on the port.
+  ASSERT_EQ(gw.listeners().size(), 4u);
+  for (int fd : {first, second, third}) EXPECT_TRUE(handed(gw, fd)) << fd;
+  for (const auto& l : gw.listeners()) EXPECT_EQ(port_of(l.fd), port);
+  ASSERT_EQ(gw.bound().size(), 1u);
+  EXPECT_EQ(gw.bound().front().second.port(), port);
+
+  // The kernel spreads new connections over all four sockets: each one is accepted and answered.
+  gw.start();
+  for (int i = 0; i < 40; ++i) ASSERT_EQ(ping(port), 200) << "connection " << i;
+  gw.shutdown(std::chrono::milliseconds(0));
+  gw.join();
+}
+
+TEST(WorkerInheritedListeners, FewerSocketsThanWorkersAndOtherAddressesAreLeftAlone) {
+  const int web = reuseport_listener("127.0.0.1", 0);
+  const int elsewhere = reuseport_listener("127.0.0.2", 0);
+  const auto port = port_of(web);
+  mg::net::InheritedListeners inherited({{elsewhere, "web"}, {web, "web"}});
+
+  mg::runtime::ServerRegistry registry;
+  mg::proxy::Gateway gw(snapshot(registry), registry, 2);
+  gw.bind(&inherited);
+  ASSERT_EQ(gw.listeners().size(), 2u);
+  EXPECT_TRUE(handed(gw, web));
+  EXPECT_FALSE(handed(gw, elsewhere));
+  for (const auto& l : gw.listeners()) EXPECT_EQ(port_of(l.fd), port);
+  EXPECT_FALSE(inherited.empty());  // 127.0.0.2 is not this entry point's address
+  inherited.close_rest();
+  EXPECT_FALSE(mg::net::listening_endpoint(elsewhere));
 }
