@@ -3,7 +3,8 @@
 // process; afterwards ab has no failed request, the stream finished, the old process exited 0 and
 // the service manager (a NOTIFY_SOCKET the test binds) was told the new MAINPID. A new binary
 // that cannot start (invalid configuration, a program that exits 1) leaves the old one serving;
-// a second SIGUSR2 while a new process is starting is refused.
+// a second SIGUSR2 while a new process is starting is refused. `make install` over the running
+// binary followed by SIGUSR2 runs the newly installed file.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -183,6 +184,38 @@ TEST(BinaryUpgrade, ANewBinaryThatCannotStartLeavesTheOldServing) {
   std::size_t handovers = 0;
   for (const auto& m : notify.messages()) handovers += m.find("MAINPID=") != std::string::npos;
   EXPECT_EQ(handovers, 1u) << notify.dump();
+}
+
+// The documented upgrade: cmake --install (what `make install` runs) over the file a gateway runs
+// from, then SIGUSR2; the process that takes over runs the new file, the old one the replaced one.
+TEST(BinaryUpgrade, InstallOverTheRunningBinaryThenSigusr2RunsTheNewFile) {
+  mt::SimProcess sim("up3");
+  mt::NotifySocket notify;
+  const auto dest = mt::temp_dir();
+  auto install = [&] {
+    mt::Process p(MODELGATE_CMAKE, {"--install", MODELGATE_BUILD_DIR, "--prefix", "/usr"},
+                  {"DESTDIR=" + dest});
+    return p.wait(60s) == 0;
+  };
+  ASSERT_TRUE(install());
+  const auto binary = dest + "/usr/bin/modelgate";
+  const auto config = write_file(mt::temp_dir() + "/gw.yaml", config_over(sim));
+  mt::Process gw(binary, {"serve", "--config", config, "--workers", "1"}, {notify.env()});
+  ASSERT_TRUE(notify.wait_for("READY=1", 10s)) << gw.output();
+
+  // An older file, so that the install copies the build's binary over it again.
+  fs::last_write_time(binary, fs::last_write_time(binary) - std::chrono::hours(1));
+  ASSERT_TRUE(install());
+  EXPECT_EQ(fs::read_symlink("/proc/" + std::to_string(gw.pid()) + "/exe").string(), binary + " (deleted)");
+  gw.signal(SIGUSR2);
+  Successor successor;
+  auto handed = notify.wait_for("MAINPID=", 20s);
+  ASSERT_TRUE(handed) << gw.output();
+  successor.pid = std::stoi(notify.value(*handed, "MAINPID"));
+  EXPECT_EQ(fs::read_symlink("/proc/" + std::to_string(successor.pid) + "/exe").string(), binary);
+  EXPECT_EQ(gw.wait(30s), 0) << gw.output();
+  mt::HttpClient client("127.0.0.1", entry_point_port(gw));
+  EXPECT_EQ(client.get("/v1/models").status, 200);
 }
 
 }  // namespace
