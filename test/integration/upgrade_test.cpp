@@ -88,6 +88,7 @@ TEST(BinaryUpgrade, UnderLoadLosesNoRequestAndNoStream) {
   auto handed = notify.wait_for("MAINPID=", 20s);
   ASSERT_TRUE(handed) << gw.output() << notify.dump();
   successor.pid = std::stoi(notify.value(*handed, "MAINPID"));
+  EXPECT_TRUE(ab.running()) << "ab ended before the handover: the load did not overlap it\n" << ab.output();
   EXPECT_NE(successor.pid, gw.pid());
   EXPECT_TRUE(alive(successor.pid));
 
