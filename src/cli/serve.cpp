@@ -165,6 +165,10 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
 
 int serve(const ServeOptions& options) {
   auto inherited = Inheritance::from_environment();
+  // Held from the start: a signal that arrives while the configuration loads (a SIGUSR2 sent to
+  // every process of the service, say) is answered once the gateway runs, instead of ending it.
+  const sigset_t signals = blocked_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto result = config::load_file(options.config_path, options.parse_guard);
   print_diagnostics(result.diagnostics);
   if (!result.config) {
