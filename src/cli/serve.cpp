@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
 #include <iostream>
 #include <thread>
 
@@ -43,6 +44,13 @@ sigset_t blocked_signals() {
   return set;
 }
 
+struct SignalFd {
+  int fd;
+  ~SignalFd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 // Every listening socket of this process, for the new one of a binary upgrade.
 std::vector<net::NamedFd> listeners_to_hand_over(const proxy::Gateway& gateway,
                                                  const control::ControlPlane& control) {
@@ -71,7 +79,11 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
 
   sigset_t signals = blocked_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by the worker threads
-  const int signal_fd = ::signalfd(-1, &signals, SFD_CLOEXEC);
+  const SignalFd signal_fd{::signalfd(-1, &signals, SFD_CLOEXEC)};
+  if (signal_fd.fd < 0) {
+    std::cerr << "modelgate: cannot read signals (signalfd): " << std::strerror(errno) << "\n";
+    return 1;
+  }
   // Blocks of 1 MiB and more (large request bodies, a JSON parser grown by one) get mappings of
   // their own, returned to the kernel when freed. glibc's default raises this threshold to the
   // largest block ever freed; after one 8 MiB body, later ones came from a thread's heap, whose
@@ -133,7 +145,7 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
   };
 
   for (;;) {
-    pollfd fds[2] = {{signal_fd, POLLIN, 0}, {upgrade ? upgrade->fd() : -1, POLLIN, 0}};
+    pollfd fds[2] = {{signal_fd.fd, POLLIN, 0}, {upgrade ? upgrade->fd() : -1, POLLIN, 0}};
     ::poll(fds, 2, 1000);
     if (upgrade) {
       const pid_t child = upgrade->child();
@@ -143,7 +155,7 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
         control::service::status(serving + "; the last binary upgrade failed, see the log");
     }
     signalfd_siginfo info{};
-    if (!(fds[0].revents & POLLIN) || ::read(signal_fd, &info, sizeof info) != sizeof info) continue;
+    if (!(fds[0].revents & POLLIN) || ::read(signal_fd.fd, &info, sizeof info) != sizeof info) continue;
     const int sig = static_cast<int>(info.ssi_signo);
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("signal {}: draining for up to {} ms", sig, drain.count());
