@@ -41,7 +41,7 @@ void start_early_in_a_minute() {
 const std::regex kResetFormat(R"(^(\d+ms|(\d+h)?(\d+m)?\d+(\.\d+)?s)$)");
 
 void expect_rate_limited(const mt::Response& r, std::string_view limit) {
-  EXPECT_EQ(r.status, 429) << r.body;
+  ASSERT_EQ(r.status, 429) << r.body;
   mt::Json j(r.body);
   ASSERT_TRUE(j.ok) << r.body;
   EXPECT_EQ(mt::str(j.root["error"], "code"), "rate_limit_exceeded");
