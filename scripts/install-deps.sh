@@ -9,6 +9,8 @@ packages=(
   libssl-dev libgtest-dev libgmock-dev libcli11-dev
   # sd_notify for Type=notify services; systemd-analyze verifies the unit in the tests.
   libsystemd-dev systemd
+  # API keys' day and month budgets across restarts (auth.budgetsFile).
+  libsqlite3-dev
   # Microbenchmarks of hot-path parts (pick_benchmark).
   libbenchmark-dev
   curl
