@@ -4,8 +4,25 @@
 
 namespace modelgate::proxy {
 
+SlotQueue::Place::Place(SlotQueue& queue, const void* key, const Ticket& ticket)
+    : queue_(&queue), key_(key), ticket_(ticket), tag_(queue.share_.join(key, ticket)) {
+  queue.link(*this);
+}
+
+SlotQueue::Place::~Place() { leave(false); }
+
+void SlotQueue::Place::served() { leave(true); }
+
+void SlotQueue::Place::leave(bool served) {
+  if (!queue_) return;
+  if (served) queue_->share_.serve(key_, ticket_.priority, tag_);
+  queue_->share_.leave(key_, ticket_, tag_, served);
+  queue_->unlink(*this);
+  queue_ = nullptr;
+}
+
 SlotQueue::~SlotQueue() {
-  for (Waiter* w = head_; w; w = w->next) w->queue = nullptr;
+  for (Place* p = head_; p; p = p->next_) p->queue_ = nullptr;
 }
 
 // The fallback ends on the next multiple of kFallback of the clock, the same instant for every
@@ -16,43 +33,46 @@ SlotQueue::Clock::time_point SlotQueue::fallback_after(Clock::time_point now) {
   return Clock::time_point((now.time_since_epoch() / grid + 1) * grid);
 }
 
-net::Task<bool> SlotQueue::wait(const void* key, Clock::time_point until) {
+net::Task<bool> SlotQueue::wait(Place& place, Clock::time_point until) {
   const auto executor = co_await asio::this_coro::executor;
   net::Timer timer(executor, std::min(until, fallback_after(Clock::now())));
-  Waiter self{this, key, &timer};
-  link(self);
-  struct Unlink {
-    Waiter& w;
-    ~Unlink() {
-      if (w.queue) w.queue->unlink(w);
-    }
-  } unlink_on_exit{self};
+  place.timer_ = &timer;
+  place.woken_ = false;
+  struct Asleep {
+    Place& p;
+    ~Asleep() { p.timer_ = nullptr; }
+  } asleep{place};
   co_await timer.async_wait(net::try_op);
-  co_return self.woken;
+  co_return place.woken_;
 }
 
 bool SlotQueue::wake(const void* key) {
-  for (Waiter* w = head_; w; w = w->next) {
-    if (w->key != key || w->woken) continue;
-    w->woken = true;
-    w->timer->cancel();
-    return true;
+  Place* first = nullptr;
+  for (Place* p = head_; p; p = p->next_) {
+    if (p->key_ != key || !p->timer_ || p->woken_) continue;
+    if (!first || p->ticket_.priority < first->ticket_.priority ||
+        (p->ticket_.priority == first->ticket_.priority && p->tag_ < first->tag_)) {
+      first = p;
+    }
   }
-  return false;
+  if (!first) return false;
+  first->woken_ = true;
+  first->timer_->cancel();
+  return true;
 }
 
-void SlotQueue::link(Waiter& w) {
-  w.prev = tail_;
-  w.next = nullptr;
-  (tail_ ? tail_->next : head_) = &w;
-  tail_ = &w;
+void SlotQueue::link(Place& p) {
+  p.prev_ = tail_;
+  p.next_ = nullptr;
+  (tail_ ? tail_->next_ : head_) = &p;
+  tail_ = &p;
   count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-void SlotQueue::unlink(Waiter& w) {
-  (w.prev ? w.prev->next : head_) = w.next;
-  (w.next ? w.next->prev : tail_) = w.prev;
-  w.prev = w.next = nullptr;
+void SlotQueue::unlink(Place& p) {
+  (p.prev_ ? p.prev_->next_ : head_) = p.next_;
+  (p.next_ ? p.next_->prev_ : tail_) = p.prev_;
+  p.prev_ = p.next_ = nullptr;
   count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
