@@ -13,4 +13,6 @@ Ticket queue_ticket(const routing::IpAddress& client) {
   return Ticket{Priority::normal, static_cast<std::uint32_t>(h ^ (h >> 32)), 1};
 }
 
+Ticket queue_ticket(std::uint32_t key_id, Priority priority) { return Ticket{priority, key_id, 1}; }
+
 }  // namespace modelgate::proxy

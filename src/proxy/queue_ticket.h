@@ -11,5 +11,8 @@ namespace modelgate::proxy {
 
 // The ticket of a request no key names (its cost left at 1 for the caller to set).
 Ticket queue_ticket(const routing::IpAddress& client);
+// The ticket of a request of an API key: `key_id` names the key's tenant (any number stable while
+// the key exists, e.g. its index among the keys), `priority` its class.
+Ticket queue_ticket(std::uint32_t key_id, Priority priority);
 
 }  // namespace modelgate::proxy
