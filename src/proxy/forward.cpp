@@ -86,6 +86,16 @@ struct WakeQueued {
   const runtime::ServiceCounters& counters;
 };
 
+// What the fair queue knows of a request that has to wait: its tenant and class, and its cost
+// (request_cost.h). Without keys the tenant is the client's address, of class default; a request
+// of an API key takes queue_ticket(key id, key priority) instead.
+Ticket waiting_ticket(ExchangeState& xs, bool body_buffered) {
+  Ticket ticket = queue_ticket(xs.view.client_ip);
+  const std::uint64_t length = xs.req.body == http1::Body::length ? xs.req.content_length : 0;
+  ticket.cost = body_buffered ? estimate_request_tokens(xs.body) : estimate_streamed_tokens(length);
+  return ticket;
+}
+
 }  // namespace
 
 net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const runtime::Route& route, WorkerRoutes& routes,
@@ -183,6 +193,12 @@ net::Task<bool> Session::pick_and_try(Exchange& x, const runtime::ServerSet* all
       request.note = &note;
     }
     auto pick = x.pool.pick(request);
+    if (pick.server && !place && pick.server->spec.maxConnections > 0 &&
+        worker_.slot_queue().handing_over(&counters)) {
+      // The slot is on its way to a woken waiter (slot_queue.h): in line behind it instead.
+      balancing::QueueCharge given_back(*pick.server, note);
+      pick = {nullptr, true};
+    }
     if (!pick.server) {
       if (!pick.all_busy) break;
       // Every candidate is at its maxConnections: wait for a slot, in a bounded queue. Counted as
@@ -193,12 +209,7 @@ net::Task<bool> Session::pick_and_try(Exchange& x, const runtime::ServerSet* all
         queued.emplace(&counters.queued);
         continue;
       }
-      if (!place) {
-        Ticket ticket = queue_ticket(xs.view.client_ip);
-        ticket.cost = x.body_buffered ? estimate_request_tokens(xs.body)
-                                      : estimate_streamed_tokens(xs.req.body == http1::Body::length ? xs.req.content_length : 0);
-        place.emplace(worker_.slot_queue(), &counters, ticket);
-      }
+      if (!place) place.emplace(worker_.slot_queue(), &counters, waiting_ticket(xs, x.body_buffered));
       if (Clock::now() >= queue_deadline || x.expired()) {
         place.reset();  // out of the line before the answer is written
         x_->error = ErrorReply{503, "server_busy",
@@ -210,8 +221,6 @@ net::Task<bool> Session::pick_and_try(Exchange& x, const runtime::ServerSet* all
       co_await worker_.slot_queue().wait(*place, std::min(queue_deadline, x.deadline));
       continue;
     }
-    if (place) place->served();
-    place.reset();
     queued.reset();
     balancing::ServerState& server = *pick.server;
     balancing::QueueCharge charge(server, note);
@@ -219,6 +228,8 @@ net::Task<bool> Session::pick_and_try(Exchange& x, const runtime::ServerSet* all
     // The slot is taken now, not after the connect: under maxConnections two requests must not
     // both see the last free slot.
     if (!reserve_slot(server)) continue;  // taken meanwhile (another worker): pick again
+    if (place) place->served();
+    place.reset();
     Released slot(&server.inflight);
     tried.insert(pick.index);
 

@@ -15,6 +15,7 @@ void SlotQueue::Place::served() { leave(true); }
 
 void SlotQueue::Place::leave(bool served) {
   if (!queue_) return;
+  queue_->set_woken(*this, false);
   if (served) queue_->share_.serve(key_, ticket_.priority, tag_);
   queue_->share_.leave(key_, ticket_, tag_, served);
   queue_->unlink(*this);
@@ -33,17 +34,37 @@ SlotQueue::Clock::time_point SlotQueue::fallback_after(Clock::time_point now) {
   return Clock::time_point((now.time_since_epoch() / grid + 1) * grid);
 }
 
+// A waiter whose fallback ends while a slot is being handed to another waiter of its service (woken,
+// not yet run) sleeps on: picking then would take the slot from the one it was given to, by the
+// order of their handlers rather than of the line.
 net::Task<bool> SlotQueue::wait(Place& place, Clock::time_point until) {
   const auto executor = co_await asio::this_coro::executor;
-  net::Timer timer(executor, std::min(until, fallback_after(Clock::now())));
+  net::Timer timer(executor);
   place.timer_ = &timer;
-  place.woken_ = false;
+  set_woken(place, false);
   struct Asleep {
     Place& p;
     ~Asleep() { p.timer_ = nullptr; }
   } asleep{place};
-  co_await timer.async_wait(net::try_op);
+  do {
+    timer.expires_at(std::min(until, fallback_after(Clock::now())));
+    co_await timer.async_wait(net::try_op);
+  } while (!place.woken_ && Clock::now() < until && handing_over(place.key_));
   co_return place.woken_;
+}
+
+bool SlotQueue::handing_over(const void* key) const {
+  if (handovers_ == 0) return false;
+  for (const Place* p = head_; p; p = p->next_) {
+    if (p->key_ == key && p->woken_) return true;
+  }
+  return false;
+}
+
+void SlotQueue::set_woken(Place& p, bool woken) {
+  if (p.woken_ == woken) return;
+  p.woken_ = woken;
+  woken ? ++handovers_ : --handovers_;
 }
 
 bool SlotQueue::wake(const void* key) {
@@ -56,7 +77,7 @@ bool SlotQueue::wake(const void* key) {
     }
   }
   if (!first) return false;
-  first->woken_ = true;
+  set_woken(*first, true);
   first->timer_->cancel();
   return true;
 }

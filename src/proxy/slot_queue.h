@@ -13,8 +13,11 @@
 // or at the next kFallback boundary of the clock (one instant for all waiters, so they wake the
 // worker together): a release on another thread that crossed the waiter's registration, or a wake
 // taken by a request that could not use the freed server (model discovery's server subsets),
-// costs at most kFallback, never a lost request. A woken waiter that finds the slot taken keeps
-// its place and its tag.
+// costs at most kFallback, never a lost request. While a woken waiter has not picked yet, the slot
+// is on its way to it: neither another waiter's fallback nor a request that has not waited (a
+// keep-alive connection whose next request was already read can reach its pick before the woken
+// waiter runs) takes it first; they wait in line. A woken waiter that finds the slot taken anyway
+// (by another worker) keeps its place and its tag.
 //
 // Places live in their requests' coroutine frames and link themselves into an intrusive list: no
 // allocation, and a place that goes away (its request timed out, its session ended) unlinks
@@ -75,6 +78,9 @@ class SlotQueue {
   net::Task<bool> wait(Place& place, Clock::time_point until);
   // Wakes the waiter of `key` that goes first, among those asleep; false when there is none.
   bool wake(const void* key);
+  // A waiter of `key` was woken and has not picked yet: the slot released is on its way to it,
+  // and a request that has not waited must not take it first (it joins the line instead).
+  bool handing_over(const void* key) const;
   // Places now (any thread may read it, to decide whether to post a wake here).
   std::size_t waiting() const { return count_.load(std::memory_order_relaxed); }
   const FairShare& share() const { return share_; }
@@ -83,12 +89,14 @@ class SlotQueue {
   static Clock::time_point fallback_after(Clock::time_point now);
 
  private:
+  void set_woken(Place& p, bool woken);
   void link(Place& p);
   void unlink(Place& p);
 
   Place* head_ = nullptr;
   Place* tail_ = nullptr;
   std::atomic<std::size_t> count_{0};
+  std::size_t handovers_ = 0;  // places woken that have not picked yet
   FairShare share_;
 };
 

@@ -134,6 +134,38 @@ TEST(SlotQueue, AWaiterThatLeavesIsNotWokenNorCharged) {
   EXPECT_EQ(line.q.share().entries(), 0u) << "the line emptied: nothing kept";
 }
 
+// Between a wake and the woken waiter's pick the freed slot is on its way to it: another waiter's
+// fallback sleeps on instead of picking, and a request that has not waited is told to queue.
+TEST(SlotQueue, NobodyTakesASlotOnItsWayToTheWokenWaiter) {
+  asio::io_context io;
+  SlotQueue q;
+  const int service = 0, other = 0;
+  std::optional<Clock::time_point> first_left, second_woke;
+  auto first = [&]() -> net::Task<void> {
+    SlotQueue::Place place(q, &service, {});
+    if (!co_await q.wait(place, Clock::now() + 10s)) co_return;
+    net::Timer picking(io, 120ms);  // woken, not picked yet: longer than a fallback
+    co_await picking.async_wait(net::try_op);
+    first_left = Clock::now();
+  };
+  auto second = [&]() -> net::Task<void> {
+    SlotQueue::Place place(q, &service, {});
+    co_await q.wait(place, Clock::now() + 10s);
+    second_woke = Clock::now();
+  };
+  asio::co_spawn(io, first(), asio::detached);
+  asio::co_spawn(io, second(), asio::detached);
+  io.poll();
+  EXPECT_FALSE(q.handing_over(&service));
+  ASSERT_TRUE(q.wake(&service));
+  EXPECT_TRUE(q.handing_over(&service));
+  EXPECT_FALSE(q.handing_over(&other));
+  while (!second_woke) io.run_one_for(1s);
+  ASSERT_TRUE(first_left.has_value()) << "the second waiter's fallback ended while the slot was on its way";
+  EXPECT_GE(*second_woke, *first_left);
+  EXPECT_FALSE(q.handing_over(&service));
+}
+
 TEST(SlotQueue, AWaiterNobodyWakesEndsAtItsBound) {
   asio::io_context io;
   SlotQueue q;
