@@ -71,6 +71,14 @@ std::uint64_t FairShare::virtual_time(const void* line, Priority priority) const
   return e ? e->tag : 0;
 }
 
+std::size_t FairShare::members(const void* line) const {
+  std::size_t n = 0;
+  for (const Entry& e : entries_) {
+    if (e.line == line && e.is_clock) n += e.members;
+  }
+  return n;
+}
+
 std::uint64_t FairShare::finish_tag(const void* line, const Ticket& ticket) const {
   const Entry* e = find(line, ticket.priority, false, ticket.tenant);
   return e ? e->tag : 0;

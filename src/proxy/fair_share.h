@@ -53,6 +53,8 @@ class FairShare {
   // line or tenant is not known), the entries held.
   std::uint64_t virtual_time(const void* line, Priority priority) const;
   std::uint64_t finish_tag(const void* line, const Ticket& ticket) const;
+  // Requests in the lines of `line`, every class.
+  std::size_t members(const void* line) const;
   std::size_t entries() const { return entries_.size(); }
 
  private:

@@ -53,7 +53,13 @@ net::Task<bool> SlotQueue::wait(Place& place, Clock::time_point until) {
   co_return place.woken_;
 }
 
+void SlotQueue::handed_elsewhere(const void* key) {
+  elsewhere_key_ = key;
+  elsewhere_until_ = Clock::now() + kElsewhere;
+}
+
 bool SlotQueue::handing_over(const void* key) const {
+  if (key == elsewhere_key_ && Clock::now() < elsewhere_until_) return true;
   if (handovers_ == 0) return false;
   for (const Place* p = head_; p; p = p->next_) {
     if (p->key_ == key && p->woken_) return true;

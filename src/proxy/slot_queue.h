@@ -83,6 +83,15 @@ class SlotQueue {
   bool handing_over(const void* key) const;
   // Places now (any thread may read it, to decide whether to post a wake here).
   std::size_t waiting() const { return count_.load(std::memory_order_relaxed); }
+  // Places of `key` on this worker.
+  std::size_t places(const void* key) const { return share_.members(key); }
+  // Whether this release of a slot goes to the waiters of other workers: every other one while
+  // some wait there too (Worker::slot_released).
+  bool turn_elsewhere() { return (++releases_ & 1) == 0; }
+  // A slot of `key` was handed to another worker's waiters: for kElsewhere this worker's requests
+  // do not take it first (handing_over), the time a posted wake takes to run there.
+  static constexpr std::chrono::milliseconds kElsewhere{2};
+  void handed_elsewhere(const void* key);
   const FairShare& share() const { return share_; }
   // When a wait that began at `now` ends at the latest for want of a wake: the next multiple of
   // kFallback of the clock, between 0 and kFallback ahead.
@@ -97,6 +106,9 @@ class SlotQueue {
   Place* tail_ = nullptr;
   std::atomic<std::size_t> count_{0};
   std::size_t handovers_ = 0;  // places woken that have not picked yet
+  std::uint64_t releases_ = 0;
+  const void* elsewhere_key_ = nullptr;
+  Clock::time_point elsewhere_until_{};
   FairShare share_;
 };
 

@@ -62,7 +62,9 @@ TEST(FairShare, LinesAndClassesKeepTheirOwnClocksAndAreForgottenWhenEmpty) {
   EXPECT_EQ(fs.join(line, of(1, 100, Priority::batch)), 0u) << "another class";
   fs.serve(line, Priority::normal, 100);
   EXPECT_EQ(fs.virtual_time(line, Priority::batch), 0u);
+  EXPECT_EQ(fs.members(line), 2u) << "every class";
   fs.leave(line, of(1, 100), a, true);
+  EXPECT_EQ(fs.members(line), 1u);
   EXPECT_EQ(fs.virtual_time(line, Priority::normal), 0u) << "the line emptied: forgotten";
   EXPECT_EQ(fs.entries(), 4u) << "two clocks and two tenants left";
 }
