@@ -12,6 +12,8 @@ Workloads (docs/performance.md explains each in full):
       memory per stream
   w4  10 000 idle keep-alive client connections: memory per connection
   w5  a new connection per request (Connection: close)
+  w6  w1 with an API key on every request (auth + all five limits, none reached): modelgate only,
+      its CPU per request against w1's (docs/auth.md; the target is at most 10 % more)
 
 Environment:
   MODELGATE_BIN       the modelgate binary (default: build/modelgate)
@@ -53,7 +55,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 PROXIES_ALL = ["modelgate", "nginx", "haproxy"]
 TARGETS = ["direct"] + PROXIES_ALL
-WORKLOADS_ALL = ["w1", "w2", "w3", "w4", "w5"]
+WORKLOADS_ALL = ["w1", "w2", "w3", "w4", "w5", "w6"]
+BENCH_KEY = "sk-bench-keyed-path"
 
 
 def env_int(name, default):
@@ -261,8 +264,8 @@ class Proxy:
     """One proxy instance with three listeners: w1/w4/w5 (plain, one pool), w2 (routed by model)
     and w3 (streams)."""
 
-    def __init__(self, kind, workers, backends, tag):
-        self.kind, self.workers, self.backends, self.tag = kind, workers, backends, tag
+    def __init__(self, kind, workers, backends, tag, keyed=False):
+        self.kind, self.workers, self.backends, self.tag, self.keyed = kind, workers, backends, tag, keyed
         self.ports = {"plain": free_port(), "routed": free_port(), "stream": free_port()}
         self.dir = os.path.join(TMP, f"{kind}-{workers}-{tag}")
         os.makedirs(self.dir, exist_ok=True)
@@ -296,6 +299,15 @@ http:
     pool-a: {{loadBalancer: {{servers: [{{url: "http://127.0.0.1:{b['a']}"}}]}}}}
     pool-b: {{loadBalancer: {{servers: [{{url: "http://127.0.0.1:{b['b']}"}}]}}}}
     pool-s: {{loadBalancer: {{servers: [{{url: "http://127.0.0.1:{b['s']}"}}]}}}}
+"""
+        if self.keyed:  # w6: every limit set, far above what the run reaches
+            cfg += f"""auth:
+  budgetsFile: {self.dir}/budgets.sqlite
+  keys:
+    - name: bench
+      key: {BENCH_KEY}
+      limits: {{requestsPerMinute: 1000000000, tokensPerMinute: 100000000000, tokensPerDay: 100000000000,
+                tokensPerMonth: 100000000000, concurrency: 100000}}
 """
         path = os.path.join(self.dir, "modelgate.yaml")
         with open(path, "w") as f:
@@ -410,7 +422,7 @@ backend pool_s
 # Measurements
 
 
-def wrk(url, models, duration, connections, close=False, pids=(), backend_pids=(), label=""):
+def wrk(url, models, duration, connections, close=False, pids=(), backend_pids=(), label="", headers=()):
     """Runs wrk with bench/wrk/chat.lua; returns its WRKJSON summary plus requests/s and, with
     pids, the CPU seconds those processes used per 10 000 requests; with backend_pids, the share of
     one core the backends used (near 1.0 for one sim thread: the backend is the limit)."""
@@ -418,6 +430,8 @@ def wrk(url, models, duration, connections, close=False, pids=(), backend_pids=(
             "-s", os.path.join(BENCH, "wrk", "chat.lua")]
     if close:
         argv += ["-H", "Connection: close"]
+    for h in headers:
+        argv += ["-H", h]
     argv.append(url)
     env = dict(os.environ, WRK_MODELS=",".join(models))
     cpu0, bcpu0 = cpu_seconds(pids), cpu_seconds(backend_pids)
@@ -621,6 +635,17 @@ def measure_block(workers, backends, res, first):
         finally:
             for px in pxs.values():
                 px.close()
+    if "w6" in wl and "modelgate" in P["proxies"]:
+        px = Proxy("modelgate", workers, backends, "keyed", keyed=True)
+        try:
+            name = f"modelgate x{workers} w6"
+            log(f"{name}: keep-alive POST with an API key")
+            key = [f"Authorization: Bearer {BENCH_KEY}"]
+            wrk(px.url("plain"), ["m-a"], max(1, P["warmup_s"]), c, label=f"{name} warmup", headers=key)
+            res["w6"]["modelgate"] = wrk(px.url("plain"), ["m-a"], d, c, pids=px.pids, backend_pids=sims,
+                                         label=name, headers=key)
+        finally:
+            px.close()
     if "w3" in wl:
         log(f"direct x{workers} w3: {P['streams']} streams")
         res["w3"]["direct"] = stream_run(direct.ports["stream"], direct.stream_pids, f"direct x{workers} w3")
@@ -666,6 +691,8 @@ ROWS = [
     ("w4", "w4 RSS per idle conn KiB", _g("kib_per_conn"), False),
     ("w5", "w5 no keep-alive req/s", _g("rps"), True),
     ("w5", "w5 latency p99 ms", lambda x: x and x["latency_us"]["p99"] / 1000, False),
+    ("w6", "w6 keyed POST req/s", _g("rps"), True),
+    ("w6", "w6 CPU s / 10k req", _g("cpu_s_per_10k"), False),
 ]
 
 
@@ -766,6 +793,12 @@ def targets_summary(rows):
         if r and r["modelgate"] is not None:
             out.append({"target": "w4 < 10 KiB per idle connection", "workers": workers,
                         "modelgate": r["modelgate"], "met": r["modelgate"] < 10})
+        keyed, plain = by.get(("w6 CPU s / 10k req", workers)), by.get(("w1 CPU s / 10k req", workers))
+        if keyed and plain and keyed["modelgate"] is not None and plain["modelgate"]:
+            ratio = keyed["modelgate"] / plain["modelgate"]
+            out.append({"target": "w6 keyed CPU per request <= 1.10 x w1's", "workers": workers,
+                        "modelgate": keyed["modelgate"], "best_other": plain["modelgate"], "met": ratio <= 1.10,
+                        "ratio": ratio})
     return out
 
 

@@ -92,6 +92,21 @@ struct MutationResult {
   std::string message;
 };
 
+// POST /api/keys (docs/auth.md): the key to add, without its secret (the gateway makes one).
+struct KeyRequest {
+  std::string name;
+  std::vector<std::string> models;  // globs, checked already
+  config::Priority priority = config::Priority::normal;
+  config::KeyLimits limits;
+};
+
+// The outcome of adding a key: the secret is in the answer once and nowhere else.
+struct AddedKey {
+  MutationResult result;
+  std::string secret;
+  std::string sha256;  // hex, for a keys file
+};
+
 class AdminBackend {
  public:
   virtual ~AdminBackend() = default;
@@ -111,6 +126,10 @@ class AdminBackend {
   virtual MutationResult add_server(std::string_view service, std::string_view url, int weight) = 0;
   virtual MutationResult remove_server(std::string_view service, std::string_view url) = 0;
   virtual MutationResult drain_server(std::string_view service, std::string_view url) = 0;
+
+  // API keys: 201 added, 404 no such key, 409 the name is taken or `auth` is off.
+  virtual AddedKey add_key(const KeyRequest&) { return {{false, 501, "API keys cannot be changed here"}, {}, {}}; }
+  virtual MutationResult revoke_key(std::string_view) { return {false, 501, "API keys cannot be changed here"}; }
 };
 
 }  // namespace modelgate::admin

@@ -35,7 +35,7 @@ constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr std::string_view kEndpoints =
     "GET /api/routers, /api/services, /api/models, /api/config, /api/status, /api/entrypoints, "
-    "/api/events, /metrics and /dashboard/";
+    "/api/events, /metrics and /dashboard/ (changes: /api/services/..., /api/keys)";
 
 std::string_view error_type(int status) {
   switch (status) {
@@ -72,13 +72,6 @@ Response redirect(int status, std::string location) {
   r.content_type = "text/plain; charset=utf-8";
   r.body = "See " + location + "\n";
   r.headers.emplace_back("Location", std::move(location));
-  return r;
-}
-
-Response method_not_allowed(std::string_view method, std::string_view path, std::string_view allow) {
-  auto r = error_response(
-      405, fmt::format("{} is not supported on {}; use {}.", method, path, allow), "method_not_allowed");
-  r.headers.emplace_back("Allow", std::string(allow));
   return r;
 }
 
@@ -184,6 +177,13 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
+Response method_not_allowed(std::string_view method, std::string_view path, std::string_view allow) {
+  auto r = error_response(
+      405, fmt::format("{} is not supported on {}; use {}.", method, path, allow), "method_not_allowed");
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
 Response error_response(int status, std::string_view message, std::string_view code) {
   return json(error_json(message, error_type(status), code.empty() ? default_code(status) : code),
               status);
@@ -235,6 +235,8 @@ Response Api::route(const Request& request, std::string_view path,
     r.body = backend_.metrics();
     return r;
   }
+
+  if (path == "/api/keys" || path.starts_with("/api/keys/")) return keys_route(request, path, client);
 
   constexpr std::string_view services_prefix = "/api/services/";
   if (path.starts_with(services_prefix)) {

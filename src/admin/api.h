@@ -48,6 +48,8 @@ class Api {
   Response route(const Request& request, std::string_view path, const boost::asio::ip::address& client);
   Response services_route(const Request& request, std::string_view rest,
                           const boost::asio::ip::address& client);
+  // keys_api.cpp: POST /api/keys, DELETE /api/keys/{name}.
+  Response keys_route(const Request& request, std::string_view path, const boost::asio::ip::address& client);
   // An error response when the request may not change anything, nullopt when it may.
   std::optional<Response> refuse_change(const Request& request, const boost::asio::ip::address& client);
   Response mutation_response(const MutationResult& result, std::string_view service);
@@ -62,5 +64,6 @@ bool is_loopback(const boost::asio::ip::address& address);
 // RFC 3986 §2.1 percent-decoding of a path segment ('+' stays '+'); nullopt on a bad escape.
 std::optional<std::string> percent_decode(std::string_view s);
 Response error_response(int status, std::string_view message, std::string_view code = {});
+Response method_not_allowed(std::string_view method, std::string_view path, std::string_view allow);
 
 }  // namespace modelgate::admin

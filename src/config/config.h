@@ -206,6 +206,41 @@ struct Shutdown {
   Duration drainTimeout = 30s;
 };
 
+// API keys (docs/auth.md). A key is kept only as the SHA-256 of its secret: `key:` in the file is
+// hashed when it is read, `sha256:` gives the hash itself, so no secret needs to sit in a file.
+enum class Priority : std::uint8_t { interactive, normal, batch };  // normal is "default" in files
+
+struct KeyLimits {  // 0: no limit
+  std::uint64_t requestsPerMinute = 0;
+  std::uint64_t tokensPerMinute = 0;
+  std::uint64_t tokensPerDay = 0;    // UTC calendar day
+  std::uint64_t tokensPerMonth = 0;  // UTC calendar month
+  std::uint64_t concurrency = 0;     // requests in flight
+
+  bool operator==(const KeyLimits&) const = default;
+};
+
+using KeyDigest = std::array<std::uint8_t, 32>;
+
+struct ApiKey {
+  std::string name;                 // what the access log and the metrics show
+  KeyDigest digest{};               // SHA-256 of the secret
+  std::vector<std::string> models;  // globs (fnmatch); empty: every model
+  Priority priority = Priority::normal;
+  KeyLimits limits;
+  std::string file;  // where it was defined, for messages
+  SourcePos pos;
+};
+
+inline constexpr std::size_t kMaxKeyBytes = 256;  // a longer presented or configured key is refused
+
+struct Auth {
+  bool enabled = false;          // an `auth:` section is present: every request needs a key
+  std::vector<ApiKey> keys;      // inline ones first, then those of keysFile
+  std::string keysFile;          // as resolved (relative to the main file's folder); "" = none
+  std::string budgetsFile;       // where day and month budgets are kept across restarts
+};
+
 struct Config {
   std::map<std::string, EntryPoint> entryPoints;
   std::map<std::string, Router> routers;
@@ -216,6 +251,7 @@ struct Config {
   Admin admin;
   AccessLog accessLog;
   Shutdown shutdown;
+  Auth auth;
   std::string usage = "inject";  // inject | passthrough (token counting for streams)
 };
 

@@ -5,6 +5,7 @@
 // The members live beside the sections they read:
 //   loader.cpp           the run: parse, top level and `http` dispatch, cross-references, result
 //   global_sections.cpp  log, ping, admin, accessLog, usage, shutdown, models
+//   auth_section.cpp     auth (API keys, inline and in auth.keysFile)
 //   entry_points.cpp     entryPoints
 //   routers.cpp          http.routers
 //   services.cpp         http.services (load balancer, servers, health, retry, timeouts, discovery)
@@ -67,6 +68,11 @@ class ConfigReader : private YamlReader {
   void load_shutdown(const Entry& e);
   void load_models(const Entry& e);
 
+  // auth_section.cpp
+  void load_auth(const Entry& e);
+  void load_keys_file(const Entry& e);
+  void check_keys();
+
   // entry_points.cpp
   void load_entry_points(const Entry& e);
   void load_entry_point(const std::string& name, const YAML::Mark& key, const Entry& e);
@@ -95,6 +101,7 @@ class ConfigReader : private YamlReader {
   std::vector<Listener> listeners_;
   std::optional<YAML::Mark> entry_points_key_;
   std::optional<YAML::Mark> admin_address_;
+  std::vector<Diagnostic> keys_file_diagnostics_;  // of auth.keysFile, a file of its own
 };
 
 }  // namespace modelgate::config::detail

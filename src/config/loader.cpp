@@ -32,7 +32,8 @@ namespace detail {
 namespace {
 
 const Schema kTop{
-    {"log", "ping", "admin", "accessLog", "usage", "shutdown", "entryPoints", "http", "models"},
+    {"log", "ping", "admin", "accessLog", "usage", "shutdown", "entryPoints", "http", "models",
+     "auth"},
     {"api", "providers", "certificatesResolvers", "experimental", "metrics", "tracing",
      "serversTransport", "tcpServersTransport", "global", "hostResolver", "spiffe", "core", "ocsp",
      "tcp", "udp", "tls"}};
@@ -96,6 +97,8 @@ void ConfigReader::load_root(const YAML::Node& root) {
       load_http(e);
     } else if (key == "models") {
       load_models(e);
+    } else if (key == "auth") {
+      load_auth(e);
     }
   });
   if (config_.entryPoints.empty()) {
@@ -173,6 +176,8 @@ void ConfigReader::check_listeners() {
 LoadResult ConfigReader::finish() {
   LoadResult result;
   result.diagnostics = take_diagnostics();
+  result.diagnostics.insert(result.diagnostics.end(), keys_file_diagnostics_.begin(),
+                            keys_file_diagnostics_.end());
   if (!has_errors(result.diagnostics)) result.config = std::move(config_);
   return result;
 }

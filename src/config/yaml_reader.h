@@ -56,6 +56,7 @@ class YamlReader {
   YamlReader(std::string_view text, std::string file);
 
   std::string_view text() const { return text_; }
+  const std::string& file() const { return file_; }
 
   // --- places and reporting
   SourcePos pos_at(int line, int byte_column) const;  // 0-based yaml-cpp place -> 1-based

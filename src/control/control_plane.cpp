@@ -20,6 +20,7 @@
 #include "health/health_checker.h"
 #include "observability/access_log.h"
 #include "observability/metrics.h"
+#include "tenancy/key_metrics.h"
 
 namespace modelgate::control {
 
@@ -37,15 +38,6 @@ ControlPlane::ControlPlane(proxy::Gateway& gateway, std::string config_path,
 
 ControlPlane::~ControlPlane() { stop(); }
 
-template <class F>
-auto ControlPlane::on_control_thread(F&& f) -> decltype(f()) {
-  if (!thread_.joinable() || std::this_thread::get_id() == thread_.get_id()) return f();
-  std::packaged_task<decltype(f())()> task(std::forward<F>(f));
-  auto result = task.get_future();
-  asio::post(io_, [&task] { task(); });
-  return result.get();
-}
-
 void ControlPlane::start() {
   health_ = std::make_unique<health::HealthChecker>(io_);
   discovery_ = std::make_unique<discovery::ModelDiscovery>(
@@ -55,6 +47,8 @@ void ControlPlane::start() {
   health_->update(snapshot);
   discovery_->update(snapshot);
   scraper_->update(snapshot);
+  keys_file_ = snapshot->config.auth.keysFile;
+  flush_budgets();
   if (!config_path_.empty()) fingerprint_ = file_fingerprint();
 
   const auto& admin = snapshot->config.admin;
@@ -73,6 +67,7 @@ void ControlPlane::start() {
     asio::co_spawn(io_, watch_file(), asio::detached);
     asio::co_spawn(io_, poll_file(), asio::detached);
   }
+  asio::co_spawn(io_, flush_budgets_periodically(), asio::detached);
   thread_ = std::thread([this] {
     try {
       io_.run();
@@ -91,6 +86,7 @@ void ControlPlane::stop() {
   if (!thread_.joinable()) return;
   asio::post(io_, [this] {
     if (admin_) admin_->stop();
+    flush_budgets();
     health_->stop();
     discovery_->stop();
     scraper_->stop();
@@ -108,6 +104,13 @@ std::string ControlPlane::file_fingerprint() const {
   if (!in) return {};
   std::stringstream content;
   content << in.rdbuf();
+  if (!keys_file_.empty()) {
+    // A missing keys file counts as a change too: the reload then reports it.
+    std::ifstream keys(keys_file_, std::ios::binary);
+    content << "\n#keys\n";
+    if (keys) content << keys.rdbuf();
+    else content << "(missing)";
+  }
   return std::to_string(std::hash<std::string>{}(content.str())) + "/" + std::to_string(content.str().size());
 }
 
@@ -144,6 +147,8 @@ void ControlPlane::reload_from_file(const std::string& reason) {
 bool ControlPlane::apply(config::Config cfg, const std::string& reason,
                          std::vector<std::string>* errors_out) {
   const auto current = gateway_.current();
+  merge_admin_keys(cfg);
+  const std::string keys_file = cfg.auth.keysFile;
   std::vector<std::string> warnings;
   if (cfg.entryPoints.size() != current->config.entryPoints.size()) {
     warnings.push_back("entry points were added or removed: restart modelgate to listen on them");
@@ -168,6 +173,11 @@ bool ControlPlane::apply(config::Config cfg, const std::string& reason,
   }
   auto snapshot = std::get<std::shared_ptr<const runtime::Snapshot>>(std::move(built));
   gateway_.swap(snapshot);
+  if (keys_file != keys_file_) {
+    keys_file_ = keys_file;
+    if (!config_path_.empty()) fingerprint_ = file_fingerprint();
+  }
+  flush_budgets();
   health_->update(snapshot);
   discovery_->update(snapshot);
   scraper_->update(snapshot);
@@ -201,6 +211,9 @@ awaitable<void> ControlPlane::watch_file() {
   constexpr std::uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MODIFY |
                                   IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
   inotify_add_watch(fd, dir.c_str(), kMask);
+  if (!keys_file_.empty()) {  // a keys file moved elsewhere by a reload is seen by the poll
+    inotify_add_watch(fd, std::filesystem::absolute(keys_file_).parent_path().c_str(), kMask);
+  }
   int file_watch = inotify_add_watch(fd, path.c_str(), kMask);
   std::array<char, 4096> buf;
   asio::steady_timer settle(io_);
@@ -338,7 +351,9 @@ std::string ControlPlane::metrics() {
     }
   }
   if (access_log_) extra.access_log_dropped = access_log_->dropped();
-  return metrics_.render_prometheus(extra);
+  std::string out = metrics_.render_prometheus(extra);
+  if (snap->keys) tenancy::render_key_metrics(*snap->keys, tenancy::Limiter::system_unix_ms(), out);
+  return out;
 }
 
 namespace {

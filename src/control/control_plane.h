@@ -9,10 +9,12 @@
 //   parser cannot finish costs the control thread at most the guard's timeout, never the gateway.
 // - active health checks and model discovery, reconfigured with each applied config;
 // - the admin API, whose changes to pools are applied like a reload (they last until the file is
-//   next reloaded).
+//   next reloaded); API keys it adds or revokes are laid over every config applied, until restart.
+// - auth.keysFile is watched with the config file: a change to either reloads both.
 #pragma once
 
 #include <chrono>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,6 +26,7 @@
 #include "config/parse_guard.h"
 #include "net/asio.h"
 #include "proxy/gateway.h"
+#include "tenancy/budget_store.h"
 
 namespace modelgate::health {
 class HealthChecker;
@@ -68,6 +71,8 @@ class ControlPlane final : public admin::AdminBackend {
   admin::MutationResult add_server(std::string_view service, std::string_view url, int weight) override;
   admin::MutationResult remove_server(std::string_view service, std::string_view url) override;
   admin::MutationResult drain_server(std::string_view service, std::string_view url) override;
+  admin::AddedKey add_key(const admin::KeyRequest& request) override;
+  admin::MutationResult revoke_key(std::string_view name) override;
 
  private:
   void fill_ttft(admin::ServiceInfo& info) const;  // the TTFT quantiles the metrics record
@@ -77,7 +82,12 @@ class ControlPlane final : public admin::AdminBackend {
   void rebuild_for_discovery();
   awaitable<void> watch_file();
   awaitable<void> poll_file();
-  std::string file_fingerprint() const;
+  std::string file_fingerprint() const;  // of the config file and of auth.keysFile
+  // api_keys.cpp: the keys added and revoked through the admin API, laid over every config applied.
+  void merge_admin_keys(config::Config& cfg);
+  // The keys' budgets to auth.budgetsFile (tenancy/budget_store.h), once a second and at stop.
+  void flush_budgets();
+  awaitable<void> flush_budgets_periodically();
   template <class F>
   auto on_control_thread(F&& f) -> decltype(f());
 
@@ -96,9 +106,23 @@ class ControlPlane final : public admin::AdminBackend {
   std::unique_ptr<discovery::MetricsScraper> scraper_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::string fingerprint_;  // of the file content last applied or rejected
+  std::string keys_file_;    // auth.keysFile of the config applied, watched with it
+  std::vector<config::ApiKey> admin_keys_;  // added by the admin API (until restart)
+  std::vector<std::string> revoked_keys_;   // names revoked by the admin API (until restart)
+  tenancy::BudgetStore budgets_;
+  std::string budgets_error_;  // the last one logged, so a broken disk is not logged every second
 
   std::mutex status_mutex_;  // guards last_reload_
   std::optional<admin::ReloadInfo> last_reload_;
 };
+
+template <class F>
+auto ControlPlane::on_control_thread(F&& f) -> decltype(f()) {
+  if (!thread_.joinable() || std::this_thread::get_id() == thread_.get_id()) return f();
+  std::packaged_task<decltype(f())()> task(std::forward<F>(f));
+  auto result = task.get_future();
+  asio::post(io_, [&task] { task(); });
+  return result.get();
+}
 
 }  // namespace modelgate::control

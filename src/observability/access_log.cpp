@@ -20,10 +20,10 @@ namespace modelgate::observability {
 
 namespace {
 
-constexpr std::array<std::string_view, 19> kFields = {
+constexpr std::array<std::string_view, 20> kFields = {
     "time",    "client",   "method", "path",    "status", "bytes_in",      "bytes_out",
     "duration_ms", "upstream", "router", "service", "model", "stream", "ttfb_ms", "ttft_ms",
-    "prompt_tokens", "completion_tokens", "attempts", "worker"};
+    "prompt_tokens", "completion_tokens", "attempts", "worker", "key"};
 static_assert(kFields.size() <= 32);
 
 constexpr std::uint32_t kAllFields = (1u << kFields.size()) - 1;
@@ -295,9 +295,12 @@ void AccessLog::write_all(std::string_view data) {
 void AccessLog::format(std::string& out, const RequestRecord& r) const {
   const Civil c = civil(r.time);
   if (!json_) {
-    // client - - [10/Oct/2000:13:55:36 +0000] "GET /path HTTP/1.1" 200 2326 "router" "service" "upstream" k=v...
+    // client - key [10/Oct/2000:13:55:36 +0000] "GET /path HTTP/1.1" 200 2326 "router" "service" "upstream" k=v...
+    // (the API key's name, when there is one, in the common format's "authuser" place)
     out += r.client.empty() ? std::string_view("-") : std::string_view(r.client);
-    fmt::format_to(Out(out), " - - [{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000] \"", c.day, kMonths[c.month - 1], c.year,
+    out += " - ";
+    logfmt_value(out, r.key);
+    fmt::format_to(Out(out), " [{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000] \"", c.day, kMonths[c.month - 1], c.year,
                    c.hour, c.minute, c.second);
     quoted_escape(out, r.method);
     out += ' ';
@@ -368,6 +371,7 @@ void AccessLog::format(std::string& out, const RequestRecord& r) const {
   if (key(16)) opt_n(r.completion_tokens);
   if (key(17)) fmt::format_to(Out(out), "{}", r.attempts);
   if (key(18)) fmt::format_to(Out(out), "{}", r.worker);
+  if (!r.key.empty() && key(19)) str(r.key);  // only with auth: lines without keys stay as they were
   out += "}\n";
 }
 

@@ -32,6 +32,7 @@ struct RequestRecord {
   std::string router;    // empty when no router matched
   std::string service;
   std::string model;     // the request's "model"; empty when the body was not read or had none
+  std::string key;       // the name of the API key the request came with; empty without auth
   bool stream = false;   // the response was a Server-Sent-Events stream
 
   std::optional<Duration> ttfb;  // header received → first response byte from the upstream

@@ -32,11 +32,11 @@ std::string error_json(const ErrorReply& e) {
   return out;
 }
 
-std::string render_error(const ErrorReply& e, bool keep_alive, bool http10) {
+std::string render_error(const ErrorReply& e, bool keep_alive, bool http10, std::string_view extra_head) {
   std::string body = error_json(e);
   auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(e.status));
-  return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{}",
-                     e.status, std::string_view(reason.data(), reason.size()), body.size(),
+  return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}{}\r\n{}",
+                     e.status, std::string_view(reason.data(), reason.size()), body.size(), extra_head,
                      http1::connection_field(keep_alive, http10), body);
 }
 

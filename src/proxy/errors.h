@@ -13,8 +13,9 @@ struct ErrorReply {
   std::string message;    // what happened and what to do
 };
 
-// The complete HTTP/1.1 response, ready to write; http10: the client spoke HTTP/1.0.
-std::string render_error(const ErrorReply& e, bool keep_alive, bool http10);
+// The complete HTTP/1.1 response, ready to write; http10: the client spoke HTTP/1.0. `extra_head`:
+// more header lines, each ending in CRLF (e.g. a key's x-ratelimit-* fields).
+std::string render_error(const ErrorReply& e, bool keep_alive, bool http10, std::string_view extra_head = {});
 // The JSON body alone (also used for the SSE error event of a broken stream).
 std::string error_json(const ErrorReply& e);
 

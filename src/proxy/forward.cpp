@@ -133,7 +133,6 @@ net::Task<bool> Session::forward(const runtime::EntryPointRuntime& ep, const run
   // Model discovery: only the servers that list the model; when none of them is up, the first
   // fallback model of the `models:` section that has a server up.
   const runtime::ServerSet* allowed = nullptr;
-  xs.extra_head.clear();
   if (lb.discoverModels.enabled && xs.view.model_state == routing::ModelState::present) {
     const runtime::Snapshot& snap = *routes.snapshot;
     allowed = runtime::servers_for(snap, xs.model);

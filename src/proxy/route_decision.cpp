@@ -60,7 +60,7 @@ RouteDecision decide_route(const RouteQuery& q) {
   if (get && view.path.starts_with("/v1/models")) {
     // GET /v1/models and /v1/models/{id}: one catalogue for every server behind the gateway, as if
     // it were one model server (runtime/catalogue.h), unless a router claims those paths.
-    if (auto answer = runtime::answer_model_request(snap, ep, view.path)) {
+    if (auto answer = runtime::answer_model_request(snap, ep, view.path, balancing::steady_now_ns(), q.key)) {
       if (answer->status != 200) {
         RouteDecision d = decided(RouteDecision::refuse);
         d.error = ErrorReply{404, "model_not_found", std::move(answer->body)};

@@ -31,6 +31,7 @@ struct RouteQuery {
   bool body_empty = true;
   bool form = false;
   std::size_t first_route = 0;  // the router to start from (RouteDecision::next_route of need_body)
+  const tenancy::Key* key = nullptr;  // the caller's API key: the model list shows only its models
 };
 
 struct RouteDecision {

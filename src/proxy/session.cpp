@@ -14,6 +14,7 @@
 #include "observability/access_log.h"
 #include "observability/metrics.h"
 #include "runtime/catalogue.h"
+#include "proxy/key_check.h"
 #include "proxy/route_decision.h"
 #include "proxy/session_impl.h"
 #include "proxy/session.h"
@@ -70,6 +71,7 @@ void Session::begin_record() {
   record.bytes_in = record.bytes_out = 0;
   record.upstream.clear();
   record.router.clear();
+  record.key.clear();
   record.service.clear();
   record.model.clear();
   record.stream = false;
@@ -179,7 +181,7 @@ net::Task<bool> Session::reply_error(bool keep_alive) {
       state_ = e.status == 408 ? State::closing : State::lingering;  // a stalled client sends nothing more
     }
   }
-  x_->head = render_error(e, keep_alive, x_->req.version < 11);
+  x_->head = render_error(e, keep_alive, x_->req.version < 11, x_->extra_head);
   const bool written = co_await write_client(x_->head, kReplyTimeout);
   co_return written && keep_alive;
 }
@@ -207,6 +209,8 @@ net::Task<bool> Session::serve_one() {
   auto& req = x.req;
   state_ = State::reading_head;
   body_fault_ = BodyRead::ok;
+  x.extra_head.clear();
+  x.caller = {};
   body_timeout_ = timeouts.readBody;
   max_body_bytes_ = limits.maxBodyBytes;
   body_bytes_ = BodyBytes::in_input;
@@ -286,6 +290,12 @@ net::Task<bool> Session::serve_routed(WorkerRoutes& routes, const runtime::Entry
   bool keep_alive = x.req.keep_alive;
   RouteQuery query{snap, ep, entry_point_, x.view};
   RouteDecision decision = decide_route(query);
+  if (snap.keys && decision.kind != RouteDecision::ping) {
+    if (!authenticate(*snap.keys, x.req, x.caller, x.error)) co_return co_await reply_error(keep_alive);
+    x.record.key = x.caller.name;
+    query.key = x.caller.key;
+    if (decision.kind == RouteDecision::model_list) decision = decide_route(query);  // the key's models only
+  }
   while (decision.kind == RouteDecision::need_body) {
     if (!co_await read_routing_body(snap, ep, keep_alive, query.model_field, query.form)) co_return keep_alive;
     query.body_empty = x.body.empty();
@@ -307,8 +317,33 @@ net::Task<bool> Session::serve_routed(WorkerRoutes& routes, const runtime::Entry
   const runtime::Route& route = *decision.route;
   x.record.router = route.name;
   x.record.service = snap.services[route.service].name;
+  if (x.caller) co_return co_await forward_keyed(snap, ep, route, routes, keep_alive, query);
   const bool body_read = x.view.model_state != routing::ModelState::not_read;
   if (x.view.model_state == routing::ModelState::present) x.record.model = x.model;
+  co_return co_await forward(ep, route, routes, body_read);
+}
+
+// With an API key: the model it names must be one of the key's (the body is read for it when
+// routing did not), and the key's limits must admit the request; its usage settles them after.
+net::Task<bool> Session::forward_keyed(const runtime::Snapshot& snap, const runtime::EntryPointRuntime& ep,
+                                       const runtime::Route& route, WorkerRoutes& routes, bool keep_alive,
+                                       RouteQuery& query) {
+  auto& x = *x_;
+  if (!x.caller.key->models.empty() && x.view.model_state == routing::ModelState::not_read &&
+      x.req.body != http1::Body::none) {
+    if (!co_await read_routing_body(snap, ep, keep_alive, query.model_field, query.form)) co_return keep_alive;
+  }
+  const bool body_read = x.view.model_state != routing::ModelState::not_read;
+  if (x.view.model_state == routing::ModelState::present) {
+    x.record.model = x.model;
+    if (!allow_model(x.caller, x.requested_model, x.error)) co_return co_await reply_error(keep_alive);
+  }
+  const std::uint64_t body_bytes = body_read ? x.body.size() : x.req.body == http1::Body::length ? x.req.content_length : 0;
+  if (!admit(x.caller, body_bytes, x.admission, x.extra_head, x.error)) co_return co_await reply_error(keep_alive);
+  struct Settle {
+    ExchangeState& x;
+    ~Settle() { finish(x.caller, x.admission, x.record.prompt_tokens, x.record.completion_tokens); }
+  } settle{x};
   co_return co_await forward(ep, route, routes, body_read);
 }
 

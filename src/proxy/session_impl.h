@@ -47,6 +47,7 @@
 #include "proxy/errors.h"
 #include "proxy/model_field.h"
 #include "proxy/hangup_watch.h"
+#include "proxy/route_decision.h"
 #include "http1/gather.h"
 #include "http1/parser.h"
 #include "http1/head.h"
@@ -56,6 +57,8 @@
 #include "runtime/snapshot.h"
 #include "proxy/worker.h"
 #include "routing/rule.h"
+#include "tenancy/caller.h"
+#include "tenancy/limiter.h"
 
 namespace modelgate::proxy {
 
@@ -72,7 +75,9 @@ struct ExchangeState {
   std::string body;               // a request body read whole
   std::string model;              // the model the server sees (an alias resolved)
   std::string requested_model;    // the model the client named
-  std::string extra_head;         // extra response header lines, e.g. X-Model-Fallback
+  std::string extra_head;         // extra response header lines, e.g. X-Model-Fallback, x-ratelimit-*
+  tenancy::Caller caller;         // the API key the request came with (key_check.h); empty without auth
+  tenancy::Admission admission;   // what the key's limits granted it
   ErrorReply error;                // the error answer being sent
   std::string attempt_error;      // why the last attempt on a server failed
   std::string last_error;         // what the 502 says when no server could take the request
@@ -98,6 +103,9 @@ class Session {
   // session.cpp: one request/response exchange; false when the connection must close afterwards.
   net::Task<bool> serve_one();
   net::Task<bool> serve_routed(WorkerRoutes& routes, const runtime::EntryPointRuntime& ep);
+  net::Task<bool> forward_keyed(const runtime::Snapshot& snap, const runtime::EntryPointRuntime& ep,
+                                const runtime::Route& route, WorkerRoutes& routes, bool keep_alive,
+                                RouteQuery& query);
   // Reads the body for routing and takes its model into the view; false when the request was
   // answered instead (`keep_alive` then says whether the connection goes on).
   net::Task<bool> read_routing_body(const runtime::Snapshot& snap, const runtime::EntryPointRuntime& ep,

@@ -154,12 +154,14 @@ std::string render_model_list(const std::vector<CatalogueEntry>& entries, std::i
 }
 
 std::optional<ModelListAnswer> answer_model_request(const Snapshot& snapshot, const EntryPointRuntime& ep,
-                                                    std::string_view path, std::int64_t now_ns) {
+                                                    std::string_view path, std::int64_t now_ns,
+                                                    const tenancy::Key* key) {
   if (!path.starts_with(kListPath)) return std::nullopt;
   const std::string_view rest = path.substr(kListPath.size());
   if (!rest.empty() && rest.front() != '/') return std::nullopt;  // /v1/modelsfoo
   if (!answers_model_list(snapshot, ep)) return std::nullopt;
-  const auto entries = build_catalogue(snapshot, ep);
+  auto entries = build_catalogue(snapshot, ep);
+  if (key) std::erase_if(entries, [&](const CatalogueEntry& e) { return !key->allows(e.id); });
   if (rest.empty()) return ModelListAnswer{200, render_model_list(entries, now_ns)};
   // GET /v1/models/{id}: ids may hold '/' (Hugging Face names), sent as is or as %2F.
   const std::string id = text::percent_decode(rest.substr(1));

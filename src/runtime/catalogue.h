@@ -57,9 +57,11 @@ struct ModelListAnswer {
   int status = 200;
   std::string body;  // 200: JSON; 404: the error message
 };
+// With `key`, only the models the API key may use are listed (and the others are not found).
 std::optional<ModelListAnswer> answer_model_request(const Snapshot& snapshot, const EntryPointRuntime& ep,
                                                     std::string_view path,
-                                                    std::int64_t now_ns = balancing::steady_now_ns());
+                                                    std::int64_t now_ns = balancing::steady_now_ns(),
+                                                    const tenancy::Key* key = nullptr);
 
 // "a, b, c" of every model a client may name (for 404 messages).
 std::string model_names(const Snapshot& snapshot, const std::vector<std::string>& more);

@@ -72,6 +72,7 @@ void ServerRegistry::collect() {
   std::lock_guard lock(mutex_);
   std::erase_if(states_, [](const auto& kv) { return kv.second.expired(); });
   std::erase_if(counters_, [](const auto& kv) { return kv.second.expired(); });
+  keys_.collect();
 }
 
 std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_snapshot(
@@ -170,6 +171,7 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
   std::sort(snap->models.begin(), snap->models.end());
   snap->config = std::move(cfg);
   if (!errors.empty()) return errors;
+  snap->keys = tenancy::build_key_table(snap->config.auth, registry.keys());
   // Published: what the servers of a redefined service learned under the old definition goes.
   for (const auto i : redefined) {
     for (const auto& server : snap->services[i].servers) server->llm.forget();

@@ -22,6 +22,7 @@
 #include "balancing/server_state.h"
 #include "config/config.h"
 #include "routing/rule.h"
+#include "tenancy/key_table.h"
 
 namespace modelgate::runtime {
 
@@ -71,6 +72,7 @@ struct Snapshot {
   std::unordered_map<std::string, std::vector<const balancing::ServerState*>> model_servers;
   std::vector<std::string> models;
   bool discovery = false;  // some service discovers its models
+  std::shared_ptr<const tenancy::KeyTable> keys;  // the API keys; null without `auth`
 
   const EntryPointRuntime* entry_point(std::string_view name) const;
 };
@@ -88,6 +90,8 @@ class ServerRegistry {
   void commit(const std::string& service, const config::LoadBalancer& lb, std::uint64_t number);
   // Forgets states no snapshot holds any more.
   void collect();
+  // The API keys' limiter states, kept the same way (by key name).
+  tenancy::KeyRegistry& keys() { return keys_; }
 
  private:
   struct Definition {
@@ -99,6 +103,7 @@ class ServerRegistry {
   std::map<std::string, std::weak_ptr<ServiceCounters>> counters_;
   std::map<std::string, Definition> definitions_;
   std::uint64_t next_definition_ = 1;
+  tenancy::KeyRegistry keys_;
 };
 
 // Errors are human-readable lines (e.g. an unimplemented strategy).

@@ -1,4 +1,5 @@
-// The official OpenAI Node SDK, unchanged but for its base URL, talks to the gateway.
+// The official OpenAI Node SDK, unchanged but for its base URL, talks to the gateway, with an API
+// key (docs/auth.md): a wrong key is its AuthenticationError, a key over its limit its RateLimitError.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -6,6 +7,7 @@ import { startGateway, startSim, stopAll } from './helpers.mjs';
 
 const QWEN = 'Qwen2.5-0.5B-Instruct';
 const GLM = 'glm4-9b-chat';
+const KEY = 'sk-sdk-test';
 let a, b, gw, client;
 
 before(async () => {
@@ -14,6 +16,10 @@ before(async () => {
   gw = await startGateway(`
 entryPoints:
   web: {address: "127.0.0.1:0"}
+auth:
+  keys:
+    - {name: sdk, key: ${KEY}}
+    - {name: one-a-minute, key: sk-one-a-minute, limits: {requestsPerMinute: 1}}
 http:
   routers:
     glm4: {rule: "Model(\`${GLM}\`)", service: machine-b}
@@ -22,7 +28,7 @@ http:
     qwen-pool: {loadBalancer: {servers: [{url: "${a.url}"}, {url: "${b.url}"}]}}
     machine-b: {loadBalancer: {servers: [{url: "${b.url}"}]}}
 `);
-  client = new OpenAI({ baseURL: `http://127.0.0.1:${gw.port}/v1`, apiKey: 'not-needed', maxRetries: 0 });
+  client = new OpenAI({ baseURL: `http://127.0.0.1:${gw.port}/v1`, apiKey: KEY, maxRetries: 0 });
 });
 
 after(() => stopAll(gw?.child, a?.child, b?.child));
@@ -136,4 +142,37 @@ test('responses.create() streamed: deltas, then response.completed with usage', 
   assert.equal(text, 'token1 token2 token3 token4 token5 token6 ');
   assert.equal(completed.usage.output_tokens, 6);
   assert.equal(completed.output[0].content[0].text, text);
+});
+
+test('a wrong key surfaces as the SDK AuthenticationError', async () => {
+  const wrong = new OpenAI({ baseURL: `http://127.0.0.1:${gw.port}/v1`, apiKey: 'sk-wrong', maxRetries: 0 });
+  await assert.rejects(
+    wrong.chat.completions.create({ model: QWEN, max_tokens: 1, messages: [] }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.AuthenticationError, err.constructor.name);
+      assert.equal(err.code, 'invalid_api_key');
+      return true;
+    });
+});
+
+test('a key over its limit surfaces as the SDK RateLimitError with OpenAI headers', async () => {
+  // Minute windows are aligned on the clock: both requests must fall in the same one.
+  const into = Date.now() % 60000;
+  if (into > 55000) await new Promise((r) => setTimeout(r, 60000 - into + 100));
+  const limited = new OpenAI({ baseURL: `http://127.0.0.1:${gw.port}/v1`, apiKey: 'sk-one-a-minute', maxRetries: 0 });
+  const { response } = await limited.chat.completions
+    .create({ model: QWEN, max_tokens: 1, messages: [] })
+    .withResponse();
+  assert.equal(response.headers.get('x-ratelimit-limit-requests'), '1');
+  assert.equal(response.headers.get('x-ratelimit-remaining-requests'), '0');
+  await assert.rejects(
+    limited.chat.completions.create({ model: QWEN, max_tokens: 1, messages: [] }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.RateLimitError, err.constructor.name);
+      assert.equal(err.status, 429);
+      assert.equal(err.code, 'rate_limit_exceeded');
+      assert.ok(Number(err.headers.get('retry-after')) >= 1, String(err.headers.get('retry-after')));
+      assert.match(err.headers.get('x-ratelimit-reset-requests'), /^(\d+ms|(\d+m)?\d+(\.\d+)?s)$/);
+      return true;
+    });
 });

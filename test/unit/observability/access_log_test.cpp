@@ -117,6 +117,22 @@ TEST_F(AccessLogTest, CommonFormatQuotesAnUnusualModel) {
   EXPECT_NE(line.find(R"( model="my model=\"x\"" stream=true)"), std::string::npos) << line;
 }
 
+// The API key's name (never the key) goes where Common Log Format has its authenticated user, and
+// into the JSON only when there is one.
+TEST_F(AccessLogTest, TheKeyNameIsTheUserFieldAndAJsonFieldWhenThereIsOne) {
+  auto r = sample();
+  r.key = "team-a";
+  std::string common, json;
+  mo::AccessLog(config("common")).format(common, r);
+  mo::AccessLog(config("json", {"status", "key"})).format(json, r);
+  EXPECT_TRUE(common.starts_with("203.0.113.7 - team-a [01/May/2024:12:34:56 +0000] ")) << common;
+  EXPECT_EQ(json, "{\"status\":200,\"key\":\"team-a\"}\n");
+  r.key.clear();
+  json.clear();
+  mo::AccessLog(config("json", {"status", "key"})).format(json, r);
+  EXPECT_EQ(json, "{\"status\":200}\n");
+}
+
 TEST_F(AccessLogTest, JsonFormat) {
   mo::AccessLog log(config("json"));
   auto r = sample();
