@@ -1,26 +1,9 @@
 #include "proxy/fair_share.h"
 
 #include <algorithm>
-#include <array>
 #include <utility>
 
 namespace modelgate::proxy {
-
-namespace {
-constexpr std::array<std::string_view, 3> kNames{"interactive", "default", "batch"};
-}
-
-bool parse_priority(std::string_view text, Priority& out) {
-  for (std::size_t i = 0; i < kNames.size(); ++i) {
-    if (text == kNames[i]) {
-      out = static_cast<Priority>(i);
-      return true;
-    }
-  }
-  return false;
-}
-
-std::string_view priority_name(Priority p) { return kNames[static_cast<std::size_t>(p)]; }
 
 const FairShare::Entry* FairShare::find(const void* line, Priority priority, bool is_clock,
                                         std::uint32_t tenant) const {

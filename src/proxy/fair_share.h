@@ -21,16 +21,14 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 #include <vector>
+
+#include "config/config.h"
 
 namespace modelgate::proxy {
 
-enum class Priority : std::uint8_t { interactive = 0, normal = 1, batch = 2 };
-
-// "interactive", "default" or "batch"; false for anything else.
-bool parse_priority(std::string_view text, Priority& out);
-std::string_view priority_name(Priority p);
+// A key's class (config `auth.keys[].priority`): a smaller value goes first.
+using Priority = config::Priority;
 
 // What the queue knows of a request: its class, whose it is, what it costs.
 struct Ticket {

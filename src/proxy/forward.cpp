@@ -87,10 +87,10 @@ struct WakeQueued {
 };
 
 // What the fair queue knows of a request that has to wait: its tenant and class, and its cost
-// (request_cost.h). Without keys the tenant is the client's address, of class default; a request
-// of an API key takes queue_ticket(key id, key priority) instead.
+// (request_cost.h). With `auth` the tenant is the API key, of the key's priority class; without,
+// the client's address, of class default.
 Ticket waiting_ticket(ExchangeState& xs, bool body_buffered) {
-  Ticket ticket = queue_ticket(xs.view.client_ip);
+  Ticket ticket = xs.caller ? queue_ticket(xs.caller.id, xs.caller.priority) : queue_ticket(xs.view.client_ip);
   const std::uint64_t length = xs.req.body == http1::Body::length ? xs.req.content_length : 0;
   ticket.cost = body_buffered ? estimate_request_tokens(xs.body) : estimate_streamed_tokens(length);
   return ticket;

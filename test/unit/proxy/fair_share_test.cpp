@@ -69,16 +69,5 @@ TEST(FairShare, LinesAndClassesKeepTheirOwnClocksAndAreForgottenWhenEmpty) {
   EXPECT_EQ(fs.entries(), 4u) << "two clocks and two tenants left";
 }
 
-TEST(FairShare, PriorityNames) {
-  Priority p{};
-  EXPECT_TRUE(parse_priority("interactive", p));
-  EXPECT_EQ(p, Priority::interactive);
-  EXPECT_TRUE(parse_priority("default", p));
-  EXPECT_EQ(p, Priority::normal);
-  EXPECT_TRUE(parse_priority("batch", p));
-  EXPECT_EQ(priority_name(p), "batch");
-  EXPECT_FALSE(parse_priority("urgent", p));
-}
-
 }  // namespace
 }  // namespace modelgate::proxy
