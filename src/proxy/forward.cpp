@@ -10,15 +10,18 @@
 // replayed: a stream that breaks ends with an SSE error event instead.
 //
 // When every candidate is at its maxConnections the request waits in the worker's SlotQueue,
-// woken by the release of a slot (slot_queue.h), for at most timeouts.connect; then 503.
+// woken by the release of a slot (slot_queue.h), for at most timeouts.connect; then 503. Waiters
+// are served by priority class, then fairly between tenants by estimated tokens (fair_share.h).
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <memory>
+#include <optional>
 
 #include "balancing/feedback.h"
 #include "observability/usage_tap.h"
 #include "proxy/model_field.h"
+#include "proxy/queue_ticket.h"
+#include "proxy/request_cost.h"
 #include "proxy/session_impl.h"
 #include "runtime/catalogue.h"
 
@@ -82,6 +85,16 @@ struct WakeQueued {
   Worker& worker;
   const runtime::ServiceCounters& counters;
 };
+
+// What the fair queue knows of a request that has to wait: its tenant and class, and its cost
+// (request_cost.h). With `auth` the tenant is the API key, of the key's priority class; without,
+// the client's address, of class default.
+Ticket waiting_ticket(ExchangeState& xs, bool body_buffered) {
+  Ticket ticket = xs.caller ? queue_ticket(xs.caller.id, xs.caller.priority) : queue_ticket(xs.view.client_ip);
+  const std::uint64_t length = xs.req.body == http1::Body::length ? xs.req.content_length : 0;
+  ticket.cost = body_buffered ? estimate_request_tokens(xs.body) : estimate_streamed_tokens(length);
+  return ticket;
+}
 
 }  // namespace
 
@@ -167,7 +180,8 @@ net::Task<bool> Session::pick_and_try(Exchange& x, const runtime::ServerSet* all
   std::string& last_error = xs.last_error;
   last_error = "no server is available (all unhealthy, draining or removed)";
   const auto queue_deadline = Clock::now() + lb.timeouts.connect;
-  std::unique_ptr<Counted> queued;
+  std::optional<Counted> queued;
+  std::optional<SlotQueue::Place> place;  // in the line, from the first wait until a slot
 
   while (tried.size() < kMaxServersPerRequest) {
     balancing::PickRequest request{&tried, key_hash, {}, allowed != nullptr};
@@ -178,6 +192,12 @@ net::Task<bool> Session::pick_and_try(Exchange& x, const runtime::ServerSet* all
       request.note = &note;
     }
     auto pick = x.pool.pick(request);
+    if (pick.server && !place && pick.server->spec.maxConnections > 0 &&
+        worker_.slot_queue().handing_over(&counters)) {
+      // The slot is on its way to a woken waiter (slot_queue.h): in line behind it instead.
+      balancing::QueueCharge given_back(*pick.server, note);
+      pick = {nullptr, true};
+    }
     if (!pick.server) {
       if (!pick.all_busy) break;
       // Every candidate is at its maxConnections: wait for a slot, in a bounded queue. Counted as
@@ -185,17 +205,19 @@ net::Task<bool> Session::pick_and_try(Exchange& x, const runtime::ServerSet* all
       // queued came before the count, so its slot shows in that pick (slot_queue.h).
       if (!queued) {
         if (counters.queued.load(std::memory_order_relaxed) >= kMaxQueued) break;
-        queued = std::make_unique<Counted>(&counters.queued);
+        queued.emplace(&counters.queued);
         continue;
       }
+      if (!place) place.emplace(worker_.slot_queue(), &counters, waiting_ticket(xs, x.body_buffered));
       if (Clock::now() >= queue_deadline || x.expired()) {
+        place.reset();  // out of the line before the answer is written
         x_->error = ErrorReply{503, "server_busy",
                            fmt::format("every server of service \"{}\" is at its maxConnections and no slot "
                                        "freed within {} ms; raise maxConnections or add servers",
                                        service.name, lb.timeouts.connect.count())};
         co_return co_await reply_error(true);
       }
-      co_await worker_.slot_queue().wait(&counters, std::min(queue_deadline, x.deadline));
+      co_await worker_.slot_queue().wait(*place, std::min(queue_deadline, x.deadline));
       continue;
     }
     queued.reset();
@@ -205,6 +227,8 @@ net::Task<bool> Session::pick_and_try(Exchange& x, const runtime::ServerSet* all
     // The slot is taken now, not after the connect: under maxConnections two requests must not
     // both see the last free slot.
     if (!reserve_slot(server)) continue;  // taken meanwhile (another worker): pick again
+    if (place) place->served();
+    place.reset();
     Released slot(&server.inflight);
     tried.insert(pick.index);
 

@@ -47,8 +47,17 @@ void Worker::give_back(std::unique_ptr<ExchangeState> state) {
   if (free_exchanges_.size() < kKeep) free_exchanges_.push_back(std::move(state));
 }
 
+// While waiters of the service wait on other workers too, every other release goes to them: handed
+// only among its own waiters, a worker whose requests hold the slots would keep them, and a waiter
+// elsewhere would get one only when its fallback found one free, maybe never.
 void Worker::slot_released(const runtime::ServiceCounters& counters) {
-  if (counters.queued.load(std::memory_order_relaxed) == 0) return;  // nobody waits anywhere
+  const int queued = counters.queued.load(std::memory_order_relaxed);
+  if (queued == 0) return;  // nobody waits anywhere
+  const bool elsewhere = static_cast<std::size_t>(queued) > slot_queue_.places(&counters);
+  if (elsewhere && slot_queue_.turn_elsewhere()) {
+    slot_queue_.handed_elsewhere(&counters);
+    return gateway_.wake_slot_waiters(&counters, index_);
+  }
   if (!slot_queue_.wake(&counters)) gateway_.wake_slot_waiters(&counters, index_);
 }
 

@@ -46,7 +46,8 @@ class Worker {
   net::DeadlineWheel& deadlines() { return deadlines_; }
   SlotQueue& slot_queue() { return slot_queue_; }
   // A slot of a server under maxConnections of the service whose counters are `counters` was
-  // released on this worker: the oldest waiter for it here, or else on another worker, is woken.
+  // released on this worker: the waiter that goes first here, or else on another worker, is
+  // woken; every other release goes to the other workers while some of theirs wait too.
   void slot_released(const runtime::ServiceCounters& counters);
   // A buffer of an exchange state larger than this after a request is freed, not kept.
   static constexpr std::size_t kExchangeKeep = 64 * 1024;

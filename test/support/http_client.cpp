@@ -95,6 +95,7 @@ struct HttpClient::Impl {
 
   std::string host;
   std::uint16_t port;
+  std::string source;  // local address to connect from, "" for the system's choice
   asio::io_context io;
   std::optional<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
@@ -107,7 +108,16 @@ struct HttpClient::Impl {
     if (ec) return ec;
     stream.emplace(io);
     stream->expires_at(deadline);
-    ec = run(io, [&](auto handler) { stream->async_connect(endpoints, std::move(handler)); });
+    if (!source.empty()) {
+      // Bound first, then connected to one endpoint: a range connect reopens the socket.
+      const tcp::endpoint to = *endpoints.begin();
+      const auto from = asio::ip::make_address(source, ec);
+      if (!ec) stream->socket().open(to.protocol(), ec);
+      if (!ec) stream->socket().bind({from, 0}, ec);
+      if (!ec) ec = run(io, [&](auto handler) { stream->async_connect(to, std::move(handler)); });
+    } else {
+      ec = run(io, [&](auto handler) { stream->async_connect(endpoints, std::move(handler)); });
+    }
     if (ec) close();
     return ec;
   }
@@ -155,6 +165,8 @@ HttpClient::HttpClient(std::string host, std::uint16_t port, std::chrono::millis
 HttpClient::~HttpClient() = default;
 
 void HttpClient::close() { impl_->close(); }
+
+void HttpClient::set_source(std::string address) { impl_->source = std::move(address); }
 
 bool HttpClient::connected() const { return impl_->stream.has_value(); }
 

@@ -69,6 +69,9 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  // Connects from this local address (e.g. "127.0.0.2": a second client machine on loopback)
+  // from the next connection on.
+  void set_source(std::string address);
 
   // One request on the kept-alive connection (opened or re-opened as needed). A Host header is
   // added, and Content-Length when there is a body. A connection the server closed while idle
