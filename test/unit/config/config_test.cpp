@@ -835,7 +835,7 @@ http:
     s:
       loadBalancer:
         servers:
-          - url: https://10.0.0.1:8443
+          - url: https://10.0.0.1:99999
           - url: 10.0.0.2:8080
           - url: http://10.0.0.3:99999
           - url: http://:8080
@@ -846,11 +846,11 @@ http:
           - http://10.0.0.6
 )yaml");
   EXPECT_FALSE(r.config);
-  const std::string expect = ", expected \"http://HOST[:PORT][/PATH]\"";
+  const std::string expect = ", expected \"http[s]://HOST[:PORT][/PATH]\"";
   EXPECT_EQ(lines_of(r),
             (std::vector<std::string>{
-                "test.yaml:9:18: error: http.services.s.loadBalancer.servers[0].url: https "
-                "upstreams are not supported yet, use http://",
+                "test.yaml:9:18: error: http.services.s.loadBalancer.servers[0].url: invalid "
+                "server URL \"https://10.0.0.1:99999\": the port 99999 is above 65535" + expect,
                 "test.yaml:10:18: error: http.services.s.loadBalancer.servers[1].url: invalid "
                 "server URL \"10.0.0.2:8080\": the scheme is missing" + expect,
                 "test.yaml:11:18: error: http.services.s.loadBalancer.servers[2].url: invalid "
@@ -1298,3 +1298,69 @@ http:
 }
 
 }  // namespace modelgate::config
+
+TEST(ConfigTls, EntryPointTlsCertificatesAndTransports) {
+  const LoadResult r = load(R"yaml(
+entryPoints:
+  websecure:
+    address: ":8443"
+    http:
+      tls: {}
+tls:
+  certificates:
+    - certFile: /nonexistent/cert.pem
+      keyFile: /nonexistent/key.pem
+http:
+  serversTransports:
+    internal:
+      insecureSkipVerify: true
+  services:
+    s:
+      loadBalancer:
+        serversTransport: internl
+        servers: [{url: "https://gpu1.internal"}, {url: "HTTPS://10.0.0.2:8443/v1"}]
+  routers:
+    r: {rule: "PathPrefix(`/`)", service: s}
+)yaml");
+  EXPECT_FALSE(r.config);
+  EXPECT_EQ(find(r, "certificates[0]"),
+            "test.yaml:9:15: error: tls.certificates[0]: cannot read \"/nonexistent/cert.pem\": No such file or "
+            "directory");
+  EXPECT_EQ(find(r, "http.tls"),
+            "test.yaml:6:12: error: entryPoints.websecure.http.tls: no certificate to serve, add "
+            "tls.certificates: [{certFile: cert.pem, keyFile: key.pem}] at the top level");
+  EXPECT_NE(find(r, "serversTransport:").find("unknown serversTransport \"internl\", did you mean \"internal\""),
+            std::string::npos)
+      << all(r);
+  EXPECT_NE(find(r, "insecureSkipVerify"), "") << all(r);
+}
+
+TEST(ConfigTls, HttpsServersGetPort443AndTheirTransport) {
+  const LoadResult r = load(R"yaml(
+entryPoints:
+  web: {address: ":8080"}
+http:
+  serversTransports:
+    internal: {insecureSkipVerify: true, serverName: gpu.internal}
+  services:
+    s:
+      loadBalancer:
+        serversTransport: internal
+        servers: [{url: "https://gpu1.internal"}, {url: "HTTPS://10.0.0.2:8443/v1"}, {url: "http://10.0.0.3"}]
+  routers:
+    r: {rule: "PathPrefix(`/`)", service: s}
+)yaml");
+  ASSERT_TRUE(r.config) << all(r);
+  const auto& servers = r.config->services.at("s").loadBalancer.servers;
+  EXPECT_TRUE(servers[0].tls);
+  EXPECT_EQ(servers[0].port, 443);
+  EXPECT_EQ(servers[0].hostHeader(), "gpu1.internal");
+  EXPECT_TRUE(servers[1].tls);
+  EXPECT_EQ(servers[1].port, 8443);
+  EXPECT_EQ(servers[1].basePath, "/v1");
+  EXPECT_FALSE(servers[2].tls);
+  EXPECT_EQ(r.config->services.at("s").loadBalancer.serversTransport, "internal");
+  const auto& t = r.config->serversTransports.at("internal");
+  EXPECT_TRUE(t.insecureSkipVerify);
+  EXPECT_EQ(t.serverName, "gpu.internal");
+}
