@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "net/tls_store.h"
 #include "runtime/snapshot.h"
 #include "proxy/worker.h"
 
@@ -35,6 +36,8 @@ class Gateway {
   const std::vector<std::pair<std::string, tcp::endpoint>>& bound() const { return bound_; }
 
   runtime::ServerRegistry& registry() { return registry_; }
+  // The entry points' certificates (set and refreshed by the control plane).
+  net::TlsStore& tls() { return tls_; }
   Worker& worker(std::size_t i) { return *workers_.at(i); }
   // The worker that serves a connection `acceptor` accepted (accept_balance.h). Any worker's thread.
   Worker& home_for_connection(const Worker& acceptor);
@@ -56,6 +59,7 @@ class Gateway {
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<bool> draining_{false};
   runtime::ServerRegistry& registry_;
+  net::TlsStore tls_;  // before workers_: they keep a view of it
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::pair<std::string, tcp::endpoint>> bound_;
 };
