@@ -1299,6 +1299,8 @@ http:
 
 }  // namespace modelgate::config
 
+namespace modelgate::config {
+
 TEST(ConfigTls, EntryPointTlsCertificatesAndTransports) {
   const LoadResult r = load(R"yaml(
 entryPoints:
@@ -1324,10 +1326,10 @@ http:
 )yaml");
   EXPECT_FALSE(r.config);
   EXPECT_EQ(find(r, "certificates[0]"),
-            "test.yaml:9:15: error: tls.certificates[0]: cannot read \"/nonexistent/cert.pem\": No such file or "
+            "test.yaml:8:17: error: tls.certificates[0]: cannot read \"/nonexistent/cert.pem\": No such file or "
             "directory");
   EXPECT_EQ(find(r, "http.tls"),
-            "test.yaml:6:12: error: entryPoints.websecure.http.tls: no certificate to serve, add "
+            "test.yaml:5:12: error: entryPoints.websecure.http.tls: no certificate to serve, add "
             "tls.certificates: [{certFile: cert.pem, keyFile: key.pem}] at the top level");
   EXPECT_NE(find(r, "serversTransport:").find("unknown serversTransport \"internl\", did you mean \"internal\""),
             std::string::npos)
@@ -1364,3 +1366,5 @@ http:
   EXPECT_TRUE(t.insecureSkipVerify);
   EXPECT_EQ(t.serverName, "gpu.internal");
 }
+
+}  // namespace modelgate::config
