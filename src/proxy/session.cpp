@@ -120,13 +120,11 @@ void Session::on_deadline(void* self) {
 
 // An entry point with http.tls: the handshake (certificate chosen by SNI, net/tls.h) before the
 // first request, within timeouts.readHeader; false when it failed and the connection closes.
-net::Task<bool> Session::accept_tls() {
-  const runtime::EntryPointRuntime* ep = worker_.routes()->snapshot->entry_point(entry_point_);
-  if (!ep || !ep->spec.tls) co_return true;
+net::Task<bool> Session::accept_tls(std::chrono::milliseconds timeout) {
   const auto& tls = worker_.server_tls();
   if (!tls) co_return false;
   auto& stream = client_.use_tls(tls->context(), tls);
-  deadline_.after(ep->spec.timeouts.readHeader);
+  deadline_.after(timeout);
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, net::try_op);
   deadline_.clear();
   if (ec) spdlog::debug("{}: TLS handshake with {} failed: {}", entry_point_, client_ip_text_, ec.message());
@@ -134,7 +132,10 @@ net::Task<bool> Session::accept_tls() {
 }
 
 net::Task<void> Session::run() {
-  const bool handshake_ok = co_await accept_tls();
+  bool handshake_ok = true;  // a plain connection awaits nothing here (no coroutine frame)
+  if (const auto* ep = worker_.routes()->snapshot->entry_point(entry_point_); ep && ep->spec.tls) {
+    handshake_ok = co_await accept_tls(ep->spec.timeouts.readHeader);
+  }
   for (; handshake_ok;) {
     if (in_.empty()) {
       // Wait for the next request: the idle timeout applies until its first byte arrives.

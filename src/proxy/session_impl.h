@@ -96,7 +96,7 @@ class Session {
   net::Task<void> run();
 
  private:
-  net::Task<bool> accept_tls();
+  net::Task<bool> accept_tls(std::chrono::milliseconds timeout);
   // session.cpp: one request/response exchange; false when the connection must close afterwards.
   net::Task<bool> serve_one();
   net::Task<bool> serve_routed(WorkerRoutes& routes, const runtime::EntryPointRuntime& ep);
