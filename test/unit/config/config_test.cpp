@@ -685,8 +685,7 @@ http:
       {"8:1", "global"},
       {"9:1", "tcp"},
       {"10:1", "udp"},
-      {"11:1", "tls"},
-      {"16:5", "entryPoints.web.http"},
+      {"16:12", "entryPoints.web.http.redirections"},
       {"17:5", "entryPoints.web.transport"},
       {"18:5", "entryPoints.web.forwardedHeaders"},
       {"19:5", "entryPoints.web.proxyProtocol"},
@@ -695,13 +694,11 @@ http:
       {"22:5", "entryPoints.web.udp"},
       {"23:5", "entryPoints.web.asDefault"},
       {"25:3", "http.middlewares"},
-      {"26:3", "http.serversTransports"},
       {"31:7", "http.routers.r.middlewares"},
       {"32:7", "http.routers.r.tls"},
       {"33:7", "http.routers.r.observability"},
       {"34:7", "http.routers.r.ruleSyntax"},
       {"39:9", "http.services.s.loadBalancer.sticky"},
-      {"40:9", "http.services.s.loadBalancer.serversTransport"},
       {"41:9", "http.services.s.loadBalancer.responseForwarding"},
   };
   ASSERT_EQ(r.diagnostics.size(), expected.size()) << all(r);
