@@ -16,6 +16,8 @@
 
 #include "support/gateway_process.h"
 #include "support/sim_process.h"
+#include "support/sim_stats.h"
+#include "support/wait.h"
 #include "support/tls_files.h"
 
 namespace mt = modelgate::test;
@@ -232,4 +234,18 @@ TEST(Tls, BadCertificateAtStartIsRefusedNamingTheFile) {
   mt::Process again(MODELGATE_BIN, {"serve", "--config", path});
   ASSERT_TRUE(again.wait(10s));
   EXPECT_NE(again.output().find("cannot read \"" + files.key_b + "\""), std::string::npos) << again.output();
+}
+
+// The hang-up watch reads the TLS stream while the server works: a client that leaves still
+// cancels the generation (one read at a time on the SSL stream, then its close reaches the server).
+TEST(Tls, ClientThatLeavesCancelsTheGenerationOverTls) {
+  const auto files = mt::make_tls_files();
+  mt::SimProcess sim("s0", {"--ttft-ms", "3000"});
+  mt::GatewayProcess gw(tls_config(files, sim));
+  const std::string body = R"({"model":"Qwen2.5-0.5B-Instruct","max_tokens":4,"messages":[{"role":"user","content":"hi"}]})";
+  auto r = curl({"--cacert", files.ca, "--max-time", "1", "-H", "Content-Type: application/json", "-d", body,
+                 "https://localhost:" + std::to_string(gw.port("websecure")) + "/v1/chat/completions"});
+  EXPECT_NE(r.code, 0) << "expected curl to give up first: " << r.output;
+  EXPECT_TRUE(mt::wait_until([&] { return mt::sim_stat(sim.port(), "aborted") >= 1; }, 1500ms))
+      << "the sim kept generating for a TLS client that left; gateway output:\n" << gw.process().output();
 }
