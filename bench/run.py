@@ -14,6 +14,8 @@ Workloads (docs/performance.md explains each in full):
   w5  a new connection per request (Connection: close)
   w6  w1 with an API key on every request (auth + all five limits, none reached): modelgate only,
       its CPU per request against w1's (docs/auth.md; the target is at most 10 % more)
+  w7  w1 over TLS (an ECDSA P-256 certificate made with `openssl`; keep-alive, so one handshake
+      per connection); the proxies only, the backend has no TLS
 
 Environment:
   MODELGATE_BIN       the modelgate binary (default: build/modelgate)
@@ -55,7 +57,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 PROXIES_ALL = ["modelgate", "nginx", "haproxy"]
 TARGETS = ["direct"] + PROXIES_ALL
-WORKLOADS_ALL = ["w1", "w2", "w3", "w4", "w5", "w6"]
+WORKLOADS_ALL = ["w1", "w2", "w3", "w4", "w5", "w6", "w7"]
 BENCH_KEY = "sk-bench-keyed-path"
 
 
@@ -87,6 +89,19 @@ MODELGATE = os.environ.get("MODELGATE_BIN") or os.path.join(ROOT, "build", "mode
 STREAM_CLIENT = os.environ.get("STREAM_CLIENT_BIN") or os.path.join(ROOT, "build", "bench", "stream_client")
 RESULTS_DIR = os.environ.get("BENCH_RESULTS_DIR") or os.path.join(BENCH, "results")
 TMP = os.environ.get("BENCH_TMP") or tempfile.mkdtemp(prefix="modelgate-bench-")
+# w7's certificate and key (and both in one file, as HAProxy takes them), made once per run.
+CERT, KEY, PEM = (os.path.join(TMP, n) for n in ("tls-cert.pem", "tls-key.pem", "tls-both.pem"))
+
+
+def ensure_certificate():
+    if os.path.exists(PEM):
+        return
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", KEY, "-out", CERT],
+                   check=True, capture_output=True)
+    with open(PEM, "w") as out:
+        out.write(open(CERT).read() + open(KEY).read())
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 problems = []  # measurements that did not run cleanly; the run exits 1 when there are any
@@ -266,15 +281,17 @@ class Proxy:
 
     def __init__(self, kind, workers, backends, tag, keyed=False):
         self.kind, self.workers, self.backends, self.tag, self.keyed = kind, workers, backends, tag, keyed
-        self.ports = {"plain": free_port(), "routed": free_port(), "stream": free_port()}
+        self.ports = {"plain": free_port(), "routed": free_port(), "stream": free_port(), "tls": free_port()}
         self.dir = os.path.join(TMP, f"{kind}-{workers}-{tag}")
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(self.dir, 0o755)
+        ensure_certificate()
         getattr(self, f"_start_{kind}")()
         self.pids = process_tree(self.proc.pid)
 
     def url(self, listener, path="/v1/chat/completions"):
-        return f"http://127.0.0.1:{self.ports[listener]}{path}"
+        scheme = "https" if listener == "tls" else "http"
+        return f"{scheme}://127.0.0.1:{self.ports[listener]}{path}"
 
     def close(self):
         stop(self.proc)
@@ -289,9 +306,12 @@ entryPoints:
   plain:  {{address: "127.0.0.1:{p['plain']}", timeouts: {{idle: 300s}}}}
   routed: {{address: "127.0.0.1:{p['routed']}", timeouts: {{idle: 300s}}}}
   stream: {{address: "127.0.0.1:{p['stream']}", timeouts: {{idle: 300s}}}}
+  tls:    {{address: "127.0.0.1:{p['tls']}", timeouts: {{idle: 300s}}, http: {{tls: {{}}}}}}
+tls:
+  certificates: [{{certFile: "{CERT}", keyFile: "{KEY}"}}]
 http:
   routers:
-    plain:  {{rule: "PathPrefix(`/`)", service: pool-a, entryPoints: [plain]}}
+    plain:  {{rule: "PathPrefix(`/`)", service: pool-a, entryPoints: [plain, tls]}}
     model-a: {{rule: "Model(`m-a`)", service: pool-a, entryPoints: [routed]}}
     model-b: {{rule: "Model(`m-b`)", service: pool-b, entryPoints: [routed]}}
     stream: {{rule: "PathPrefix(`/`)", service: pool-s, entryPoints: [stream]}}
@@ -351,6 +371,13 @@ http {{
            location / {{ if ($model_pool = "") {{ return 404; }} proxy_pass http://$model_pool; }} }}
   server {{ listen 127.0.0.1:{p['stream']} {listen};
            location / {{ proxy_buffering off; proxy_pass http://pool_s; }} }}
+  # w7, as nginx's HTTPS guide advises: a shared session cache, longer session timeout
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_session_cache shared:SSL:10m;
+  ssl_session_timeout 10m;
+  server {{ listen 127.0.0.1:{p['tls']} ssl {listen};
+           ssl_certificate {CERT}; ssl_certificate_key {KEY};
+           location / {{ proxy_pass http://pool_a; }} }}
 }}
 """
         path = os.path.join(d, "nginx.conf")
@@ -404,6 +431,14 @@ frontend stream
   option http-no-delay
 {xf}
   default_backend pool_s
+frontend tls
+  # w7: TLS 1.2+ with ALPN http/1.1; HAProxy keeps its session cache (tune.ssl.cachesize) and
+  # tickets on by default
+  bind 127.0.0.1:{p['tls']} ssl crt {PEM} alpn http/1.1 ssl-min-ver TLSv1.2
+  backlog 4096
+  http-request set-header X-Forwarded-Proto https
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  default_backend pool_a
 backend pool_a
   server a 127.0.0.1:{b['a']}
 backend pool_b
@@ -606,7 +641,7 @@ def measure_block(workers, backends, res, first):
     wl = P["workloads"]
     direct = Direct(backends)
     sims = process_tree(backends.sim_a.pid) + process_tree(backends.sim_b.pid)
-    if any(w in wl for w in ("w1", "w2", "w4", "w5")):
+    if any(w in wl for w in ("w1", "w2", "w4", "w5", "w7")):
         pxs = {}
         try:
             for kind in P["proxies"]:
@@ -623,10 +658,11 @@ def measure_block(workers, backends, res, first):
                     res["w4"][t.kind] = idle_connections(t.ports["plain"], t.pids, P["idle_connections"], name)
             for w, listener, models, close, what in (("w1", "plain", ["m-a"], False, "keep-alive POST"),
                                                      ("w2", "routed", P["models"], False, "routed by model"),
-                                                     ("w5", "plain", ["m-a"], True, "no keep-alive")):
+                                                     ("w5", "plain", ["m-a"], True, "no keep-alive"),
+                                                     ("w7", "tls", ["m-a"], False, "TLS keep-alive POST")):
                 if w not in wl:
                     continue
-                for t in ([] if w == "w2" else [direct]) + list(pxs.values()):
+                for t in ([] if w in ("w2", "w7") else [direct]) + list(pxs.values()):
                     name = f"{t.kind} x{workers} {w}"
                     log(f"{name}: {what}")
                     wrk(t.url(listener), models, 1, c, close=close, label=f"{name} warmup")
@@ -693,6 +729,9 @@ ROWS = [
     ("w5", "w5 latency p99 ms", lambda x: x and x["latency_us"]["p99"] / 1000, False),
     ("w6", "w6 keyed POST req/s", _g("rps"), True),
     ("w6", "w6 CPU s / 10k req", _g("cpu_s_per_10k"), False),
+    ("w7", "w7 TLS keep-alive POST req/s", _g("rps"), True),
+    ("w7", "w7 latency p99 ms", lambda x: x and x["latency_us"]["p99"] / 1000, False),
+    ("w7", "w7 CPU s / 10k req", _g("cpu_s_per_10k"), False),
 ]
 
 

@@ -22,7 +22,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 export MODELGATE_BIN="${MODELGATE_BIN:-$root/build/modelgate}"
 
-tools=(python3 wrk nginx haproxy gnuplot)
+tools=(python3 wrk nginx haproxy gnuplot openssl)
 [ "${1:-}" = "--scheduling" ] && tools=(python3 gnuplot)
 missing=()
 for tool in "${tools[@]}"; do

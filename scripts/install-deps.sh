@@ -14,6 +14,8 @@ packages=(
   # Microbenchmarks of hot-path parts (pick_benchmark).
   libbenchmark-dev
   curl
+  # The TLS tests make their certificates and probe the gateway with the openssl command.
+  openssl
   # Fuzz targets (make fuzz; make test runs each briefly): clang++ and its libFuzzer runtime.
   clang libclang-rt-14-dev
   # The benchmark harness (make bench; make test runs its one-minute smoke version).

@@ -98,6 +98,10 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
     if (snapshot->config.accessLog.enabled) {
       access_log = std::make_unique<observability::AccessLog>(snapshot->config.accessLog, workers);
     }
+    if (auto why = gateway.tls().set(runtime::server_certificates(snapshot->config)); !why.empty()) {
+      std::cerr << source << ": error: tls.certificates: " << why << "\n";
+      return 2;
+    }
     gateway.bind(handed);
   } catch (const std::exception& e) {
     std::cerr << "modelgate: " << e.what() << "\n";

@@ -58,6 +58,7 @@ struct EntryPoint {
   EntryPointTimeouts timeouts;
   Limits limits;
   bool upstreamHeader = false;  // add X-Upstream to responses (observability)
+  bool tls = false;             // http.tls: HTTPS with the certificates of the tls section (docs/tls.md)
   SourcePos pos;
 };
 
@@ -81,7 +82,8 @@ struct Router {
 struct Server {
   std::string url;          // as written, e.g. http://127.0.0.1:8001
   std::string host;         // 127.0.0.1, a name, or an IPv6 address without brackets
-  std::uint16_t port = 80;
+  std::uint16_t port = 80;  // 443 for https:// without a port
+  bool tls = false;         // https://: TLS per the service's serversTransport
   std::string basePath;     // path part of the url without trailing '/', usually ""
   int weight = 1;
   bool backup = false;
@@ -91,7 +93,7 @@ struct Server {
 
   std::string hostHeader() const {  // an IPv6 host ("::1", stored without brackets) gets them back
     const std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-    return port == 80 ? h : h + ":" + std::to_string(port);
+    return port == (tls ? 443 : 80) ? h : h + ":" + std::to_string(port);
   }
 };
 
@@ -151,6 +153,7 @@ struct ServerMetrics {
 
 struct LoadBalancer {
   std::vector<Server> servers;
+  std::string serversTransport;       // http.serversTransports name, for https:// servers ("" = default)
   bool passHostHeader = true;
   std::string strategy = "round_robin";
   std::string hashKey = "client_ip";  // client_ip | header:NAME | cookie:NAME | body:FIELD
@@ -241,11 +244,46 @@ struct Auth {
   std::string budgetsFile;       // where day and month budgets are kept across restarts
 };
 
+// A certificate and its key, PEM files (tls.certificates, serversTransports.<n>.certificates).
+struct TlsCertificate {
+  std::string certFile;
+  std::string keyFile;
+  SourcePos pos;
+};
+
+// The top-level tls section, Traefik's shape: the certificates entry points with http.tls serve,
+// SNI choosing among them; tls.stores.default.defaultCertificate (else the first) when no name
+// matches.
+struct Tls {
+  std::vector<TlsCertificate> certificates;
+  std::optional<TlsCertificate> defaultCertificate;
+
+  // Every certificate, the default first (what net::ServerTls::load takes).
+  std::vector<TlsCertificate> ordered() const {
+    std::vector<TlsCertificate> all;
+    if (defaultCertificate) all.push_back(*defaultCertificate);
+    all.insert(all.end(), certificates.begin(), certificates.end());
+    return all;
+  }
+};
+
+// http.serversTransports.<name>: how https:// servers are reached (Traefik's names).
+struct ServersTransport {
+  std::string name;
+  std::vector<std::string> rootCAs;           // PEM files; empty: the system's CAs
+  std::vector<TlsCertificate> certificates;   // the client certificate (the first)
+  bool insecureSkipVerify = false;
+  std::string serverName;                     // the name checked and sent as SNI ("" = host)
+  SourcePos pos;
+};
+
 struct Config {
   std::map<std::string, EntryPoint> entryPoints;
   std::map<std::string, Router> routers;
   std::map<std::string, Service> services;
   std::map<std::string, ModelAlias> models;
+  std::map<std::string, ServersTransport> serversTransports;
+  Tls tls;
   Ping ping;
   Log log;
   Admin admin;

@@ -9,6 +9,7 @@
 //   entry_points.cpp     entryPoints
 //   routers.cpp          http.routers
 //   services.cpp         http.services (load balancer, servers, health, retry, timeouts, discovery)
+//   tls_sections.cpp     tls (certificates), http.serversTransports, entry points' http.tls
 //
 // Names that refer to other sections (router -> service, router -> entry point, ping -> entry
 // point) and addresses that would collide are only collected during the walk, and checked after
@@ -77,6 +78,13 @@ class ConfigReader : private YamlReader {
   void load_entry_points(const Entry& e);
   void load_entry_point(const std::string& name, const YAML::Mark& key, const Entry& e);
 
+  // tls_sections.cpp
+  void load_entry_point_http(const Entry& e, EntryPoint& ep);
+  void load_tls(const Entry& e);
+  bool load_certificate(const Entry& e, TlsCertificate& out, bool client);
+  void load_servers_transport(const std::string& name, const YAML::Mark& key, const Entry& e);
+  void check_tls();
+
   // routers.cpp
   void load_router(const std::string& name, const YAML::Mark& key, const Entry& e);
   void check_rule(const Entry& e, Router& r);
@@ -98,6 +106,9 @@ class ConfigReader : private YamlReader {
   Config config_;
   std::vector<std::pair<std::string, Reference>> service_refs_;  // router name, reference
   std::vector<Reference> entry_point_refs_;
+  std::vector<Reference> transport_refs_;            // loadBalancer.serversTransport
+  std::vector<std::pair<std::string, YAML::Mark>> tls_entry_points_;  // name, its http.tls
+  std::optional<YAML::Mark> tls_key_;
   std::vector<Listener> listeners_;
   std::optional<YAML::Mark> entry_points_key_;
   std::optional<YAML::Mark> admin_address_;

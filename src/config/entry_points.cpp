@@ -11,8 +11,8 @@ namespace modelgate::config::detail {
 
 namespace {
 
-const Schema kEntryPoint{{"address", "timeouts", "limits", "upstreamHeader"},
-                         {"http", "transport", "forwardedHeaders", "proxyProtocol", "http2", "http3",
+const Schema kEntryPoint{{"address", "timeouts", "limits", "upstreamHeader", "http"},
+                         {"transport", "forwardedHeaders", "proxyProtocol", "http2", "http3",
                           "udp", "asDefault", "observability", "reusePort", "allowACMEByPass"}};
 const Schema kEntryPointTimeouts{{"readHeader", "readBody", "idle"}};
 const Schema kLimits{{"maxHeaderBytes", "maxHeaders", "maxBodyBytes"}};
@@ -58,6 +58,8 @@ void ConfigReader::load_entry_point(const std::string& name, const YAML::Mark& k
       });
     } else if (k == "upstreamHeader") {
       read_bool(f, ep.upstreamHeader);
+    } else if (k == "http") {
+      load_entry_point_http(f, ep);
     }
   });
   if (!has_address && (e.node.IsNull() || e.node.IsMap())) {

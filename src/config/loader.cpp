@@ -33,11 +33,11 @@ namespace {
 
 const Schema kTop{
     {"log", "ping", "admin", "accessLog", "usage", "shutdown", "entryPoints", "http", "models",
-     "auth"},
+     "auth", "tls"},
     {"api", "providers", "certificatesResolvers", "experimental", "metrics", "tracing",
      "serversTransport", "tcpServersTransport", "global", "hostResolver", "spiffe", "core", "ocsp",
-     "tcp", "udp", "tls"}};
-const Schema kHttp{{"routers", "services"}, {"middlewares", "serversTransports"}};
+     "tcp", "udp"}};
+const Schema kHttp{{"routers", "services", "serversTransports"}, {"middlewares"}};
 
 }  // namespace
 
@@ -62,6 +62,7 @@ LoadResult ConfigReader::run() {
   try {
     load_root(documents[0]);
     check_references();
+    check_tls();
     check_listeners();
   } catch (const YAML::Exception& e) {  // not expected: every access is type-checked first
     report(Severity::error, pos_at(e.mark.line, e.mark.column),
@@ -99,6 +100,9 @@ void ConfigReader::load_root(const YAML::Node& root) {
       load_models(e);
     } else if (key == "auth") {
       load_auth(e);
+    } else if (key == "tls") {
+      tls_key_ = e.mark;
+      load_tls(e);
     }
   });
   if (config_.entryPoints.empty()) {
@@ -118,6 +122,11 @@ void ConfigReader::load_http(const Entry& e) {
       each_named(f, "a map of routers such as {NAME: {rule: ..., service: ...}}",
                  [&](const std::string& name, const YAML::Mark& k, const Entry& v) {
                    load_router(name, k, v);
+                 });
+    } else if (key == "serversTransports") {
+      each_named(f, "a map of transports such as {NAME: {rootCAs: [ca.pem]}}",
+                 [&](const std::string& name, const YAML::Mark& k, const Entry& v) {
+                   load_servers_transport(name, k, v);
                  });
     } else {
       each_named(f, "a map of services such as {NAME: {loadBalancer: {servers: [...]}}}",

@@ -23,8 +23,8 @@ namespace {
 const Schema kService{{"loadBalancer", "weighted", "mirroring", "failover"}};
 const Schema kLoadBalancer{{"servers", "passHostHeader", "strategy", "hashKey", "healthCheck",
                             "passiveHealth", "retry", "timeouts", "discoverModels", "loadFactor",
-                            "cacheAware", "serverMetrics"},
-                           {"sticky", "serversTransport", "responseForwarding", "passiveHealthCheck"}};
+                            "cacheAware", "serverMetrics", "serversTransport"},
+                           {"sticky", "responseForwarding", "passiveHealthCheck"}};
 const Schema kServer{{"url", "weight", "backup", "maxConnections", "drain"}, {"preservePath"}};
 const Schema kHealthCheck{{"path", "interval", "timeout", "expectStatus", "rise", "fall"},
                           {"scheme", "mode", "method", "port", "hostname", "followRedirects",
@@ -110,6 +110,9 @@ void ConfigReader::load_load_balancer(const Entry& e, LoadBalancer& lb) {
       load_cache_aware(f, lb.cacheAware);
     } else if (k == "serverMetrics") {
       load_server_metrics(f, lb.serverMetrics);
+    } else if (k == "serversTransport") {
+      if (read_string(f, lb.serversTransport, "the name of an http.serversTransports entry"))
+        transport_refs_.push_back({lb.serversTransport, f.path, f.mark});
     }
   });
   if (!e.node.IsNull() && !e.node.IsMap()) return;  // already reported
@@ -168,13 +171,9 @@ void ConfigReader::load_servers(const Entry& e, LoadBalancer& lb) {
         has_url = true;
         std::string url;
         if (!read_string(f, url, "a URL such as \"http://10.0.0.3:8080\"")) return;
-        if (lower(url).starts_with("https://")) {
-          error(f.mark, fmt::format("{}: https upstreams are not supported yet, use http://", f.path));
-          return;
-        }
         if (auto why = parse_server_url(url, s); !why.empty()) {
           error(f.mark, fmt::format("{}: invalid server URL \"{}\": {}, expected "
-                                    "\"http://HOST[:PORT][/PATH]\"",
+                                    "\"http[s]://HOST[:PORT][/PATH]\"",
                                     f.path, url, why));
           return;
         }

@@ -124,9 +124,11 @@ bool is_loopback(std::string_view host) {
 std::string parse_server_url(std::string_view url, Server& s) {
   const auto sep = url.find("://");
   if (sep == std::string_view::npos) return "the scheme is missing";
-  if (!iequal(url.substr(0, sep), "http")) {
+  const bool tls = iequal(url.substr(0, sep), "https");
+  if (!tls && !iequal(url.substr(0, sep), "http")) {
     return fmt::format("the scheme \"{}\" is not supported", url.substr(0, sep));
   }
+  const std::uint16_t default_port = tls ? 443 : 80;
   const std::string_view rest = url.substr(sep + 3);
   if (rest.find_first_of("?#") != std::string_view::npos) return "a query or fragment is not allowed";
   const auto slash = rest.find('/');
@@ -134,8 +136,8 @@ std::string parse_server_url(std::string_view url, Server& s) {
   std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
   if (authority.find('@') != std::string_view::npos) return "user information (\"user@\") is not supported";
   std::string host;
-  std::uint16_t port = 80;
-  if (auto why = split_host_port(authority, std::uint16_t{80}, /*allow_zero=*/false, host, port);
+  std::uint16_t port = default_port;
+  if (auto why = split_host_port(authority, default_port, /*allow_zero=*/false, host, port);
       !why.empty()) {
     return why;
   }
@@ -144,6 +146,7 @@ std::string parse_server_url(std::string_view url, Server& s) {
   s.url = std::string(url);
   s.host = std::move(host);
   s.port = port;
+  s.tls = tls;
   s.basePath = std::string(path);
   return {};
 }

@@ -28,9 +28,8 @@ std::string parse_listen_address(std::string_view a, std::string& host, std::uin
 bool is_wildcard(std::string_view host);  // "", "0.0.0.0" or "::": every address
 bool is_loopback(std::string_view host);  // localhost, ::1, 127.x.y.z
 
-// "http://HOST[:PORT][/BASE]" into url, host, port and basePath of `s` (left alone on failure).
-// Any other scheme, https included, is refused; callers that want a kinder message for https
-// check for it first.
+// "http[s]://HOST[:PORT][/BASE]" into url, host, port, tls and basePath of `s` (left alone on
+// failure). Any other scheme is refused.
 std::string parse_server_url(std::string_view url, Server& s);
 
 // "16384", "16KiB", "32MiB", "1MB" (units ignore case; KB = 1000, KiB = 1024); nullopt when

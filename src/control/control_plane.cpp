@@ -73,6 +73,7 @@ void ControlPlane::start(net::InheritedListeners* inherited) {
   keys_file_ = snapshot->config.auth.keysFile;
   flush_budgets();
   if (!config_path_.empty()) fingerprint_ = file_fingerprint();
+  certificates_generation_ = gateway_.tls().generation();
 
   const auto& admin = snapshot->config.admin;
   if (admin.enabled) {
@@ -190,6 +191,7 @@ bool ControlPlane::apply(config::Config cfg, const std::string& reason,
                       "or restart it to listen there", name));
     }
   }
+  auto certificates = runtime::server_certificates(cfg);
   auto built = runtime::build_snapshot(std::move(cfg), gateway_.registry());
   if (auto* errors = std::get_if<std::vector<std::string>>(&built)) {
     for (const auto& e : *errors) spdlog::error("config ({}): {}", reason, e);
@@ -201,6 +203,9 @@ bool ControlPlane::apply(config::Config cfg, const std::string& reason,
     return false;
   }
   auto snapshot = std::get<std::shared_ptr<const runtime::Snapshot>>(std::move(built));
+  if (auto why = gateway_.tls().set(std::move(certificates)); !why.empty()) {
+    spdlog::error("config ({}): tls.certificates: {}; the running certificates are kept", reason, why);
+  }
   gateway_.swap(snapshot);
   if (keys_file != keys_file_) {
     keys_file_ = keys_file;
@@ -260,6 +265,17 @@ awaitable<void> ControlPlane::watch_file() {
   }
 }
 
+// The entry points' certificate files, looked at once a second: a changed file is loaded for new
+// handshakes; a bad one leaves the running certificates in place (net/tls_store.h).
+void ControlPlane::refresh_certificates() {
+  if (auto why = gateway_.tls().refresh(); !why.empty()) {
+    spdlog::error("certificate reload failed: {}; the running certificates are kept", why);
+  } else if (gateway_.tls().generation() != certificates_generation_) {
+    if (certificates_generation_ != 0) spdlog::info("certificates reloaded for new TLS connections");
+  }
+  certificates_generation_ = gateway_.tls().generation();
+}
+
 awaitable<void> ControlPlane::poll_file() {
   asio::steady_timer timer(io_);
   for (;;) {
@@ -267,6 +283,7 @@ awaitable<void> ControlPlane::poll_file() {
     auto [ec] = co_await timer.async_wait(net::nothrow);
     if (ec) co_return;
     if (file_fingerprint() != fingerprint_) reload_from_file("file changed (poll)");
+    refresh_certificates();
   }
 }
 

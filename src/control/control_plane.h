@@ -85,6 +85,8 @@ class ControlPlane final : public admin::AdminBackend {
   bool apply(config::Config cfg, const std::string& reason, std::vector<std::string>* errors);
   void rebuild_for_discovery();
   awaitable<void> watch_file();
+  void refresh_certificates();
+  std::uint64_t certificates_generation_ = 0;
   awaitable<void> poll_file();
   std::string file_fingerprint() const;  // of the config file and of auth.keysFile
   // api_keys.cpp: the keys added and revoked through the admin API, laid over every config applied.

@@ -25,6 +25,7 @@ struct Scraper {
 
   std::shared_ptr<ServerState> server;
   config::ServerMetrics settings;
+  std::shared_ptr<const net::ClientTls> tls;  // the service's, for an https:// server
   asio::steady_timer timer;
   std::shared_ptr<asio::cancellation_signal> cancel;
   bool stopped = false;
@@ -66,7 +67,7 @@ awaitable<void> run(std::shared_ptr<Scraper> p) {
   while (!p->stopped) {
     const auto started = std::chrono::steady_clock::now();
     auto r = co_await http1::http_get(ex, p->server->spec.host, p->server->spec.port, p->server->host_header,
-                                       target, timeout);
+                                       target, timeout, p->tls);
     if (p->stopped) break;
     if (!r.ok() || r.status < 200 || r.status > 299) {
       spdlog::debug("serverMetrics: GET {}{}: {}", p->server->spec.url, target,
@@ -109,6 +110,7 @@ void MetricsScraper::update(std::shared_ptr<const runtime::Snapshot> snapshot) {
       if (!m.enabled) continue;
       for (const auto& server : service.servers) {
         auto p = std::make_shared<Scraper>(st->io.get_executor(), server, m);
+        p->tls = service.tls;
         st->scrapers.push_back(p);
         auto signal = p->cancel;
         asio::co_spawn(st->io, run(p),

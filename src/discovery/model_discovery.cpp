@@ -49,6 +49,7 @@ struct Poller {
   std::shared_ptr<ServerState> server;
   std::string service;
   config::DiscoverModels settings;  // replaced by update(); read once per poll
+  std::shared_ptr<const net::ClientTls> tls;  // the service's, for an https:// server
   asio::steady_timer timer;
   std::shared_ptr<asio::cancellation_signal> cancel;  // shared with the completion handler
   bool stopped = false;
@@ -150,7 +151,7 @@ awaitable<void> ModelDiscovery::State::run_poller(std::shared_ptr<State> st, std
     const std::string target = p->server->spec.basePath + settings.path;
     http1::ProbeResult result = co_await http1::http_get(ex, p->server->spec.host, p->server->spec.port,
                                                            p->server->host_header, target,
-                                                           poll_timeout(settings.interval));
+                                                           poll_timeout(settings.interval), p->tls);
     if (p->stopped) break;
     if (absorb(*p, result, target)) st->notify_change();
     st->first_poll_over(*p);  // after on_change: a finished round has been reported
@@ -191,6 +192,7 @@ void ModelDiscovery::State::apply(const runtime::Snapshot& snap, const std::shar
           auto p = std::move(it->second);
           pollers.erase(it);
           p->service = service.name;
+          p->tls = service.tls;
           if (!same_settings(p->settings, dm)) {
             p->settings = dm;
             p->timer.cancel();  // poll now with the new settings
@@ -199,6 +201,7 @@ void ModelDiscovery::State::apply(const runtime::Snapshot& snap, const std::shar
           continue;
         }
         auto p = std::make_shared<Poller>(io.get_executor(), server, service.name, dm);
+        p->tls = service.tls;
         next.emplace(server.get(), p);
         spawn(self, p);
         ++added;

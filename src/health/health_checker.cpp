@@ -34,6 +34,7 @@ struct Probe {
   std::shared_ptr<ServerState> server;
   std::string service;
   config::HealthCheck settings;  // replaced by update(); read once per check
+  std::shared_ptr<const net::ClientTls> tls;  // the service's, for an https:// server
   asio::steady_timer timer;      // the wait between two checks
   // Shared with the coroutine's completion handler, which holds the slot bound to it.
   std::shared_ptr<asio::cancellation_signal> cancel;
@@ -69,7 +70,7 @@ awaitable<void> run_probe(std::shared_ptr<Probe> p) {
     const config::HealthCheck settings = p->settings;
     const std::string target = p->server->spec.basePath + settings.path;
     http1::ProbeResult result = co_await http1::http_get(ex, p->server->spec.host, p->server->spec.port,
-                                           p->server->host_header, target, settings.timeout);
+                                           p->server->host_header, target, settings.timeout, p->tls);
     if (p->stopped) break;
     const std::string failure = verdict(result, settings, target);
     p->tally.record(*p->server, p->settings, p->ends_ejection, p->service, failure);
@@ -121,6 +122,7 @@ struct HealthChecker::State {
           probes.erase(it);
           p->service = service.name;
           p->ends_ejection = service.lb.passiveHealth.endOnActiveCheck;
+          p->tls = service.tls;
           if (!same_settings(p->settings, hc)) {
             p->settings = hc;
             p->timer.cancel();  // check now with the new settings
@@ -130,6 +132,7 @@ struct HealthChecker::State {
         }
         auto p = std::make_shared<Probe>(io.get_executor(), clock, server, service.name, hc);
         p->ends_ejection = service.lb.passiveHealth.endOnActiveCheck;
+        p->tls = service.tls;
         next.emplace(server.get(), p);
         spawn(p);
       }

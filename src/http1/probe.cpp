@@ -4,7 +4,10 @@
 
 #include <memory>
 
+#include <boost/beast/ssl.hpp>
+
 #include "net/asio.h"
+#include "net/tls.h"
 
 namespace modelgate::http1 {
 
@@ -53,11 +56,43 @@ awaitable<std::tuple<beast::error_code, tcp::endpoint>> resolve(asio::any_io_exe
   co_return std::tuple{beast::error_code{}, results.begin()->endpoint()};
 }
 
+// The request and its answer, over a plain or a TLS stream.
+template <class Stream>
+awaitable<void> exchange(Stream& stream, std::string_view host_header, std::string_view path,
+                         std::chrono::milliseconds timeout, ProbeResult& result) {
+  http::request<http::empty_body> request{http::verb::get, path, 11};
+  request.set(http::field::host, host_header);
+  request.set(http::field::user_agent, kUserAgent);
+  request.set(http::field::accept, "application/json");
+  request.set(http::field::connection, "close");
+  auto [wec, written] = co_await http::async_write(stream, request, net::nothrow);
+  if (wec) {
+    result.error = describe("send request", wec, timeout);
+    co_return;
+  }
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(64 * 1024);
+  parser.body_limit(kMaxProbeBody);
+  auto [rdec, read] = co_await http::async_read(stream, buffer, parser, net::nothrow);
+  if (rdec == http::error::body_limit) {
+    result.error = fmt::format("read response: body larger than {} bytes", kMaxProbeBody);
+    co_return;
+  }
+  if (rdec) {
+    result.error = describe("read response", rdec, timeout);
+    co_return;
+  }
+  result.status = static_cast<int>(parser.get().result_int());
+  result.body = std::move(parser.get().body());
+}
+
 }  // namespace
 
 awaitable<ProbeResult> http_get(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
                                 std::string_view host_header, std::string_view path,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout, std::shared_ptr<const net::ClientTls> tls) {
   ProbeResult result;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
 
@@ -68,41 +103,28 @@ awaitable<ProbeResult> http_get(asio::any_io_executor ex, const std::string& hos
   }
 
   beast::tcp_stream stream(ex);
-  stream.expires_at(deadline);  // one deadline for connect, write and read together
+  stream.expires_at(deadline);  // one deadline for connect, handshake, write and read together
   auto [cec] = co_await stream.async_connect(endpoint, net::nothrow);
   if (cec) {
     result.error = describe("connect", cec, timeout);
     co_return result;
   }
-
-  http::request<http::empty_body> request{http::verb::get, path, 11};
-  request.set(http::field::host, host_header);
-  request.set(http::field::user_agent, kUserAgent);
-  request.set(http::field::accept, "application/json");
-  request.set(http::field::connection, "close");
-  auto [wec, written] = co_await http::async_write(stream, request, net::nothrow);
-  if (wec) {
-    result.error = describe("send request", wec, timeout);
-    co_return result;
-  }
-
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.header_limit(64 * 1024);
-  parser.body_limit(kMaxProbeBody);
-  auto [rdec, read] = co_await http::async_read(stream, buffer, parser, net::nothrow);
-  if (rdec == http::error::body_limit) {
-    result.error = fmt::format("read response: body larger than {} bytes", kMaxProbeBody);
-    co_return result;
-  }
-  if (rdec) {
-    result.error = describe("read response", rdec, timeout);
-    co_return result;
-  }
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  result.status = static_cast<int>(parser.get().result_int());
-  result.body = std::move(parser.get().body());
+  if (!tls) {
+    co_await exchange(stream, host_header, path, timeout, result);
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    co_return result;
+  }
+  beast::ssl_stream<beast::tcp_stream> secure(std::move(stream), tls->context());
+  tls->prepare(secure.native_handle(), host);
+  auto [hec] = co_await secure.async_handshake(asio::ssl::stream_base::client, net::nothrow);
+  if (hec) {
+    result.error = hec == beast::error::timeout ? describe("TLS handshake", hec, timeout)
+                                                : "TLS handshake: " + net::handshake_error(secure.native_handle(), hec);
+    co_return result;
+  }
+  co_await exchange(secure, host_header, path, timeout, result);
+  secure.next_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
   co_return result;
 }
 

@@ -13,11 +13,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+
+#include "net/tls.h"
 
 namespace modelgate::http1 {
 
@@ -31,10 +34,12 @@ struct ProbeResult {
   bool ok() const { return error.empty(); }
 };
 
-// GET `path` from host:port with `Host: host_header`. `host` is an IP address (IPv6 without
+// GET `path` from host:port with `Host: host_header`; over TLS with `tls` (an https:// server,
+// verified as the proxy verifies it). `host` is an IP address (IPv6 without
 // brackets) or a name, resolved on every call so a DNS change is picked up.
 boost::asio::awaitable<ProbeResult> http_get(boost::asio::any_io_executor ex, const std::string& host,
                                              std::uint16_t port, std::string_view host_header,
-                                             std::string_view path, std::chrono::milliseconds timeout);
+                                             std::string_view path, std::chrono::milliseconds timeout,
+                                             std::shared_ptr<const net::ClientTls> tls = nullptr);
 
 }  // namespace modelgate::http1

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "net/listen_fds.h"
+#include "net/tls_store.h"
 #include "runtime/snapshot.h"
 #include "proxy/worker.h"
 
@@ -40,6 +41,8 @@ class Gateway {
   const std::vector<net::NamedFd>& listeners() const { return listeners_; }
 
   runtime::ServerRegistry& registry() { return registry_; }
+  // The entry points' certificates (set and refreshed by the control plane).
+  net::TlsStore& tls() { return tls_; }
   Worker& worker(std::size_t i) { return *workers_.at(i); }
   // The worker that serves a connection `acceptor` accepted (accept_balance.h). Any worker's thread.
   Worker& home_for_connection(const Worker& acceptor);
@@ -61,6 +64,7 @@ class Gateway {
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<bool> draining_{false};
   runtime::ServerRegistry& registry_;
+  net::TlsStore tls_;  // before workers_: they keep a view of it
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::pair<std::string, tcp::endpoint>> bound_;
   std::vector<net::NamedFd> listeners_;

@@ -6,12 +6,12 @@ HangupWatch::~HangupWatch() {
   if (shared_) shared_->orphaned = true;
 }
 
-void HangupWatch::set_upstream(net::Socket* upstream) {
+void HangupWatch::set_upstream(net::Stream* upstream) {
   upstream_ = upstream;
   if (shared_) shared_->upstream = upstream;
 }
 
-void HangupWatch::start(net::Socket& client, net::ReadBuffer& into, bool grow) {
+void HangupWatch::start(net::Stream& client, net::ReadBuffer& into, bool grow) {
   if (!shared_) shared_ = std::make_shared<Shared>();  // once per connection, on its first slow answer
   if (shared_->state == State::reading) return;
   std::span<char> room = grow ? into.prepare(512) : into.tail();
@@ -40,7 +40,7 @@ void HangupWatch::start(net::Socket& client, net::ReadBuffer& into, bool grow) {
                          });
 }
 
-net::Task<void> HangupWatch::stop(net::Socket& client) {
+net::Task<void> HangupWatch::stop(net::Stream& client) {
   if (state() != State::reading) co_return;
   boost::system::error_code ignored;
   client.cancel(ignored);

@@ -14,6 +14,7 @@
 
 #include "net/io.h"
 #include "net/read_buffer.h"
+#include "net/stream.h"
 
 namespace modelgate::proxy {
 
@@ -33,11 +34,11 @@ class HangupWatch {
   // Starts the read on `client` into `into`: into its free tail as it is, or, with `grow`, into
   // room made for it. Nothing when already reading or when the buffer has no room (a pipelining
   // client filled it).
-  void start(net::Socket& client, net::ReadBuffer& into, bool grow);
+  void start(net::Stream& client, net::ReadBuffer& into, bool grow);
   // The socket a hang-up closes (null: none).
-  void set_upstream(net::Socket* upstream);
+  void set_upstream(net::Stream* upstream);
   // Cancels a pending read and waits until its handler ran (the buffer is then free to move).
-  net::Task<void> stop(net::Socket& client);
+  net::Task<void> stop(net::Stream& client);
 
   State state() const { return shared_ ? shared_->state : State::off; }
   bool client_gone() const { return state() == State::client_gone; }
@@ -47,10 +48,10 @@ class HangupWatch {
     bool orphaned = false;  // the watch is gone: the handler touches nothing else
     State state = State::off;
     net::ReadBuffer* into = nullptr;
-    net::Socket* upstream = nullptr;
+    net::Stream* upstream = nullptr;
   };
   std::shared_ptr<Shared> shared_;
-  net::Socket* upstream_ = nullptr;  // kept here until a watch starts: most answers need none
+  net::Stream* upstream_ = nullptr;  // kept here until a watch starts: most answers need none
 };
 
 }  // namespace modelgate::proxy

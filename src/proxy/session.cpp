@@ -103,7 +103,7 @@ Session::Session(net::Socket socket, Worker& worker, const std::string& entry_po
       watch_due_(worker.deadlines(), &Session::on_watch_due, this),
       in_(kInitialInput) {
   boost::system::error_code ec;
-  auto remote = client_.remote_endpoint(ec);
+  auto remote = client_.socket().remote_endpoint(ec);
   if (!ec) {
     auto addr = remote.address();
     if (addr.is_v6() && addr.to_v6().is_v4_mapped())
@@ -120,8 +120,25 @@ void Session::on_deadline(void* self) {
   if (s.upstream_) s.upstream_->socket.cancel(ignored);
 }
 
+// An entry point with http.tls: the handshake (certificate chosen by SNI, net/tls.h) before the
+// first request, within timeouts.readHeader; false when it failed and the connection closes.
+net::Task<bool> Session::accept_tls(std::chrono::milliseconds timeout) {
+  const auto& tls = worker_.server_tls();
+  if (!tls) co_return false;
+  auto& stream = client_.use_tls(tls->context(), tls);
+  deadline_.after(timeout);
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, net::try_op);
+  deadline_.clear();
+  if (ec) spdlog::debug("{}: TLS handshake with {} failed: {}", entry_point_, client_ip_text_, ec.message());
+  co_return !ec;
+}
+
 net::Task<void> Session::run() {
-  for (;;) {
+  bool handshake_ok = true;  // a plain connection awaits nothing here (no coroutine frame)
+  if (const auto* ep = worker_.routes()->snapshot->entry_point(entry_point_); ep && ep->spec.tls) {
+    handshake_ok = co_await accept_tls(ep->spec.timeouts.readHeader);
+  }
+  for (; handshake_ok;) {
     if (in_.empty()) {
       // Wait for the next request: the idle timeout applies until its first byte arrives.
       const runtime::EntryPointRuntime* ep = worker_.routes()->snapshot->entry_point(entry_point_);
@@ -142,7 +159,7 @@ net::Task<void> Session::run() {
   }
   deadline_.clear();
   boost::system::error_code ec;
-  client_.shutdown(net::Socket::shutdown_send, ec);
+  client_.socket().shutdown(net::Socket::shutdown_send, ec);
   if (state_ == State::lingering) co_await linger();
   client_.close(ec);
 }

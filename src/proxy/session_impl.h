@@ -53,6 +53,7 @@
 #include "http1/head.h"
 #include "net/io.h"
 #include "net/read_buffer.h"
+#include "net/stream.h"
 #include "runtime/catalogue.h"
 #include "runtime/snapshot.h"
 #include "proxy/worker.h"
@@ -100,6 +101,7 @@ class Session {
   net::Task<void> run();
 
  private:
+  net::Task<bool> accept_tls(std::chrono::milliseconds timeout);
   // session.cpp: one request/response exchange; false when the connection must close afterwards.
   net::Task<bool> serve_one();
   net::Task<bool> serve_routed(WorkerRoutes& routes, const runtime::EntryPointRuntime& ep);
@@ -142,6 +144,8 @@ class Session {
   Attempt failed(int kind, std::string why);
   net::Task<Attempt> attempt(Exchange& x, balancing::ServerState& server, bool may_retry);
   net::Task<boost::system::error_code> connect(UpstreamConnection& conn, balancing::ServerState& server);
+  net::Task<std::string> tls_handshake(UpstreamConnection& conn, balancing::ServerState& server,
+                                       const runtime::ServiceRuntime& service);
   net::Task<boost::system::error_code> send_request(Exchange& x, UpstreamConnection& conn);
   net::Task<boost::system::error_code> read_response_head(Exchange& x, UpstreamConnection& conn, bool& got_any);
   void set_upstream(UpstreamConnection* conn);
@@ -162,7 +166,7 @@ class Session {
   // up and more must be read) into x_->body_in, so that the head's views into in_ stay valid.
   enum class BodyBytes : std::uint8_t { in_input, in_body_buffer };
 
-  net::Socket client_;
+  net::Stream client_;  // TLS on an entry point with http.tls (handshake in run())
   Worker& worker_;
   const std::string& entry_point_;  // owned by the worker's listener
   net::Deadline deadline_;

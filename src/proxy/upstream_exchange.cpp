@@ -60,10 +60,22 @@ net::Task<error_code> Session::connect(UpstreamConnection& conn, balancing::Serv
     if (rec || results.empty()) co_return rec ? rec : asio::error::host_not_found;
     endpoint = *results.begin();
   }
-  auto [cec] = co_await conn.socket.async_connect(endpoint, net::try_op);
+  auto [cec] = co_await conn.socket.socket().async_connect(endpoint, net::try_op);
   if (cec) co_return cec;
-  conn.socket.set_option(tcp::no_delay(true), ec);
+  conn.socket.socket().set_option(tcp::no_delay(true), ec);
   co_return error_code{};
+}
+
+// The handshake with an https:// server, within the connect timeout set by the caller; why it
+// failed, or "" (the handshake is the connection's, so a pooled connection skips it).
+net::Task<std::string> Session::tls_handshake(UpstreamConnection& conn, balancing::ServerState& server,
+                                              const runtime::ServiceRuntime& service) {
+  if (!service.tls) co_return std::string("the service has no TLS client context");
+  auto& tls = conn.socket.use_tls(service.tls->context(), service.tls);
+  service.tls->prepare(tls.native_handle(), server.spec.host);
+  auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::client, net::try_op);
+  if (!ec) co_return std::string();
+  co_return net::handshake_error(tls.native_handle(), ec);
 }
 
 net::Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& conn) {
@@ -175,6 +187,15 @@ net::Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState
         runtime::record_failure(server, lb.passiveHealth, x.service.servers);
         co_return failed(Attempt::connect_failed, fmt::format("{}: connect: {}", server.spec.url,
                                       deadline_.expired() ? "timed out" : cec.message()));
+      }
+      if (server.spec.tls) {
+        std::string why = co_await tls_handshake(*conn, server, x.service);
+        if (!why.empty()) {
+          set_upstream(nullptr);
+          runtime::record_failure(server, lb.passiveHealth, x.service.servers);
+          co_return failed(Attempt::connect_failed, fmt::format("{}: TLS handshake: {}", server.spec.url,
+                                                                deadline_.expired() ? "timed out" : why));
+        }
       }
     }
     set_upstream(conn.get());

@@ -42,7 +42,8 @@ namespace {
 
 // An idle connection is unusable once the server closed it (end-of-file), reset it, or sent
 // anything at all (no request is outstanding). One non-blocking peek, no byte consumed.
-bool closed_by_server(net::Socket& socket) {
+bool closed_by_server(net::Stream& stream) {
+  net::Socket& socket = stream.socket();
   char byte;
   const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);

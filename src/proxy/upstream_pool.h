@@ -25,13 +25,14 @@
 #include "net/clock.h"
 #include "net/io.h"
 #include "net/read_buffer.h"
+#include "net/stream.h"
 
 namespace modelgate::proxy {
 
 struct UpstreamConnection {
   static constexpr std::size_t kBuffer = 16 * 1024;
   explicit UpstreamConnection(net::Executor ex) : socket(ex) {}
-  net::Socket socket;
+  net::Stream socket;  // TLS for an https:// server (made so by Session::connect)
   net::ReadBuffer buffer{kBuffer};
   std::shared_ptr<balancing::ServerState> server;  // keeps the pool key alive
   net::SteadyTime expires{};  // while pooled: unusable from then on

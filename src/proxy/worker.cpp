@@ -16,7 +16,7 @@
 namespace modelgate::proxy {
 
 Worker::Worker(Gateway& gateway, unsigned index)
-    : gateway_(gateway), index_(index), upstreams_(io_.get_executor()) {
+    : gateway_(gateway), index_(index), upstreams_(io_.get_executor()), tls_view_(gateway.tls()) {
   deadlines_.start(io_.get_executor());
 }
 

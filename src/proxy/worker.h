@@ -13,6 +13,7 @@
 #include "balancing/pool.h"
 #include "net/deadline.h"
 #include "net/io.h"
+#include "net/tls_store.h"
 #include "runtime/snapshot.h"
 #include "proxy/slot_queue.h"
 #include "runtime/worker_pools.h"
@@ -45,6 +46,8 @@ class Worker {
   UpstreamPool& upstreams() { return upstreams_; }
   net::DeadlineWheel& deadlines() { return deadlines_; }
   SlotQueue& slot_queue() { return slot_queue_; }
+  // The certificates for a new TLS connection (null when none is configured).
+  const std::shared_ptr<const net::ServerTls>& server_tls() { return tls_view_.current(); }
   // A slot of a server under maxConnections of the service whose counters are `counters` was
   // released on this worker: the waiter that goes first here, or else on another worker, is
   // woken; every other release goes to the other workers while some of theirs wait too.
@@ -107,6 +110,7 @@ class Worker {
   std::vector<std::string> acceptor_names_;
   std::atomic<bool> accepting_{true};
   std::shared_ptr<WorkerRoutes> routes_;
+  net::TlsStoreView tls_view_;
   runtime::WorkerPools pools_;
   std::uint64_t routes_generation_ = 0;
   std::thread thread_;

@@ -75,6 +75,29 @@ void ServerRegistry::collect() {
   keys_.collect();
 }
 
+namespace {
+
+// The TLS client context for a service's https:// servers (none when it has none).
+std::string client_tls(const config::Config& cfg, const config::LoadBalancer& lb,
+                       std::shared_ptr<const net::ClientTls>& out) {
+  if (std::none_of(lb.servers.begin(), lb.servers.end(), [](const auto& s) { return s.tls; })) return {};
+  net::ClientTlsOptions options;
+  if (!lb.serversTransport.empty()) {
+    auto it = cfg.serversTransports.find(lb.serversTransport);
+    if (it == cfg.serversTransports.end()) return fmt::format("unknown serversTransport \"{}\"", lb.serversTransport);
+    const auto& t = it->second;
+    options.rootCAs = t.rootCAs;
+    for (const auto& c : t.certificates) options.certificates.push_back({c.certFile, c.keyFile});
+    options.insecureSkipVerify = t.insecureSkipVerify;
+    options.serverName = t.serverName;
+  }
+  std::string why;
+  out = net::ClientTls::make(options, why);
+  return why;
+}
+
+}  // namespace
+
 std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_snapshot(
     config::Config cfg, ServerRegistry& registry) {
   auto snap = std::make_shared<Snapshot>();
@@ -101,6 +124,9 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
                         "cookie:NAME or body:FIELD",
                         name, svc.loadBalancer.hashKey));
       }
+    }
+    if (auto why = client_tls(cfg, svc.loadBalancer, rt.tls); !why.empty()) {
+      errors.push_back(fmt::format("service \"{}\": {}", name, why));
     }
     if (balancing::wants_prompt(strategy)) {
       rt.wants_prompt = true;

@@ -21,6 +21,7 @@
 #include "balancing/hash_key.h"
 #include "balancing/server_state.h"
 #include "config/config.h"
+#include "net/tls.h"
 #include "routing/rule.h"
 #include "tenancy/key_table.h"
 
@@ -45,7 +46,17 @@ struct ServiceRuntime {
   std::shared_ptr<ServiceCounters> counters;
   std::optional<balancing::HashKey> hash_key;  // set for strategies that hash a request key
   bool wants_prompt = false;  // the strategy reads the prompt's block chain (cache_aware)
+  // For its https:// servers: the TLS client context of loadBalancer.serversTransport (null when
+  // every server is http://).
+  std::shared_ptr<const net::ClientTls> tls;
 };
+
+// The certificates the entry points with http.tls serve, the default first (net::TlsStore::set).
+inline std::vector<net::CertificateFiles> server_certificates(const config::Config& cfg) {
+  std::vector<net::CertificateFiles> files;
+  for (const auto& c : cfg.tls.ordered()) files.push_back({c.certFile, c.keyFile});
+  return files;
+}
 
 struct Route {
   std::string name;

@@ -685,8 +685,7 @@ http:
       {"8:1", "global"},
       {"9:1", "tcp"},
       {"10:1", "udp"},
-      {"11:1", "tls"},
-      {"16:5", "entryPoints.web.http"},
+      {"16:12", "entryPoints.web.http.redirections"},
       {"17:5", "entryPoints.web.transport"},
       {"18:5", "entryPoints.web.forwardedHeaders"},
       {"19:5", "entryPoints.web.proxyProtocol"},
@@ -695,13 +694,11 @@ http:
       {"22:5", "entryPoints.web.udp"},
       {"23:5", "entryPoints.web.asDefault"},
       {"25:3", "http.middlewares"},
-      {"26:3", "http.serversTransports"},
       {"31:7", "http.routers.r.middlewares"},
       {"32:7", "http.routers.r.tls"},
       {"33:7", "http.routers.r.observability"},
       {"34:7", "http.routers.r.ruleSyntax"},
       {"39:9", "http.services.s.loadBalancer.sticky"},
-      {"40:9", "http.services.s.loadBalancer.serversTransport"},
       {"41:9", "http.services.s.loadBalancer.responseForwarding"},
   };
   ASSERT_EQ(r.diagnostics.size(), expected.size()) << all(r);
@@ -835,7 +832,7 @@ http:
     s:
       loadBalancer:
         servers:
-          - url: https://10.0.0.1:8443
+          - url: https://10.0.0.1:99999
           - url: 10.0.0.2:8080
           - url: http://10.0.0.3:99999
           - url: http://:8080
@@ -846,11 +843,11 @@ http:
           - http://10.0.0.6
 )yaml");
   EXPECT_FALSE(r.config);
-  const std::string expect = ", expected \"http://HOST[:PORT][/PATH]\"";
+  const std::string expect = ", expected \"http[s]://HOST[:PORT][/PATH]\"";
   EXPECT_EQ(lines_of(r),
             (std::vector<std::string>{
-                "test.yaml:9:18: error: http.services.s.loadBalancer.servers[0].url: https "
-                "upstreams are not supported yet, use http://",
+                "test.yaml:9:18: error: http.services.s.loadBalancer.servers[0].url: invalid "
+                "server URL \"https://10.0.0.1:99999\": the port 99999 is above 65535" + expect,
                 "test.yaml:10:18: error: http.services.s.loadBalancer.servers[1].url: invalid "
                 "server URL \"10.0.0.2:8080\": the scheme is missing" + expect,
                 "test.yaml:11:18: error: http.services.s.loadBalancer.servers[2].url: invalid "
@@ -1295,6 +1292,76 @@ http:
   EXPECT_EQ(find(r, "flavour"),
             "test.yaml:12:34: error: http.services.s.loadBalancer.serverMetrics.flavour: unknown "
             "flavour \"vlm\", expected auto, vllm, sglang, llamacpp or tgi, did you mean \"vllm\"?");
+}
+
+}  // namespace modelgate::config
+
+namespace modelgate::config {
+
+TEST(ConfigTls, EntryPointTlsCertificatesAndTransports) {
+  const LoadResult r = load(R"yaml(
+entryPoints:
+  websecure:
+    address: ":8443"
+    http:
+      tls: {}
+tls:
+  certificates:
+    - certFile: /nonexistent/cert.pem
+      keyFile: /nonexistent/key.pem
+http:
+  serversTransports:
+    internal:
+      insecureSkipVerify: true
+  services:
+    s:
+      loadBalancer:
+        serversTransport: internl
+        servers: [{url: "https://gpu1.internal"}, {url: "HTTPS://10.0.0.2:8443/v1"}]
+  routers:
+    r: {rule: "PathPrefix(`/`)", service: s}
+)yaml");
+  EXPECT_FALSE(r.config);
+  EXPECT_EQ(find(r, "certificates[0]"),
+            "test.yaml:8:17: error: tls.certificates[0]: cannot read \"/nonexistent/cert.pem\": No such file or "
+            "directory");
+  EXPECT_EQ(find(r, "http.tls"),
+            "test.yaml:5:12: error: entryPoints.websecure.http.tls: no certificate to serve, add "
+            "tls.certificates: [{certFile: cert.pem, keyFile: key.pem}] at the top level");
+  EXPECT_NE(find(r, "serversTransport:").find("unknown serversTransport \"internl\", did you mean \"internal\""),
+            std::string::npos)
+      << all(r);
+  EXPECT_NE(find(r, "insecureSkipVerify"), "") << all(r);
+}
+
+TEST(ConfigTls, HttpsServersGetPort443AndTheirTransport) {
+  const LoadResult r = load(R"yaml(
+entryPoints:
+  web: {address: ":8080"}
+http:
+  serversTransports:
+    internal: {insecureSkipVerify: true, serverName: gpu.internal}
+  services:
+    s:
+      loadBalancer:
+        serversTransport: internal
+        servers: [{url: "https://gpu1.internal"}, {url: "HTTPS://10.0.0.2:8443/v1"}, {url: "http://10.0.0.3"}]
+  routers:
+    r: {rule: "PathPrefix(`/`)", service: s}
+)yaml");
+  ASSERT_TRUE(r.config) << all(r);
+  const auto& servers = r.config->services.at("s").loadBalancer.servers;
+  EXPECT_TRUE(servers[0].tls);
+  EXPECT_EQ(servers[0].port, 443);
+  EXPECT_EQ(servers[0].hostHeader(), "gpu1.internal");
+  EXPECT_TRUE(servers[1].tls);
+  EXPECT_EQ(servers[1].port, 8443);
+  EXPECT_EQ(servers[1].basePath, "/v1");
+  EXPECT_FALSE(servers[2].tls);
+  EXPECT_EQ(r.config->services.at("s").loadBalancer.serversTransport, "internal");
+  const auto& t = r.config->serversTransports.at("internal");
+  EXPECT_TRUE(t.insecureSkipVerify);
+  EXPECT_EQ(t.serverName, "gpu.internal");
 }
 
 }  // namespace modelgate::config

@@ -16,19 +16,22 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Two connected loopback sockets on the worker's executor type.
-struct Pair {
-  net::Socket near;
-  net::Socket far;
-};
-Pair connected(asio::io_context& io) {
+// The far end of a new loopback connection is `far`; its near end (accepted) is returned.
+net::Socket accept_from(asio::io_context& io, net::Socket& far) {
   net::Acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  net::Socket far(io.get_executor());
   far.connect(acceptor.local_endpoint());
   net::Socket near(io.get_executor());
   acceptor.accept(near);
-  return {std::move(near), std::move(far)};
+  return near;
 }
+
+// Two connected loopback sockets on the worker's executor type; the near one a stream, as a
+// session's connections are.
+struct Pair {
+  explicit Pair(asio::io_context& io) : far(io.get_executor()), near(accept_from(io, far)) {}
+  net::Socket far;
+  net::Stream near;
+};
 
 // Runs the loop until `done` or a second has passed.
 template <class Done>
@@ -43,18 +46,18 @@ void run_until(asio::io_context& io, Done done) {
 // A client connection with its input buffer, as a session has them.
 struct HangupWatchTest : ::testing::Test {
   asio::io_context io;
-  Pair client = connected(io);
+  Pair client{io};
   net::ReadBuffer in{64};
   HangupWatchTest() { in.prepare(64); }
 };
 
-net::Task<void> stop_then(HangupWatch& watch, net::Socket& client, bool& stopped) {
+net::Task<void> stop_then(HangupWatch& watch, net::Stream& client, bool& stopped) {
   co_await watch.stop(client);
   stopped = true;
 }
 
 TEST_F(HangupWatchTest, ClientThatLeavesClosesTheUpstream) {
-  auto upstream = connected(io);
+  Pair upstream{io};
   HangupWatch watch;
   watch.set_upstream(&upstream.near);
   watch.start(client.near, in, false);
@@ -78,8 +81,8 @@ TEST_F(HangupWatchTest, EarlyBytesOfTheNextRequestAreKept) {
 // closing an upstream socket that now belongs to someone else, or committing into a freed buffer.
 TEST(HangupWatchLifetime, AWatchThatIsGoneTouchesNothing) {
   asio::io_context io;
-  auto client = connected(io);
-  auto upstream = connected(io);
+  Pair client{io};
+  Pair upstream{io};
   auto in = std::make_unique<net::ReadBuffer>(64);
   in->prepare(64);
   auto watch = std::make_unique<HangupWatch>();

@@ -35,7 +35,7 @@ class UpstreamPool : public ::testing::Test {
   // A connection of the pool to the listener; the server's end is kept in `peers`.
   std::unique_ptr<mp::UpstreamConnection> connected() {
     auto conn = pool.make(*server);
-    conn->socket.connect(acceptor.local_endpoint());
+    conn->socket.socket().connect(acceptor.local_endpoint());
     peers.push_back(acceptor.accept());
     return conn;
   }
