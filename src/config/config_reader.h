@@ -8,6 +8,8 @@
 //   entry_points.cpp     entryPoints
 //   routers.cpp          http.routers
 //   services.cpp         http.services (load balancer, servers, health, retry, timeouts, discovery)
+//   middlewares.cpp      http.middlewares (one kind each), and the references to them
+//   middleware_kinds.cpp the settings of each middleware kind
 //
 // Names that refer to other sections (router -> service, router -> entry point, ping -> entry
 // point) and addresses that would collide are only collected during the walk, and checked after
@@ -18,6 +20,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -75,6 +78,20 @@ class ConfigReader : private YamlReader {
   void load_router(const std::string& name, const YAML::Mark& key, const Entry& e);
   void check_rule(const Entry& e, Router& r);
 
+  // middlewares.cpp
+  void load_middlewares(const Entry& e);
+  void load_middleware(const std::string& name, const YAML::Mark& key, const Entry& e);
+  void read_middleware_names(const Entry& e, std::vector<std::string>& out);
+  void check_middleware_refs();
+  // middleware_kinds.cpp; false: the kind is not implemented (warned or refused)
+  bool load_middleware_kind(std::string_view kind, const Entry& f, Middleware& m);
+  void read_nets(const Entry& e, std::vector<routing::IpNet>& out);
+  void load_ip_strategy(const Entry& e, IpStrategy& s);
+  void load_source_criterion(const Entry& e, SourceCriterion& c);
+  void read_htpasswd_line(std::string_view line, const std::string& where, SourcePos at,
+                          std::vector<HtpasswdUser>& out);
+  void read_htpasswd_file(const std::string& path, const Entry& e, std::vector<HtpasswdUser>& out);
+
   // services.cpp
   void load_service(const std::string& name, const YAML::Mark& key, const Entry& e);
   void load_load_balancer(const Entry& e, LoadBalancer& lb);
@@ -92,6 +109,8 @@ class ConfigReader : private YamlReader {
   Config config_;
   std::vector<std::pair<std::string, Reference>> service_refs_;  // router name, reference
   std::vector<Reference> entry_point_refs_;
+  std::vector<Reference> middleware_refs_;
+  std::set<std::string> ignored_middlewares_;  // defined with a kind that is not implemented
   std::vector<Listener> listeners_;
   std::optional<YAML::Mark> entry_points_key_;
   std::optional<YAML::Mark> admin_address_;
