@@ -53,28 +53,59 @@ awaitable<std::tuple<beast::error_code, tcp::endpoint>> resolve(asio::any_io_exe
   co_return std::tuple{beast::error_code{}, results.begin()->endpoint()};
 }
 
+// Connects to host:port within `deadline`; an error in `result` when it cannot.
+awaitable<bool> open_stream(beast::tcp_stream& stream, const std::string& host, std::uint16_t port,
+                            std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds timeout,
+                            ProbeResult& result) {
+  const asio::any_io_executor ex = stream.get_executor();  // named: see net/asio.h on co_await temporaries
+  auto [rec, endpoint] = co_await resolve(ex, host, port, deadline);
+  if (rec) {
+    result.error = describe(fmt::format("resolve {}", host), rec, timeout);
+    co_return false;
+  }
+  stream.expires_at(deadline);  // one deadline for connect, write and read together
+  auto [cec] = co_await stream.async_connect(endpoint, net::nothrow);
+  if (cec) {
+    result.error = describe("connect", cec, timeout);
+    co_return false;
+  }
+  co_return true;
+}
+
+// Reads the answer whole into `result` (the body up to kMaxProbeBody).
+awaitable<void> read_answer(beast::tcp_stream& stream, std::chrono::milliseconds timeout, bool keep_headers,
+                            ProbeResult& result) {
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(64 * 1024);
+  parser.body_limit(kMaxProbeBody);
+  auto [rdec, read] = co_await http::async_read(stream, buffer, parser, net::nothrow);
+  if (rdec == http::error::body_limit) {
+    result.error = fmt::format("read response: body larger than {} bytes", kMaxProbeBody);
+    co_return;
+  }
+  if (rdec) {
+    result.error = describe("read response", rdec, timeout);
+    co_return;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  result.status = static_cast<int>(parser.get().result_int());
+  if (keep_headers) {
+    for (const auto& f : parser.get()) result.headers.emplace_back(f.name_string(), f.value());
+  }
+  result.body = std::move(parser.get().body());
+}
+
 }  // namespace
 
 awaitable<ProbeResult> http_get(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
                                 std::string_view host_header, std::string_view path,
                                 std::chrono::milliseconds timeout) {
   ProbeResult result;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-
-  auto [rec, endpoint] = co_await resolve(ex, host, port, deadline);
-  if (rec) {
-    result.error = describe(fmt::format("resolve {}", host), rec, timeout);
-    co_return result;
-  }
-
   beast::tcp_stream stream(ex);
-  stream.expires_at(deadline);  // one deadline for connect, write and read together
-  auto [cec] = co_await stream.async_connect(endpoint, net::nothrow);
-  if (cec) {
-    result.error = describe("connect", cec, timeout);
+  if (!co_await open_stream(stream, host, port, std::chrono::steady_clock::now() + timeout, timeout, result))
     co_return result;
-  }
-
   http::request<http::empty_body> request{http::verb::get, path, 11};
   request.set(http::field::host, host_header);
   request.set(http::field::user_agent, kUserAgent);
@@ -85,24 +116,22 @@ awaitable<ProbeResult> http_get(asio::any_io_executor ex, const std::string& hos
     result.error = describe("send request", wec, timeout);
     co_return result;
   }
+  co_await read_answer(stream, timeout, false, result);
+  co_return result;
+}
 
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.header_limit(64 * 1024);
-  parser.body_limit(kMaxProbeBody);
-  auto [rdec, read] = co_await http::async_read(stream, buffer, parser, net::nothrow);
-  if (rdec == http::error::body_limit) {
-    result.error = fmt::format("read response: body larger than {} bytes", kMaxProbeBody);
+awaitable<ProbeResult> http_request(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
+                                    std::string head, std::chrono::milliseconds timeout) {
+  ProbeResult result;
+  beast::tcp_stream stream(ex);
+  if (!co_await open_stream(stream, host, port, std::chrono::steady_clock::now() + timeout, timeout, result))
+    co_return result;
+  auto [wec, written] = co_await asio::async_write(stream, asio::buffer(head), net::nothrow);
+  if (wec) {
+    result.error = describe("send request", wec, timeout);
     co_return result;
   }
-  if (rdec) {
-    result.error = describe("read response", rdec, timeout);
-    co_return result;
-  }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  result.status = static_cast<int>(parser.get().result_int());
-  result.body = std::move(parser.get().body());
+  co_await read_answer(stream, timeout, true, result);
   co_return result;
 }
 

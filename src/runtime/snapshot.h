@@ -22,6 +22,7 @@
 #include "balancing/server_state.h"
 #include "config/config.h"
 #include "routing/rule.h"
+#include "runtime/middleware.h"
 
 namespace modelgate::runtime {
 
@@ -52,6 +53,7 @@ struct Route {
   int priority = 0;
   std::uint32_t service = 0;  // index into Snapshot::services
   bool upstream_header = false;
+  std::shared_ptr<const MiddlewareChain> middlewares;  // null: none (the usual case)
 };
 
 struct EntryPointRuntime {
@@ -88,6 +90,8 @@ class ServerRegistry {
   void commit(const std::string& service, const config::LoadBalancer& lb, std::uint64_t number);
   // Forgets states no snapshot holds any more.
   void collect();
+  // The counters of rateLimit and inFlightReq middlewares, kept the same way.
+  MiddlewareStates& middleware_states() { return middleware_states_; }
 
  private:
   struct Definition {
@@ -99,6 +103,7 @@ class ServerRegistry {
   std::map<std::string, std::weak_ptr<ServiceCounters>> counters_;
   std::map<std::string, Definition> definitions_;
   std::uint64_t next_definition_ = 1;
+  MiddlewareStates middleware_states_;
 };
 
 // Errors are human-readable lines (e.g. an unimplemented strategy).
