@@ -215,3 +215,28 @@ TEST(Middlewares, GuardingKindNotImplementedIsRefusedAtStartAndOnReload) {
   EXPECT_EQ(c.get("/").status, 200);  // the running configuration stays
   EXPECT_TRUE(gw.process().running());
 }
+
+TEST(Middlewares, RateLimitCountersSurviveAReloadWhileUnchanged) {
+  CaptureServer upstream;
+  const auto with = [&](int generation, int burst) {
+    return config(upstream.port(),
+                  "    limited: {rule: \"PathPrefix(`/limited`)\", service: s, middlewares: [limit]}\n"
+                  "    marker: {rule: \"PathPrefix(`/marker`)\", service: s, middlewares: [gen]}\n",
+                  "    limit: {rateLimit: {average: 1, period: 1h, burst: " + std::to_string(burst) + "}}\n" +
+                      "    gen: {headers: {customResponseHeaders: {X-Generation: \"" + std::to_string(generation) +
+                      "\"}}}\n");
+  };
+  mt::GatewayProcess gw(with(1, 1));
+  mt::HttpClient c("127.0.0.1", gw.port());
+  EXPECT_EQ(c.get("/limited").status, 200);
+  EXPECT_EQ(c.get("/limited").status, 429);
+  const auto reloaded = [&](const std::string& generation) {
+    return mt::wait_until([&] { return c.get("/marker").header("X-Generation") == generation; }, 12s, 50ms);
+  };
+  gw.write_config(with(2, 1));  // another middleware changed: this one's bucket is kept, still empty
+  ASSERT_TRUE(reloaded("2")) << gw.process().output();
+  EXPECT_EQ(c.get("/limited").status, 429);
+  gw.write_config(with(3, 2));  // its own definition changed: a new, full bucket
+  ASSERT_TRUE(reloaded("3")) << gw.process().output();
+  EXPECT_EQ(c.get("/limited").status, 200);
+}
