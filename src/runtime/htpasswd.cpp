@@ -13,10 +13,15 @@ namespace {
 
 using Digest = std::array<unsigned char, 16>;
 
-// An MD5 computation over several pieces (OpenSSL's EVP interface).
+// MD5 over several pieces (OpenSSL's EVP interface); one context, restarted for each digest, so
+// the 1002 digests of one check allocate once.
 class Md5 {
  public:
-  Md5() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) { EVP_DigestInit_ex(ctx_.get(), EVP_md5(), nullptr); }
+  Md5() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) { start(); }
+  Md5& start() {
+    EVP_DigestInit_ex(ctx_.get(), EVP_md5(), nullptr);
+    return *this;
+  }
   Md5& add(std::string_view s) {
     EVP_DigestUpdate(ctx_.get(), s.data(), s.size());
     return *this;
@@ -71,8 +76,9 @@ bool crypt_matches(std::string_view hash, std::string_view password) {
 // Poul-Henning Kamp's MD5-crypt, as published in FreeBSD's documentation of crypt(3).
 std::string md5_crypt(std::string_view password, std::string_view salt, std::string_view magic) {
   salt = salt.substr(0, std::min(salt.find('$'), std::size_t{8}));
-  const Digest alternate = Md5().add(password).add(salt).add(password).done();
-  Md5 first;
+  Md5 md5;
+  const Digest alternate = md5.add(password).add(salt).add(password).done();
+  Md5& first = md5.start();
   first.add(password).add(magic).add(salt);
   for (std::size_t left = password.size(); left > 0; left -= std::min(left, std::size_t{16})) {
     first.add(alternate, std::min(left, std::size_t{16}));
@@ -83,7 +89,7 @@ std::string md5_crypt(std::string_view password, std::string_view salt, std::str
   Digest d = first.done();
   // 1000 rounds to slow down guessing.
   for (int i = 0; i < 1000; ++i) {
-    Md5 round;
+    Md5& round = md5.start();
     if ((i & 1) != 0) round.add(password); else round.add(d);
     if (i % 3 != 0) round.add(salt);
     if (i % 7 != 0) round.add(password);

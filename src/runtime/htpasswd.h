@@ -7,8 +7,8 @@
 //                       algorithm (Poul-Henning Kamp's md5crypt, 1000 rounds)
 //   {SHA}               base64 of the SHA-1 of the password (OpenSSL), unsalted: weak, accepted
 //                       because existing files have it
-// The final comparison is constant-time (CRYPTO_memcmp). bcrypt is slow on purpose (about a
-// millisecond per check at cost 5, 50 ms at cost 10): it runs on the worker that serves the request.
+// The final comparison is constant-time (CRYPTO_memcmp). bcrypt is slow on purpose (milliseconds
+// per check at cost 5, tens at cost 10): it runs on the worker that serves the request.
 #pragma once
 
 #include <string>
