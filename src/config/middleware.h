@@ -32,7 +32,8 @@ struct IpStrategy {
   std::vector<routing::IpNet> excludedIPs;
 };
 
-// How requests are grouped for rateLimit and inFlightReq (Traefik's sourceCriterion).
+// How requests are grouped for rateLimit and inFlightReq (Traefik's sourceCriterion; without one,
+// rateLimit groups by address and inFlightReq by Host, as Traefik does).
 struct SourceCriterion {
   enum class By : std::uint8_t { ip, header, host } by = By::ip;
   IpStrategy ipStrategy;

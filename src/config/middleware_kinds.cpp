@@ -206,6 +206,9 @@ bool ConfigReader::load_middleware_kind(std::string_view kind, const Entry& f, M
     if (m.address.empty()) error(f.mark, fmt::format("{}: missing \"address\", expected the URL of the auth service", f.path));
   } else if (kind == "rateLimit" || kind == "inFlightReq") {
     m.kind = kind == "rateLimit" ? K::rateLimit : K::inFlightReq;
+    // Traefik's defaults without a sourceCriterion: the peer's address for rateLimit, the Host
+    // for inFlightReq.
+    if (m.kind == K::inFlightReq) m.sourceCriterion.by = SourceCriterion::By::host;
     each_key(f, kind == "rateLimit" ? kRateLimit : kInFlightReq, [&](std::string_view k, const Entry& e) {
       int n = 0;
       if (k == "sourceCriterion") load_source_criterion(e, m.sourceCriterion);

@@ -67,9 +67,22 @@ TEST(MiddlewareConfig, EveryKindLoads) {
   EXPECT_EQ(c.middlewares.at("limit").burst, 50);
   EXPECT_EQ(c.middlewares.at("limit").sourceCriterion.by, SourceCriterion::By::header);
   EXPECT_EQ(c.middlewares.at("flight").sourceCriterion.by, SourceCriterion::By::host);
+  EXPECT_EQ(c.middlewares.at("limit").sourceCriterion.requestHeaderName, "X-Key");
   EXPECT_EQ(c.middlewares.at("redirect").port, "8443");
   EXPECT_EQ(c.middlewares.at("fwd").authPort, 4181);
   EXPECT_EQ(c.middlewares.at("fwd").authPath, "/check");
+}
+
+TEST(MiddlewareConfig, SourceCriterionDefaultsAreTraefiks) {
+  const LoadResult r = load_with("    m: {rateLimit: {average: 1}}\n    n: {inFlightReq: {amount: 1}}\n", "[m, n]");
+  ASSERT_TRUE(r.config) << all(r);
+  EXPECT_EQ(r.config->middlewares.at("m").sourceCriterion.by, SourceCriterion::By::ip);
+  EXPECT_EQ(r.config->middlewares.at("n").sourceCriterion.by, SourceCriterion::By::host);
+  const LoadResult both = load_with(
+      "    m: {rateLimit: {average: 1, sourceCriterion: {requestHost: true, requestHeaderName: X}}}\n");
+  EXPECT_FALSE(both.config);
+  EXPECT_NE(all(both).find("expected one of ipStrategy, requestHeaderName or requestHost"), std::string::npos)
+      << all(both);
 }
 
 TEST(MiddlewareConfig, GuardingKindsNotImplementedAreRefused) {
