@@ -16,7 +16,9 @@
 #pragma once
 
 #include <atomic>
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,11 +64,17 @@ class RateLimiter {
  public:
   // `average` requests per `period_ns`, `burst` at once; average > 0.
   RateLimiter(std::int64_t average, std::int64_t period_ns, std::int64_t burst)
-      : interval_(std::max<std::int64_t>(1, period_ns / average)), tolerance_((std::max<std::int64_t>(burst, 1) - 1) * interval_) {}
+      : interval_(std::max<std::int64_t>(1, period_ns / average)), tolerance_(tolerance(interval_, burst)) {}
   // 0 when the request is admitted; else how long (ns) until one from this source would be.
   std::int64_t admit(std::uint64_t source, std::int64_t now_ns);
 
  private:
+  // (burst - 1) * interval, held far below overflow for a huge burst over a long period.
+  static std::int64_t tolerance(std::int64_t interval, std::int64_t burst) {
+    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max() / 4;
+    const std::int64_t extra = std::max<std::int64_t>(burst, 1) - 1;
+    return extra > kMax / interval ? kMax : extra * interval;
+  }
   const std::int64_t interval_;
   const std::int64_t tolerance_;
   SourceSlots slots_;

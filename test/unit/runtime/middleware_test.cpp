@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -205,6 +206,11 @@ TEST(MiddlewareRateLimit, BurstThenAverageAtTheEdges) {
   // After a long pause the bucket is full again, not fuller.
   for (int i = 0; i < 3; ++i) EXPECT_EQ(c.pass(a, edits, reply, t0 + 60 * kSecond), 0) << i;
   EXPECT_EQ(c.pass(a, edits, reply, t0 + 60 * kSecond), 429);
+}
+
+TEST(MiddlewareRateLimit, HugeBurstOverALongPeriodDoesNotOverflow) {
+  RateLimiter limiter(1, 3600 * kSecond, std::numeric_limits<std::int64_t>::max());
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(limiter.admit(7, 1000 * kSecond), 0) << i;
 }
 
 TEST(MiddlewareRateLimit, StateSurvivesAReloadOnlyWhenUnchanged) {
