@@ -240,3 +240,16 @@ TEST(Middlewares, RateLimitCountersSurviveAReloadWhileUnchanged) {
   ASSERT_TRUE(reloaded("3")) << gw.process().output();
   EXPECT_EQ(c.get("/limited").status, 200);
 }
+
+TEST(Middlewares, ForwardAuthServiceThatCannotBeReachedIs500) {
+  CaptureServer upstream;
+  std::uint16_t closed = 0;
+  { closed = CaptureServer().port(); }  // a port nothing listens on any more
+  mt::GatewayProcess gw(config(upstream.port(), "    r: {rule: \"PathPrefix(`/`)\", service: s, middlewares: [fwd]}\n",
+                               "    fwd: {forwardAuth: {address: \"http://127.0.0.1:" + std::to_string(closed) + "/\"}}\n"));
+  mt::HttpClient c("127.0.0.1", gw.port());
+  auto r = c.get("/v1/models");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_NE(r.body.find("auth_service_unavailable"), std::string::npos) << r.body;
+  EXPECT_EQ(upstream.requests(), 0);
+}
