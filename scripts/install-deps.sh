@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libboost1.81-dev libyaml-cpp-dev libsimdjson-dev libfmt-dev libspdlog-dev
-  libssl-dev libgtest-dev libgmock-dev libcli11-dev
+  libssl-dev libcrypt-dev libgtest-dev libgmock-dev libcli11-dev
   # sd_notify for Type=notify services; systemd-analyze verifies the unit in the tests.
   libsystemd-dev systemd
   # API keys' day and month budgets across restarts (auth.budgetsFile).
@@ -23,7 +23,7 @@ packages=(
   # Tests: promtool validates /metrics; headless Chromium loads the dashboard.
   prometheus chromium
   # The nginx article's clients and load tool (test/seed/); ab also as the HTTP/1.0 client of the
-  # integration tests.
+  # integration tests; htpasswd makes the basicAuth entries of the middleware tests.
   python3-requests python3-aiohttp apache2-utils
 )
 

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/middleware.h"
 #include "http1/field.h"
 #include "routing/rule.h"
 
@@ -68,6 +69,7 @@ struct Router {
   std::string service;
   std::optional<int> priority;           // unset: length of the rule, as in Traefik
   std::vector<std::string> entryPoints;  // empty: every entry point
+  std::vector<std::string> middlewares;  // names in Config::middlewares, run in this order
   bool upstreamHeader = false;
   SourcePos pos;
   SourcePos rulePos;  // position of the first character of the rule text in the file
@@ -284,6 +286,7 @@ struct Config {
   std::map<std::string, ModelAlias> models;
   std::map<std::string, ServersTransport> serversTransports;
   Tls tls;
+  std::map<std::string, Middleware> middlewares;  // implemented kinds only (others warned or refused)
   Ping ping;
   Log log;
   Admin admin;

@@ -10,6 +10,8 @@
 //   routers.cpp          http.routers
 //   services.cpp         http.services (load balancer, servers, health, retry, timeouts, discovery)
 //   tls_sections.cpp     tls (certificates), http.serversTransports, entry points' http.tls
+//   middlewares.cpp      http.middlewares (one kind each), and the references to them
+//   middleware_kinds.cpp the settings of each middleware kind
 //
 // Names that refer to other sections (router -> service, router -> entry point, ping -> entry
 // point) and addresses that would collide are only collected during the walk, and checked after
@@ -20,6 +22,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -89,6 +92,20 @@ class ConfigReader : private YamlReader {
   void load_router(const std::string& name, const YAML::Mark& key, const Entry& e);
   void check_rule(const Entry& e, Router& r);
 
+  // middlewares.cpp
+  void load_middlewares(const Entry& e);
+  void load_middleware(const std::string& name, const YAML::Mark& key, const Entry& e);
+  void read_middleware_names(const Entry& e, std::vector<std::string>& out);
+  void check_middleware_refs();
+  // middleware_kinds.cpp; false: the kind is not implemented (warned or refused)
+  bool load_middleware_kind(std::string_view kind, const Entry& f, Middleware& m);
+  void read_nets(const Entry& e, std::vector<routing::IpNet>& out);
+  void load_ip_strategy(const Entry& e, IpStrategy& s);
+  void load_source_criterion(const Entry& e, SourceCriterion& c);
+  void read_htpasswd_line(std::string_view line, const std::string& where, SourcePos at,
+                          std::vector<HtpasswdUser>& out);
+  void read_htpasswd_file(const std::string& path, const Entry& e, std::vector<HtpasswdUser>& out);
+
   // services.cpp
   void load_service(const std::string& name, const YAML::Mark& key, const Entry& e);
   void load_load_balancer(const Entry& e, LoadBalancer& lb);
@@ -109,6 +126,8 @@ class ConfigReader : private YamlReader {
   std::vector<Reference> transport_refs_;            // loadBalancer.serversTransport
   std::vector<std::pair<std::string, YAML::Mark>> tls_entry_points_;  // name, its http.tls
   std::optional<YAML::Mark> tls_key_;
+  std::vector<Reference> middleware_refs_;
+  std::set<std::string> ignored_middlewares_;  // defined with a kind that is not implemented
   std::vector<Listener> listeners_;
   std::optional<YAML::Mark> entry_points_key_;
   std::optional<YAML::Mark> admin_address_;

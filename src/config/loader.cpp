@@ -37,7 +37,7 @@ const Schema kTop{
     {"api", "providers", "certificatesResolvers", "experimental", "metrics", "tracing",
      "serversTransport", "tcpServersTransport", "global", "hostResolver", "spiffe", "core", "ocsp",
      "tcp", "udp"}};
-const Schema kHttp{{"routers", "services", "serversTransports"}, {"middlewares"}};
+const Schema kHttp{{"routers", "services", "serversTransports", "middlewares"}};
 
 }  // namespace
 
@@ -63,6 +63,7 @@ LoadResult ConfigReader::run() {
     load_root(documents[0]);
     check_references();
     check_tls();
+    check_middleware_refs();
     check_listeners();
   } catch (const YAML::Exception& e) {  // not expected: every access is type-checked first
     report(Severity::error, pos_at(e.mark.line, e.mark.column),
@@ -128,6 +129,8 @@ void ConfigReader::load_http(const Entry& e) {
                  [&](const std::string& name, const YAML::Mark& k, const Entry& v) {
                    load_servers_transport(name, k, v);
                  });
+    } else if (key == "middlewares") {
+      load_middlewares(f);
     } else {
       each_named(f, "a map of services such as {NAME: {loadBalancer: {servers: [...]}}}",
                  [&](const std::string& name, const YAML::Mark& k, const Entry& v) {

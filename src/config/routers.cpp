@@ -16,8 +16,8 @@ namespace modelgate::config::detail {
 
 namespace {
 
-const Schema kRouter{{"rule", "service", "priority", "entryPoints", "upstreamHeader"},
-                     {"middlewares", "tls", "observability", "ruleSyntax"}};
+const Schema kRouter{{"rule", "service", "priority", "entryPoints", "upstreamHeader", "middlewares"},
+                     {"tls", "observability", "ruleSyntax"}};
 
 }  // namespace
 
@@ -47,6 +47,8 @@ void ConfigReader::load_router(const std::string& name, const YAML::Mark& key, c
         entry_point_refs_.push_back({ep, item.path, item.mark});
         r.entryPoints.push_back(std::move(ep));
       });
+    } else if (k == "middlewares") {
+      read_middleware_names(f, r.middlewares);
     } else if (k == "upstreamHeader") {
       read_bool(f, r.upstreamHeader);
     }

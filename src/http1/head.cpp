@@ -92,7 +92,7 @@ void write_request_head(std::string& out, const http1::RequestHead& req, const U
   out.append(req.method);
   out.push_back(' ');
   out.append(head.base_path);
-  out.append(req.target);
+  out.append(head.target.empty() ? req.target : head.target);
   out.append(" HTTP/1.1\r\n");
   append_field(out, "Host", head.host_header);
 
@@ -106,8 +106,10 @@ void write_request_head(std::string& out, const http1::RequestHead& req, const U
       continue;
     }
     if (skip_field(kind, f.name, connection, false)) continue;
+    if (head.edits && head.edits->touches(f.name)) continue;
     append_field(out, f.name, f.value);
   }
+  if (head.edits) head.edits->append_to(out);
   out.append("X-Forwarded-For: ");
   if (!prior_xff.empty()) {
     out.append(prior_xff);
@@ -129,8 +131,10 @@ void write_response_head(std::string& out, const http1::ResponseHead& res, const
   out.append("\r\n");
   for (const auto& f : res.headers()) {
     if (skip_field(classify(f.name), f.name, res.connection, head.keep_content_length)) continue;
+    if (head.edits && head.edits->touches(f.name)) continue;
     append_field(out, f.name, f.value);
   }
+  if (head.edits) head.edits->append_to(out);
   if (!head.upstream.empty()) append_field(out, "X-Upstream", head.upstream);
   out.append(head.extra);
   append_framing(out, head.framing);

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "http1/field_edits.h"
 #include "http1/parser.h"
 
 namespace modelgate::http1 {
@@ -25,6 +26,8 @@ struct UpstreamRequestHead {
   std::string_view client_ip;      // appended to X-Forwarded-For
   std::string_view original_host;  // X-Forwarded-Host
   Framing framing;
+  std::string_view target;           // non-empty: sent instead of the request's (a rewritten path)
+  const FieldEdits* edits = nullptr;  // fields set or removed by middlewares
 };
 
 // Appends "METHOD target HTTP/1.1\r\n...\r\n\r\n" to `out`.
@@ -37,6 +40,7 @@ struct ClientResponseHead {
   bool keep_content_length = false;  // a HEAD answer: its Content-Length describes the body it omits
   std::string_view upstream;       // non-empty: add "X-Upstream: <value>"
   std::string_view extra;          // more complete header lines ("Name: value\r\n"), usually ""
+  const FieldEdits* edits = nullptr;  // fields set or removed by middlewares
 };
 
 // Appends "HTTP/1.1 status reason\r\n...\r\n\r\n" to `out`.

@@ -56,21 +56,29 @@ awaitable<std::tuple<beast::error_code, tcp::endpoint>> resolve(asio::any_io_exe
   co_return std::tuple{beast::error_code{}, results.begin()->endpoint()};
 }
 
-// The request and its answer, over a plain or a TLS stream.
-template <class Stream>
-awaitable<void> exchange(Stream& stream, std::string_view host_header, std::string_view path,
-                         std::chrono::milliseconds timeout, ProbeResult& result) {
-  http::request<http::empty_body> request{http::verb::get, path, 11};
-  request.set(http::field::host, host_header);
-  request.set(http::field::user_agent, kUserAgent);
-  request.set(http::field::accept, "application/json");
-  request.set(http::field::connection, "close");
-  auto [wec, written] = co_await http::async_write(stream, request, net::nothrow);
-  if (wec) {
-    result.error = describe("send request", wec, timeout);
-    co_return;
+// Resolves host and connects within `deadline`; an error in `result` when it cannot.
+awaitable<bool> open_stream(beast::tcp_stream& stream, const std::string& host, std::uint16_t port,
+                            std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds timeout,
+                            ProbeResult& result) {
+  const asio::any_io_executor ex = stream.get_executor();  // named: see net/asio.h on co_await temporaries
+  auto [rec, endpoint] = co_await resolve(ex, host, port, deadline);
+  if (rec) {
+    result.error = describe(fmt::format("resolve {}", host), rec, timeout);
+    co_return false;
   }
+  stream.expires_at(deadline);  // one deadline for connect, handshake, write and read together
+  auto [cec] = co_await stream.async_connect(endpoint, net::nothrow);
+  if (cec) {
+    result.error = describe("connect", cec, timeout);
+    co_return false;
+  }
+  co_return true;
+}
 
+// Reads the answer whole into `result` (the body up to kMaxProbeBody), over a plain or a TLS stream.
+template <class Stream>
+awaitable<void> read_answer(Stream& stream, std::chrono::milliseconds timeout, bool keep_headers,
+                            ProbeResult& result) {
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.header_limit(64 * 1024);
@@ -85,7 +93,27 @@ awaitable<void> exchange(Stream& stream, std::string_view host_header, std::stri
     co_return;
   }
   result.status = static_cast<int>(parser.get().result_int());
+  if (keep_headers) {
+    for (const auto& f : parser.get()) result.headers.emplace_back(f.name_string(), f.value());
+  }
   result.body = std::move(parser.get().body());
+}
+
+// The GET and its answer, over a plain or a TLS stream.
+template <class Stream>
+awaitable<void> exchange(Stream& stream, std::string_view host_header, std::string_view path,
+                         std::chrono::milliseconds timeout, ProbeResult& result) {
+  http::request<http::empty_body> request{http::verb::get, path, 11};
+  request.set(http::field::host, host_header);
+  request.set(http::field::user_agent, kUserAgent);
+  request.set(http::field::accept, "application/json");
+  request.set(http::field::connection, "close");
+  auto [wec, written] = co_await http::async_write(stream, request, net::nothrow);
+  if (wec) {
+    result.error = describe("send request", wec, timeout);
+    co_return;
+  }
+  co_await read_answer(stream, timeout, false, result);
 }
 
 }  // namespace
@@ -94,21 +122,9 @@ awaitable<ProbeResult> http_get(asio::any_io_executor ex, const std::string& hos
                                 std::string_view host_header, std::string_view path,
                                 std::chrono::milliseconds timeout, std::shared_ptr<const net::ClientTls> tls) {
   ProbeResult result;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-
-  auto [rec, endpoint] = co_await resolve(ex, host, port, deadline);
-  if (rec) {
-    result.error = describe(fmt::format("resolve {}", host), rec, timeout);
-    co_return result;
-  }
-
   beast::tcp_stream stream(ex);
-  stream.expires_at(deadline);  // one deadline for connect, handshake, write and read together
-  auto [cec] = co_await stream.async_connect(endpoint, net::nothrow);
-  if (cec) {
-    result.error = describe("connect", cec, timeout);
+  if (!co_await open_stream(stream, host, port, std::chrono::steady_clock::now() + timeout, timeout, result))
     co_return result;
-  }
   beast::error_code ignored;
   if (!tls) {
     co_await exchange(stream, host_header, path, timeout, result);
@@ -125,6 +141,23 @@ awaitable<ProbeResult> http_get(asio::any_io_executor ex, const std::string& hos
   }
   co_await exchange(secure, host_header, path, timeout, result);
   secure.next_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  co_return result;
+}
+
+awaitable<ProbeResult> http_request(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
+                                    std::string head, std::chrono::milliseconds timeout) {
+  ProbeResult result;
+  beast::tcp_stream stream(ex);
+  if (!co_await open_stream(stream, host, port, std::chrono::steady_clock::now() + timeout, timeout, result))
+    co_return result;
+  auto [wec, written] = co_await asio::async_write(stream, asio::buffer(head), net::nothrow);
+  if (wec) {
+    result.error = describe("send request", wec, timeout);
+    co_return result;
+  }
+  co_await read_answer(stream, timeout, true, result);
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   co_return result;
 }
 

@@ -1,4 +1,5 @@
-// A one-shot HTTP/1.1 GET for the control plane: health checks and model discovery.
+// A one-shot HTTP/1.1 GET for the control plane: health checks and model discovery; and a one-shot
+// request with a head given whole, for forwardAuth.
 //
 // One fresh connection per probe, `Connection: close`: probes are rare (seconds apart), so a
 // pooled connection would save little and could hide a server that stopped accepting new ones,
@@ -16,6 +17,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -30,6 +33,7 @@ struct ProbeResult {
   std::string error;  // empty: a complete response arrived (whatever its status)
   int status = 0;     // 0 when there was no response
   std::string body;   // the response body, at most kMaxProbeBody bytes
+  std::vector<std::pair<std::string, std::string>> headers;  // http_request only: the response's fields
 
   bool ok() const { return error.empty(); }
 };
@@ -41,5 +45,11 @@ boost::asio::awaitable<ProbeResult> http_get(boost::asio::any_io_executor ex, co
                                              std::uint16_t port, std::string_view host_header,
                                              std::string_view path, std::chrono::milliseconds timeout,
                                              std::shared_ptr<const net::ClientTls> tls = nullptr);
+
+// Sends `head` (a complete request head, which should say `Connection: close`, and no body) to
+// host:port and reads the answer with its header fields; forwardAuth's call to an auth service.
+boost::asio::awaitable<ProbeResult> http_request(boost::asio::any_io_executor ex, const std::string& host,
+                                                 std::uint16_t port, std::string head,
+                                                 std::chrono::milliseconds timeout);
 
 }  // namespace modelgate::http1

@@ -48,6 +48,7 @@ net::Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamCon
   }
   out.keep_alive = client_keep;
   out.extra = xs.extra_head;
+  if (x.route.middlewares && x.route.middlewares->edits_response) out.edits = &xs.edits.response;
   out.http10 = http10;
   if (x.route.upstream_header) out.upstream = conn.server->spec.url;
   const bool chunked_out = out.framing.kind == http1::Framing::chunked;

@@ -334,6 +334,11 @@ net::Task<bool> Session::serve_routed(WorkerRoutes& routes, const runtime::Entry
   const runtime::Route& route = *decision.route;
   x.record.router = route.name;
   x.record.service = snap.services[route.service].name;
+  struct GiveBack {  // the in-flight counters of inFlightReq middlewares, when the request is over
+    runtime::RequestEdits& edits;
+    ~GiveBack() { edits.release(); }
+  } give_back{x.edits};
+  if (route.middlewares && !co_await run_middlewares(*route.middlewares, keep_alive)) co_return keep_alive;
   if (x.caller) co_return co_await forward_keyed(snap, ep, route, routes, keep_alive, query);
   const bool body_read = x.view.model_state != routing::ModelState::not_read;
   if (x.view.model_state == routing::ModelState::present) x.record.model = x.model;

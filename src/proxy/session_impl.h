@@ -6,6 +6,7 @@
 //   upstream_exchange.cpp one try on one server: connect, send the request, await the answer head
 //   relay.cpp             the answer's way back to the client
 //   hangup_watch.cpp      noticing a client that leaves while the server works
+//   middleware_run.cpp    a router's middlewares, and forwardAuth's call to the auth service
 //
 // A session keeps only what an idle keep-alive connection needs: its socket, its deadline and a
 // small input buffer. Everything a request needs while it is served (the parsed heads, the output
@@ -89,6 +90,7 @@ struct ExchangeState {
   std::string tap_out;            // bytes to forward when the tap removes an injected usage event
   bool usage_injected = false;    // the client did not ask for usage; the gateway did
   balancing::PromptChain prompt;  // the prompt's block chain, for cache_aware
+  runtime::RequestEdits edits;    // what the route's middlewares change (only read when it has some)
 };
 
 class Session {
@@ -134,6 +136,12 @@ class Session {
   net::Task<boost::system::error_code> read_body_bytes();  // more into x_->body_in; sets body_fault_
   net::Task<boost::system::error_code> send_continue_once();
   void end_request_bytes();  // the request is over: what follows it in the input stays for the next
+
+  // middleware_run.cpp: true when the request goes on to be forwarded; otherwise it was answered
+  // (`keep_alive` then says whether the connection goes on).
+  net::Task<bool> run_middlewares(const runtime::MiddlewareChain& chain, bool& keep_alive);
+  net::Task<bool> ask_auth(const config::Middleware& m, runtime::MiddlewareReply& reply);
+  net::Task<bool> reply_middleware(const runtime::MiddlewareReply& r, bool keep_alive);
 
   // forward.cpp
   struct Exchange;  // one request's forwarding state across attempts

@@ -209,9 +209,13 @@ net::Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState
     } clear_upstream{*this};
     server.requests.fetch_add(1, std::memory_order_relaxed);
     xs.head.clear();
-    http1::write_request_head(xs.head, req,
-                       {lb.passHostHeader ? original_host_ : std::string_view(server.host_header),
-                        server.spec.basePath, client_ip_text_, original_host_, x.framing});
+    http1::UpstreamRequestHead out{lb.passHostHeader ? original_host_ : std::string_view(server.host_header),
+                                   server.spec.basePath, client_ip_text_, original_host_, x.framing};
+    if (x.route.middlewares) {
+      out.target = xs.edits.path_set ? std::string_view(xs.edits.target) : std::string_view{};
+      out.edits = &xs.edits.request;
+    }
+    http1::write_request_head(xs.head, req, out);
     if (auto sec = co_await send_request(x, *conn)) {
       // The client's body was malformed, stalled or cut: the client's fault, not the server's.
       if (body_fault_ != BodyRead::ok) co_return Attempt{Attempt::final, co_await refuse_body(body_fault_)};

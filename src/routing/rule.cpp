@@ -29,6 +29,9 @@
 // regexp on a short path. Exact matchers cost tens of nanoseconds; prefer them where they do.
 #include "routing/rule.h"
 
+#include "routing/ip_net.h"
+#include "routing/regexp.h"
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
@@ -82,12 +85,6 @@ constexpr MatcherSpec kMatchers[] = {
     {"ClientIP", Kind::client_ip, 1, kAny, "ip-or-cidr, ..."},
     {"Model", Kind::model, 1, kAny, "name, ..."},
     {"ModelRegexp", Kind::model_regexp, 1, 1, "regexp"},
-};
-
-// An address block: `base` has its host bits cleared; IPv4 blocks are IPv4-mapped (prefix + 96).
-struct IpNet {
-  IpAddress base;
-  unsigned prefix = 128;
 };
 
 struct Matcher {
@@ -163,15 +160,6 @@ bool host_matches(const std::vector<std::string>& hosts, std::string_view host) 
   if (host.empty()) return false;
   return std::any_of(hosts.begin(), hosts.end(),
                      [&](const std::string& h) { return equals_folded(host, h); });
-}
-
-bool in_net(const IpNet& net, const IpAddress& ip) {
-  const unsigned whole = net.prefix / 8;
-  const unsigned bits = net.prefix % 8;
-  if (std::memcmp(net.base.bytes.data(), ip.bytes.data(), whole) != 0) return false;
-  if (bits == 0) return true;
-  const auto mask = static_cast<std::uint8_t>(0xff << (8 - bits));
-  return (ip.bytes[whole] & mask) == net.base.bytes[whole];
 }
 
 int hex_value(char c) {
@@ -359,109 +347,6 @@ std::string arity_message(const MatcherSpec& spec, std::size_t got) {
 
 bool is_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-}
-
-// libstdc++'s default executor backtracks: exponential time on patterns like (a*)*b, and one
-// stack frame per input character, which overflows on a 100 KB path. Its __polynomial option
-// selects the Thompson-NFA executor instead (linear in the input, no deep recursion), at the price
-// of back-references, which Go's regexp, and so Traefik, does not have either. A plausible
-// `^([a-z0-9]+-?)*\.example\.com$` takes seconds on a 24-character hostile Host when
-// backtracking, microseconds this way. No captures are ever read: nosubs.
-#if defined(__GLIBCXX__)
-constexpr auto kRegexSyntax =
-    std::regex::ECMAScript | std::regex::nosubs | std::regex_constants::__polynomial;
-#else
-constexpr auto kRegexSyntax = std::regex::ECMAScript | std::regex::nosubs;
-#endif
-
-// libstdc++'s regexp compiler recurses once per term (and per group): about 100 bytes of stack
-// per character, so a pattern of 100 000 characters overflows an 8 MiB stack (found by fuzz_rule).
-// Route regexps are short; this bound leaves a margin of about 20, and still of 5 with
-// AddressSanitizer's larger frames.
-constexpr std::size_t kMaxRegexChars = 4096;
-
-// libstdc++'s regex compiler reads the number of a back-reference or of a repeat count into a
-// long with no bound: past 19 digits that is undefined behaviour (found by fuzz_rule). The numbers
-// are checked first, with Go's rules: no back-references, repeat counts of at most 1000.
-constexpr std::uint64_t kMaxRepeat = 1000;
-
-bool numbers_fit(std::string_view p, std::string& error) {
-  const auto digit = [&](std::size_t i) { return i < p.size() && p[i] >= '0' && p[i] <= '9'; };
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    if (p[i] == '\\') {
-      if (digit(i + 1) && p[i + 1] != '0') {
-        error = "back-references are not supported, as in Go's regexp";
-        return false;
-      }
-      ++i;  // the escaped character
-      continue;
-    }
-    if (p[i] != '{' || !digit(i + 1)) continue;
-    for (std::size_t j = i + 1; j < p.size() && (digit(j) || p[j] == ','); ++j) {
-      if (!digit(j)) continue;
-      std::size_t end = j;
-      while (digit(end)) ++end;
-      const std::string_view number = p.substr(j, end - j);
-      if (number.size() > 4 || std::stoull(std::string(number)) > kMaxRepeat) {
-        error = fmt::format("repeat count {} is over {}, the most Go's regexp allows", number, kMaxRepeat);
-        return false;
-      }
-      j = end - 1;
-    }
-  }
-  return true;
-}
-
-std::optional<std::regex> compile_regex(std::string_view pattern, std::string& error) {
-  if (!numbers_fit(pattern, error)) return std::nullopt;
-  auto flags = kRegexSyntax;
-  if (pattern.starts_with("(?i)")) {
-    flags |= std::regex::icase;
-    pattern.remove_prefix(4);
-  }
-  try {
-    return std::regex(pattern.begin(), pattern.end(), flags);
-  } catch (const std::regex_error& e) {
-    if (e.code() == std::regex_constants::error_complexity) {
-      error = "back-references are not supported, as in Go's regexp";
-    } else {
-      error = e.what();
-      if (error.ends_with('.')) error.pop_back();
-    }
-    return std::nullopt;
-  }
-}
-
-// "10.0.0.0/8", "fd00::/8", "127.0.0.1", "::1". Host bits are cleared, as Go's net.ParseCIDR does.
-std::optional<IpNet> parse_net(std::string_view text, std::string& error) {
-  const std::size_t slash = text.find('/');
-  const std::string_view address = text.substr(0, slash);
-  const auto ip = IpAddress::parse(address);
-  if (!ip) {
-    error = "expected an IPv4 or IPv6 address or CIDR such as `10.0.0.0/8` or `fd00::/8`";
-    return std::nullopt;
-  }
-  const bool v4 = address.find(':') == std::string_view::npos;
-  const unsigned max_prefix = v4 ? 32 : 128;
-  IpNet net{*ip, 128};
-  if (slash != std::string_view::npos) {
-    const std::string_view digits = text.substr(slash + 1);
-    unsigned prefix = 0;
-    const bool numeric =
-        !digits.empty() && digits.size() <= 3 && std::all_of(digits.begin(), digits.end(), is_digit);
-    if (numeric) {
-      for (char c : digits) prefix = prefix * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (!numeric || prefix > max_prefix) {
-      error = "prefix length must be a number from 0 to " + std::to_string(max_prefix);
-      return std::nullopt;
-    }
-    net.prefix = v4 ? prefix + 96 : prefix;
-  }
-  for (unsigned bit = net.prefix; bit < 128; ++bit) {
-    net.base.bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
-  }
-  return net;
 }
 
 // ---- Tokens. ----
@@ -800,24 +685,6 @@ class Parser {
 };
 
 }  // namespace
-
-std::optional<IpAddress> IpAddress::parse(std::string_view text) {
-  char buffer[INET6_ADDRSTRLEN];  // inet_pton wants a C string; no IP text is longer
-  if (text.empty() || text.size() >= sizeof buffer) return std::nullopt;
-  std::memcpy(buffer, text.data(), text.size());
-  buffer[text.size()] = '\0';
-  IpAddress ip;
-  if (text.find(':') == std::string_view::npos) {
-    std::uint8_t v4[4];
-    if (inet_pton(AF_INET, buffer, v4) != 1) return std::nullopt;
-    ip.bytes[10] = 0xff;
-    ip.bytes[11] = 0xff;
-    std::memcpy(ip.bytes.data() + 12, v4, 4);
-    return ip;
-  }
-  if (inet_pton(AF_INET6, buffer, ip.bytes.data()) != 1) return std::nullopt;
-  return ip;
-}
 
 Rule::Rule(std::string text, std::unique_ptr<Node> root, bool needs_model)
     : text_(std::move(text)), root_(std::move(root)), needs_model_(needs_model) {}

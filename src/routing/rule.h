@@ -22,16 +22,11 @@
 #include <vector>
 
 #include "http1/field.h"
+#include "routing/ip_net.h"
 
 namespace modelgate::routing {
 
 using HeaderField = http1::Field;
-
-// An IPv4 or IPv6 address in network order; IPv4 is stored as IPv4-mapped IPv6 (::ffff:a.b.c.d).
-struct IpAddress {
-  std::array<std::uint8_t, 16> bytes{};
-  static std::optional<IpAddress> parse(std::string_view text);
-};
 
 enum class ModelState : std::uint8_t {
   not_read,  // body not read yet: a Model matcher cannot decide

@@ -186,7 +186,9 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
       }
       rt.routes.push_back(Route{r_name, std::move(rule),
                                 router.effectivePriority(), svc->second,
-                                router.upstreamHeader || ep.upstreamHeader});
+                                router.upstreamHeader || ep.upstreamHeader,
+                                compile_middlewares(r_name, router.middlewares, cfg.middlewares,
+                                                    registry.middleware_states())});
     }
     // Highest priority first; equal priorities by name so the order never depends on map layout.
     std::stable_sort(rt.routes.begin(), rt.routes.end(),

@@ -24,6 +24,7 @@
 #include "net/tls.h"
 #include "routing/rule.h"
 #include "tenancy/key_table.h"
+#include "runtime/middleware.h"
 
 namespace modelgate::runtime {
 
@@ -64,6 +65,7 @@ struct Route {
   int priority = 0;
   std::uint32_t service = 0;  // index into Snapshot::services
   bool upstream_header = false;
+  std::shared_ptr<const MiddlewareChain> middlewares;  // null: none (the usual case)
 };
 
 struct EntryPointRuntime {
@@ -103,6 +105,8 @@ class ServerRegistry {
   void collect();
   // The API keys' limiter states, kept the same way (by key name).
   tenancy::KeyRegistry& keys() { return keys_; }
+  // The counters of rateLimit and inFlightReq middlewares, kept the same way.
+  MiddlewareStates& middleware_states() { return middleware_states_; }
 
  private:
   struct Definition {
@@ -115,6 +119,7 @@ class ServerRegistry {
   std::map<std::string, Definition> definitions_;
   std::uint64_t next_definition_ = 1;
   tenancy::KeyRegistry keys_;
+  MiddlewareStates middleware_states_;
 };
 
 // Errors are human-readable lines (e.g. an unimplemented strategy).

@@ -2,12 +2,8 @@
 // behind, X-Forwarded-* are added, Host is passed or replaced. A tiny capturing server records
 // the exact bytes the gateway sends.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <thread>
-
+#include "support/capture_server.h"
 #include "support/gateway_process.h"
 #include "support/http_client.h"
 
@@ -15,66 +11,7 @@ namespace mt = modelgate::test;
 
 namespace {
 
-// Accepts connections on 127.0.0.1:0 and answers every request 200 with an empty body, keeping
-// the head of the last request it saw.
-class CaptureServer {
- public:
-  CaptureServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 16);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~CaptureServer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  std::uint16_t port() const { return port_; }
-  std::string last_head() {
-    std::lock_guard lock(mutex_);
-    return last_head_;
-  }
-
- private:
-  void serve() {
-    for (;;) {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      std::string data;
-      char buf[4096];
-      for (;;) {
-        auto end = data.find("\r\n\r\n");
-        if (end != std::string::npos) {
-          {
-            std::lock_guard lock(mutex_);
-            last_head_ = data.substr(0, end + 4);
-          }
-          data.erase(0, end + 4);
-          static constexpr char kReply[] =
-              "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\nX-Hop: x\r\n\r\nok";
-          if (::write(c, kReply, sizeof kReply - 1) < 0) break;
-          continue;
-        }
-        auto n = ::read(c, buf, sizeof buf);
-        if (n <= 0) break;
-        data.append(buf, static_cast<std::size_t>(n));
-      }
-      ::close(c);
-    }
-  }
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::string last_head_;
-};
+using mt::CaptureServer;
 
 std::string config(std::uint16_t port, bool pass_host) {
   return "entryPoints:\n  web: {address: \"127.0.0.1:0\"}\nhttp:\n  routers:\n    all: {rule: "

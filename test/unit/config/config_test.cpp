@@ -654,7 +654,7 @@ entryPoints:
     udp: {}
     asDefault: true
 http:
-  middlewares: {auth: {}}
+  middlewares: {auth: {compress: {}}}
   serversTransports: {t: {}}
   routers:
     r:
@@ -693,8 +693,7 @@ http:
       {"21:5", "entryPoints.web.http3"},
       {"22:5", "entryPoints.web.udp"},
       {"23:5", "entryPoints.web.asDefault"},
-      {"25:3", "http.middlewares"},
-      {"31:7", "http.routers.r.middlewares"},
+      {"25:24", "http.middlewares.auth.compress"},
       {"32:7", "http.routers.r.tls"},
       {"33:7", "http.routers.r.observability"},
       {"34:7", "http.routers.r.ruleSyntax"},
