@@ -80,6 +80,19 @@ bool allow_model(const tenancy::Caller& caller, const std::string& model, ErrorR
   return false;
 }
 
+void append_standing(const tenancy::Caller& caller, std::string& extra_head) {
+  if (!caller) return;
+  const tenancy::Key& key = *caller.key;
+  tenancy::Admission left;
+  const auto w = tenancy::windows_at(limiter().unix_ms());
+  left.remaining_requests = key.limits.requestsPerMinute -
+                            std::min(key.limits.requestsPerMinute, key.state->requests_minute.used(w.minute));
+  left.remaining_tokens =
+      key.limits.tokensPerMinute - std::min(key.limits.tokensPerMinute, key.state->tokens_minute.used(w.minute));
+  left.reset_requests_ms = left.reset_tokens_ms = w.minute_end_ms - w.unix_ms;
+  append_rate_headers(extra_head, key.limits, left);
+}
+
 bool admit(const tenancy::Caller& caller, std::uint64_t body_bytes, tenancy::Admission& admission,
            std::string& extra_head, ErrorReply& error) {
   const tenancy::Key& key = *caller.key;
@@ -90,14 +103,7 @@ bool admit(const tenancy::Caller& caller, std::uint64_t body_bytes, tenancy::Adm
   }
   const std::int64_t ms = admission.retry_after_ms;
   // A refused request consumed nothing: the headers show what is left for the next one.
-  tenancy::Admission left = admission;
-  const auto w = tenancy::windows_at(limiter().unix_ms());
-  left.remaining_requests = key.limits.requestsPerMinute -
-                            std::min(key.limits.requestsPerMinute, key.state->requests_minute.used(w.minute));
-  left.remaining_tokens =
-      key.limits.tokensPerMinute - std::min(key.limits.tokensPerMinute, key.state->tokens_minute.used(w.minute));
-  left.reset_requests_ms = left.reset_tokens_ms = w.minute_end_ms - w.unix_ms;
-  append_rate_headers(extra_head, key.limits, left);
+  append_standing(caller, extra_head);
   fmt::format_to(std::back_inserter(extra_head), "Retry-After: {}\r\n", (ms + 999) / 1000);
   error.status = 429;
   error.code = "rate_limit_exceeded";

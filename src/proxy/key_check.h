@@ -27,6 +27,9 @@ bool allow_model(const tenancy::Caller& caller, const std::string& model, ErrorR
 // Appends the x-ratelimit-* fields (and Retry-After) to `extra_head` either way.
 bool admit(const tenancy::Caller& caller, std::uint64_t body_bytes, tenancy::Admission& admission,
            std::string& extra_head, ErrorReply& error);
+// Appends the x-ratelimit-* fields as they stand, taking nothing: for keyed answers that are not
+// forwarded (403 model_not_allowed, the gateway's own model list).
+void append_standing(const tenancy::Caller& caller, std::string& extra_head);
 // The request is over: its usage corrects the estimate, its concurrency slot is given back.
 void finish(const tenancy::Caller& caller, const tenancy::Admission& admission,
             std::optional<std::uint64_t> prompt_tokens, std::optional<std::uint64_t> completion_tokens);

@@ -207,8 +207,8 @@ net::Task<bool> Session::reply_body(int status, std::string_view content_type, s
                                bool keep_alive) {
   x_->record.status = status;
   keep_alive = keep_alive && request_read();
-  x_->head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n{}", status,
-                         http1::reason_phrase(status), content_type, body.size(),
+  x_->head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}{}\r\n{}", status,
+                         http1::reason_phrase(status), content_type, body.size(), x_->extra_head,
                          http1::connection_field(keep_alive, x_->req.version < 11), body);
   const bool written = co_await write_client(x_->head, kReplyTimeout);
   co_return written && keep_alive;
@@ -311,7 +311,10 @@ net::Task<bool> Session::serve_routed(WorkerRoutes& routes, const runtime::Entry
     if (!authenticate(*snap.keys, x.req, x.caller, x.error)) co_return co_await reply_error(keep_alive);
     x.record.key = x.caller.name;
     query.key = x.caller.key;
-    if (decision.kind == RouteDecision::model_list) decision = decide_route(query);  // the key's models only
+    if (decision.kind == RouteDecision::model_list) {
+      decision = decide_route(query);  // the key's models only
+      append_standing(x.caller, x.extra_head);
+    }
   }
   while (decision.kind == RouteDecision::need_body) {
     if (!co_await read_routing_body(snap, ep, keep_alive, query.model_field, query.form)) co_return keep_alive;
@@ -358,7 +361,10 @@ net::Task<bool> Session::forward_keyed(const runtime::Snapshot& snap, const runt
   const bool body_read = x.view.model_state != routing::ModelState::not_read;
   if (x.view.model_state == routing::ModelState::present) {
     x.record.model = x.model;
-    if (!allow_model(x.caller, x.requested_model, x.error)) co_return co_await reply_error(keep_alive);
+    if (!allow_model(x.caller, x.requested_model, x.error)) {
+      append_standing(x.caller, x.extra_head);
+      co_return co_await reply_error(keep_alive);
+    }
   }
   const std::uint64_t body_bytes = body_read ? x.body.size() : x.req.body == http1::Body::length ? x.req.content_length : 0;
   if (!admit(x.caller, body_bytes, x.admission, x.extra_head, x.error)) co_return co_await reply_error(keep_alive);

@@ -26,8 +26,9 @@ constexpr const char* kQwen = "Qwen2.5-0.5B-Instruct";
 mt::Headers bearer(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }
 
 // The pool of gateway_process.h, with the admin API on a free port and `keys` as auth.keys.
-std::string config(const std::string& dir, std::uint16_t sim_port, const std::string& keys) {
-  return mt::pool_config({sim_port}) + "admin: {address: \"127.0.0.1:0\"}\nauth:\n  budgetsFile: " + dir +
+std::string config(const std::string& dir, std::uint16_t sim_port, const std::string& keys,
+                   const std::string& lb_extra = "") {
+  return mt::pool_config({sim_port}, lb_extra) + "admin: {address: \"127.0.0.1:0\"}\nauth:\n  budgetsFile: " + dir +
          "/budgets.sqlite\n  keys:\n" + keys;
 }
 
@@ -78,6 +79,32 @@ TEST(AuthLimits, RequestsPerMinuteAdmitExactlyTheLimitWithOpenAiHeaders) {
             std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("modelgate_key_requests_total{key=\"limited\"} 3"), std::string::npos) << metrics;
+}
+
+TEST(AuthLimits, AnswersNotForwardedCarryTheHeadersAndTakeNothing) {
+  const std::string dir = mt::temp_dir();
+  mt::SimProcess sim("vm1", {"--models", kQwen});
+  mt::GatewayProcess gw(config(dir, sim.port(),
+                               "    - {name: narrow, key: sk-n, models: [\"glm*\"], limits: {requestsPerMinute: 5, "
+                               "tokensPerMinute: 1000}}\n    - {name: all, key: sk-all}\n",
+                               "        discoverModels: {interval: 150ms}\n"));  // the gateway lists the models
+  mt::HttpClient c("127.0.0.1", gw.port());
+  ASSERT_TRUE(mt::wait_until(
+      [&] { return c.get("/v1/models", bearer("sk-all")).body.find(kQwen) != std::string::npos; }, 5000ms));
+  start_early_in_a_minute();
+  for (int i = 0; i < 2; ++i) {
+    auto refused = c.post_json("/v1/chat/completions", mt::chat_json(kQwen), bearer("sk-n"));
+    ASSERT_EQ(refused.status, 403) << refused.body;
+    EXPECT_EQ(refused.header("x-ratelimit-limit-requests"), "5");
+    EXPECT_EQ(refused.header("x-ratelimit-remaining-requests"), "5");  // a 403 takes nothing
+    EXPECT_EQ(refused.header("x-ratelimit-limit-tokens"), "1000");
+    EXPECT_EQ(refused.header("x-ratelimit-remaining-tokens"), "1000");
+    EXPECT_TRUE(std::regex_match(refused.header("x-ratelimit-reset-requests"), kResetFormat));
+  }
+  auto list = c.get("/v1/models", bearer("sk-n"));
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_EQ(list.header("x-ratelimit-limit-requests"), "5");
+  EXPECT_EQ(list.header("x-ratelimit-remaining-requests"), "5");
 }
 
 TEST(AuthLimits, TokensPerMinuteCountTheEstimateThenTheUsage) {
