@@ -116,7 +116,7 @@ void write_request_head(std::string& out, const http1::RequestHead& req, const U
     out.append(", ");
   }
   out.append(head.client_ip);
-  out.append("\r\nX-Forwarded-Proto: http\r\n");
+  out.append(head.tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
   if (!head.original_host.empty()) append_field(out, "X-Forwarded-Host", head.original_host);
   append_framing(out, head.framing);
   out.append("\r\n");

@@ -28,6 +28,7 @@ struct UpstreamRequestHead {
   Framing framing;
   std::string_view target;           // non-empty: sent instead of the request's (a rewritten path)
   const FieldEdits* edits = nullptr;  // fields set or removed by middlewares
+  bool tls = false;                   // the client came over TLS: X-Forwarded-Proto: https
 };
 
 // Appends "METHOD target HTTP/1.1\r\n...\r\n\r\n" to `out`.

@@ -43,7 +43,8 @@ net::Task<bool> Session::run_middlewares(const runtime::MiddlewareChain& chain, 
   runtime::MiddlewareReply reply;
   const runtime::MiddlewareRequest request{
       x.req, x.view.path, x.view.query, original_host_, client_ip_,
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count()};
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count(),
+      client_.is_tls()};
   for (const auto& step : chain.steps) {
     runtime::StepResult result = runtime::run_step(step, request, x.edits, reply);
     if (result == runtime::StepResult::ask_auth && co_await ask_auth(*step.spec, reply)) continue;
@@ -71,7 +72,7 @@ net::Task<bool> Session::ask_auth(const config::Middleware& m, runtime::Middlewa
   }
   const auto has = [&](std::string_view name) { return m.trustForwardHeader && !x.req.get(name).empty(); };
   if (!has("x-forwarded-method")) fmt::format_to(std::back_inserter(head), "X-Forwarded-Method: {}\r\n", x.req.method);
-  if (!has("x-forwarded-proto")) head += "X-Forwarded-Proto: http\r\n";
+  if (!has("x-forwarded-proto")) head += client_.is_tls() ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n";
   if (!has("x-forwarded-host")) fmt::format_to(std::back_inserter(head), "X-Forwarded-Host: {}\r\n", original_host_);
   if (!has("x-forwarded-uri")) fmt::format_to(std::back_inserter(head), "X-Forwarded-Uri: {}\r\n", x.req.target);
   fmt::format_to(std::back_inserter(head), "X-Forwarded-For: {}{}{}\r\nConnection: close\r\n\r\n", prior_xff,

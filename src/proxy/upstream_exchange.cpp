@@ -211,6 +211,7 @@ net::Task<Session::Attempt> Session::attempt(Exchange& x, balancing::ServerState
     xs.head.clear();
     http1::UpstreamRequestHead out{lb.passHostHeader ? original_host_ : std::string_view(server.host_header),
                                    server.spec.basePath, client_ip_text_, original_host_, x.framing};
+    out.tls = client_.is_tls();
     if (x.route.middlewares) {
       out.target = xs.edits.path_set ? std::string_view(xs.edits.target) : std::string_view{};
       out.edits = &xs.edits.request;

@@ -133,9 +133,12 @@ StepResult redirect_scheme(const config::Middleware& m, const MiddlewareRequest&
     port = host.substr(colon + 1);
     host = host.substr(0, colon);
   }
-  // The entry points speak plain HTTP: a request is already where it should be when the scheme
-  // is http and the port is the one asked for.
-  if (m.scheme == "http" && (m.port.empty() || m.port == (port.empty() ? "80" : port))) return StepResult::next;
+  // A request is already where it should be when it came by the scheme asked for, on the port
+  // asked for (the scheme's default when the Host names none).
+  const std::string_view scheme = req.tls ? "https" : "http";
+  if (m.scheme == scheme && (m.port.empty() || m.port == (port.empty() ? (req.tls ? "443" : "80") : port))) {
+    return StepResult::next;
+  }
   const bool default_port = m.port.empty() || (m.scheme == "https" && m.port == "443") ||
                             (m.scheme == "http" && m.port == "80");
   const bool safe = req.head.method == "GET" || req.head.method == "HEAD";

@@ -45,6 +45,7 @@ struct MiddlewareRequest {
   std::string_view host;   // the Host header as sent
   const routing::IpAddress& peer;
   std::int64_t now_ns = 0;  // steady clock
+  bool tls = false;         // the request came over TLS (an entry point with http.tls)
 };
 
 // What the steps did to a request, applied when it is forwarded (and its answer relayed).

@@ -14,6 +14,7 @@
 #include <regex>
 #include <thread>
 
+#include "support/capture_server.h"
 #include "support/gateway_process.h"
 #include "support/sim_process.h"
 #include "support/sim_stats.h"
@@ -248,4 +249,30 @@ TEST(Tls, ClientThatLeavesCancelsTheGenerationOverTls) {
   EXPECT_NE(r.code, 0) << "expected curl to give up first: " << r.output;
   EXPECT_TRUE(mt::wait_until([&] { return mt::sim_stat(sim.port(), "aborted") >= 1; }, 1500ms))
       << "the sim kept generating for a TLS client that left; gateway output:\n" << gw.process().output();
+}
+
+TEST(Tls, ServersAndMiddlewaresKnowTheRequestCameOverTls) {
+  mt::TlsFiles files = mt::make_tls_files();
+  mt::CaptureServer server;
+  mt::GatewayProcess gw("entryPoints:\n"
+                        "  web: {address: \"127.0.0.1:0\"}\n"
+                        "  websecure: {address: \"127.0.0.1:0\", http: {tls: {}}}\n"
+                        "tls:\n"
+                        "  certificates: [{certFile: " + files.cert + ", keyFile: " + files.key + "}]\n"
+                        "http:\n"
+                        "  middlewares:\n"
+                        "    to-https: {redirectScheme: {scheme: https}}\n"
+                        "  routers:\n"
+                        "    all: {rule: \"PathPrefix(`/`)\", service: s, middlewares: [to-https]}\n"
+                        "  services:\n"
+                        "    s: {loadBalancer: {servers: [{url: \"http://127.0.0.1:" +
+                        std::to_string(server.port()) + "\"}]}}\n");
+  // Over TLS the request is already where redirectScheme wants it, and the server is told so.
+  auto secure = curl({"--cacert", files.ca, "https://localhost:" + std::to_string(gw.port("websecure")) + "/a"});
+  EXPECT_EQ(secure.output, "200") << secure.output << gw.process().output();
+  EXPECT_NE(server.last_head().find("\r\nX-Forwarded-Proto: https\r\n"), std::string::npos) << server.last_head();
+  // In clear text it is sent to https.
+  auto plain = curl({"http://127.0.0.1:" + std::to_string(gw.port("web")) + "/a"});
+  EXPECT_EQ(plain.output, "302") << plain.output;
+  EXPECT_EQ(server.requests(), 1);
 }

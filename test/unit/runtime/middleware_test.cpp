@@ -37,7 +37,8 @@ struct Request {
     path = head.target.substr(0, q);
     query = q == std::string_view::npos ? std::string_view{} : head.target.substr(q + 1);
   }
-  MiddlewareRequest view(std::int64_t now = 0) const { return {head, path, query, head.host, ip, now}; }
+  MiddlewareRequest view(std::int64_t now = 0) const { return {head, path, query, head.host, ip, now, tls}; }
+  bool tls = false;  // came over TLS
   std::string text_;
   http1::RequestHead head;
   routing::IpAddress ip;
@@ -260,6 +261,21 @@ TEST(MiddlewareRedirect, SchemeAndPort) {
   EXPECT_EQ(reply.head_lines, "Location: https://[::1]:8443/\r\n");
   Chain http("    m: {redirectScheme: {scheme: http}}\n");
   EXPECT_EQ(http.pass(Request("GET / HTTP/1.1\r\nHost: h\r\n\r\n"), edits, reply), 0);  // already there
+}
+
+TEST(MiddlewareRedirect, ARequestThatCameOverTlsIsAlreadyOnHttps) {
+  Chain c("    m: {redirectScheme: {scheme: https}}\n");
+  RequestEdits edits;
+  MiddlewareReply reply;
+  Request secure("GET /a HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  secure.tls = true;
+  EXPECT_EQ(c.pass(secure, edits, reply), 0);
+  Chain port("    m: {redirectScheme: {scheme: https, port: 8443}}\n");
+  EXPECT_EQ(port.pass(secure, edits, reply), 302);  // https, but not the port asked for
+  EXPECT_EQ(reply.head_lines, "Location: https://example.com:8443/a\r\n");
+  Chain plain("    m: {redirectScheme: {scheme: http}}\n");
+  EXPECT_EQ(plain.pass(secure, edits, reply), 302);
+  EXPECT_EQ(reply.head_lines, "Location: http://example.com/a\r\n");
 }
 
 }  // namespace
