@@ -227,6 +227,7 @@ net::Task<bool> Session::serve_one() {
   state_ = State::reading_head;
   body_fault_ = BodyRead::ok;
   x.extra_head.clear();
+  x.body.clear();  // the state is lent from request to request: a body kept for retries stays behind
   x.caller = {};
   body_timeout_ = timeouts.readBody;
   max_body_bytes_ = limits.maxBodyBytes;

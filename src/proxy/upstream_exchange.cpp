@@ -84,7 +84,8 @@ net::Task<error_code> Session::send_request(Exchange& x, UpstreamConnection& con
   const auto io_timeout = x.clamp(x.service.lb.timeouts.streamIdle);
   deadline_.after(io_timeout);
   if (x.body_buffered || x.framing.kind == http1::Framing::none) {
-    std::array<asio::const_buffer, 2> bufs = {asio::buffer(xs.head), asio::buffer(xs.body)};
+    const std::string_view body = x.body_buffered ? std::string_view(xs.body) : std::string_view{};
+    std::array<asio::const_buffer, 2> bufs = {asio::buffer(xs.head), asio::buffer(body)};
     auto [ec, n] = co_await asio::async_write(up, bufs, net::try_op);
     co_return ec;
   }

@@ -16,9 +16,12 @@
 #include <sstream>
 #include <thread>
 
+#include "support/capture_server.h"
 #include "support/gateway_process.h"
 #include "support/http_client.h"
+#include "support/json.h"
 #include "support/sim_process.h"
+#include "support/tls_files.h"
 #include "support/wait.h"
 
 namespace mt = modelgate::test;
@@ -262,4 +265,37 @@ TEST(ConnectionReuse, PipelinedRequestsInOneWriteAreAnsweredInOrder) {
   ASSERT_NE(a2, std::string::npos) << out;
   EXPECT_LT(a, b);
   EXPECT_LT(b, a2);
+}
+
+// A worker lends the same request state to one request after another: a POST's body, kept for
+// retries, must not follow the next request that has none (a GET after it was once sent with the
+// POST's body appended, which the server read as a malformed second request, answered 400 on
+// the pooled connection to whichever request used it next).
+TEST(ConnectionReuse, ABodyKeptForRetriesIsNotSentWithTheNextRequest) {
+  mt::SimProcess sim("s0", {"--models", "m"});
+  mt::CaptureServer capture;
+  mt::GatewayProcess gw(R"y(
+entryPoints:
+  web:
+    address: "127.0.0.1:0"
+http:
+  routers:
+    chat: {rule: "PathPrefix(`/v1/chat`)", service: engines}
+    rest: {rule: "PathPrefix(`/`)", service: other}
+  services:
+    engines: {loadBalancer: {servers: [{url: "http://127.0.0.1:)y" + std::to_string(sim.port()) + R"y("}]}}
+    other: {loadBalancer: {servers: [{url: "http://127.0.0.1:)y" + std::to_string(capture.port()) + R"y("}]}}
+)y", 1);
+  const std::string base = "http://127.0.0.1:" + std::to_string(gw.port());
+  for (int i = 0; i < 2; ++i) {
+    // curl sends a small body with its head: the gateway has it whole, and keeps it for retries.
+    auto post = mt::run_command("curl", {"-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                                         "Content-Type: application/json", "-d", mt::chat_json("m"),
+                                         base + "/v1/chat/completions"});
+    EXPECT_EQ(post.output, "200");
+    // Another connection, the same worker, another server: a GET with no body.
+    auto get = mt::run_command("curl", {"-sS", "-o", "/dev/null", "-w", "%{http_code}", base + "/x"});
+    EXPECT_EQ(get.output, "200");
+    EXPECT_TRUE(capture.last_head().starts_with("GET /x HTTP/1.1\r\n")) << capture.last_head();
+  }
 }
