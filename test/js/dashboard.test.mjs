@@ -66,12 +66,13 @@ http:
   await waitFor(`the admin API on 127.0.0.1:${adminPort} did not answer (is AdminServer started by serve?)`,
     async () => (await fetch(`http://127.0.0.1:${adminPort}/api/status`)).ok, 10000);
   // Some traffic, so that the chart and the counters have something to show.
-  // Streamed ones too: time to first token is measured on streams.
+  // Streamed ones too: time to first token is measured on streams; two in a row, so that round
+  // robin gives each server some.
   for (let i = 0; i < 20; i++) {
     const res = await fetch(`http://127.0.0.1:${gw.port}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: MODEL, max_tokens: 4, stream: i % 2 === 1, messages: [{ role: 'user', content: 'hi' }] }),
+      body: JSON.stringify({ model: MODEL, max_tokens: 4, stream: i % 4 >= 2, messages: [{ role: 'user', content: 'hi' }] }),
     });
     await res.arrayBuffer();
   }
