@@ -133,6 +133,7 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
                    "up to {} ms",
                    successor, ::getpid(), drain.count());
       control::service::main_pid(successor, fmt::format("serving (pid {}, upgraded)", successor));
+      control.stop_admin();  // the new process answers the admin API (and GET /ready) from now on
     } else {
       control::service::stopping("draining");
     }

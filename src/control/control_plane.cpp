@@ -119,6 +119,10 @@ void ControlPlane::stop() {
   thread_.join();
 }
 
+void ControlPlane::stop_admin() {
+  if (admin_) admin_->stop();
+}
+
 void ControlPlane::request_reload(std::string reason) {
   asio::post(io_, [this, reason = std::move(reason)] { reload_from_file(reason); });
 }

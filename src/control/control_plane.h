@@ -62,6 +62,11 @@ class ControlPlane final : public admin::AdminBackend {
   // The admin API's listening socket (-1: none), for a binary upgrade to hand over.
   int admin_listener() const;
   void stop();
+  // Thread-safe: closes this process's copy of the admin listener and its admin connections, for
+  // the old process of a binary upgrade. The new process holds the same socket and answers from
+  // then on, so a check of GET /ready (keepalived) never sees the old one's 503 and moves the
+  // address for nothing while the old process drains.
+  void stop_admin();
   // Thread-safe: re-reads the config file (SIGHUP).
   void request_reload(std::string reason);
 
