@@ -377,7 +377,7 @@ admin::StatusInfo ControlPlane::status() {
   st.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   st.workers = workers_;
   st.generation = gateway_.generation();
-  st.draining = gateway_.draining();
+  st.draining = draining_announced_ || gateway_.draining();
   std::lock_guard lock(status_mutex_);
   st.last_reload = last_reload_;
   return st;

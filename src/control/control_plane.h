@@ -13,6 +13,7 @@
 // - auth.keysFile is watched with the config file: a change to either reloads both.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -67,6 +68,9 @@ class ControlPlane final : public admin::AdminBackend {
   // then on, so a check of GET /ready (keepalived) never sees the old one's 503 and moves the
   // address for nothing while the old process drains.
   void stop_admin();
+  // Thread-safe: GET /ready answers 503 (draining) from now on, before the gateway stops accepting
+  // (shutdown.acceptGrace).
+  void announce_drain() { draining_announced_ = true; }
   // Thread-safe: re-reads the config file (SIGHUP).
   void request_reload(std::string reason);
 
@@ -123,6 +127,7 @@ class ControlPlane final : public admin::AdminBackend {
   tenancy::BudgetStore budgets_;
   std::string budgets_error_;  // the last one logged, so a broken disk is not logged every second
 
+  std::atomic<bool> draining_announced_{false};
   std::mutex status_mutex_;  // guards last_reload_
   std::optional<admin::ReloadInfo> last_reload_;
 };

@@ -93,3 +93,23 @@ TEST(Ready, SigtermTurnsItTo503AtOnceWhileTheRequestInFlightFinishes) {
   EXPECT_EQ(slow.status, 200) << slow.error;
   EXPECT_EQ(gw.process().wait(8s), 0) << gw.process().output();
 }
+
+TEST(Ready, AcceptGraceKeepsAcceptingWhileReadyIs503) {
+  mt::SimProcess sim("r4");
+  mt::GatewayProcess gw(ready_config(sim.port(), "shutdown: {acceptGrace: 1500ms, drainTimeout: 1s}\n"));
+  const auto admin = mt::admin_port(gw.process());
+  ASSERT_EQ(ready(admin).status, 200);
+
+  const auto signalled = std::chrono::steady_clock::now();
+  gw.process().signal(SIGTERM);
+  mt::Response r;
+  EXPECT_TRUE(mt::wait_until([&] { return (r = ready(admin)).status == 503; }, 300ms, 5ms)) << r.status << r.body;
+  // Not ready, yet a new connection is still served: the address can move first.
+  mt::HttpClient late("127.0.0.1", gw.port(), 2s);
+  auto served = late.post_json("/v1/chat/completions", mt::chat_json("Qwen2.5-0.5B-Instruct"));
+  EXPECT_EQ(served.status, 200) << served.error;
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 1500ms) << "the check above came too late to tell";
+
+  EXPECT_EQ(gw.process().wait(6s), 0) << gw.process().output();
+  EXPECT_GE(std::chrono::steady_clock::now() - signalled, 1500ms) << "the gateway left before its accept grace";
+}
