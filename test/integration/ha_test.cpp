@@ -7,10 +7,12 @@
 //
 // Asserted: SIGKILL of the active gateway moves the address to the other node, only requests in
 // flight on the dead gateway (or sent to it before the address moved) fail, and new requests
-// succeed within a few seconds; a gateway that is up but not ready (its only server dead) gives
+// succeed within a few seconds; SIGTERM hands the address over with at most the requests in flight
+// through it at the move failing (shutdown.acceptGrace); a gateway that is up but not ready (its only server dead) gives
 // the address up too. Needs root for the namespaces (skips otherwise, saying why).
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -68,7 +70,7 @@ std::string keepalived_conf(const std::string& self, const std::string& peer, in
 // Each node's gateway: every address on port 8080, its sim on its own loopback.
 std::string gateway_config() {
   auto yaml = mt::pool_config({8000}, "        healthCheck: {interval: 200ms, timeout: 200ms, rise: 1, fall: 1}\n") +
-              "admin: {address: \"127.0.0.1:9090\"}\n";
+              "admin: {address: \"127.0.0.1:9090\"}\nshutdown: {acceptGrace: 3s, drainTimeout: 5s}\n";
   yaml.replace(yaml.find("127.0.0.1:0"), 11, "0.0.0.0:8080");
   return yaml;
 }
@@ -257,4 +259,36 @@ TEST_F(HaPair, GatewayWithoutAUsableServerGivesUpTheAddress) {
       EXPECT_EQ(o.status, 200) << o.error;
     }
   }
+}
+
+TEST_F(HaPair, SigtermHandsTheAddressOverWithoutRefusingConnections) {
+  constexpr int kThreads = 4;
+  start_load(kThreads);
+  ASSERT_TRUE(mt::wait_until([&] { return served_by("node-a") >= 20; }, 10s)) << "no traffic through node a";
+
+  const auto signalled = Clock::now();
+  a_.gateway->signal(SIGTERM);  // /ready turns 503, the listeners stay open for acceptGrace (3 s)
+  ASSERT_TRUE(mt::wait_until([&] { return mt::NetnsLab::has_address(b_.ns, kVip); }, 10s, 20ms))
+      << "the virtual IP did not move to node b";
+  const auto moved = Clock::now();
+  ASSERT_TRUE(mt::wait_until([&] { return served_by("node-b") >= 20 && Clock::now() > moved + 2s; }, 10s))
+      << "no traffic through node b";
+  stop_load();
+
+  int failed = 0, a_after_signal = 0;
+  for (const auto& o : outcomes_) {
+    if (o.status != 200) {
+      ++failed;
+      std::cout << "failed " << ms(o.start - moved) << " ms from the move: " << o.error << std::endl;
+    } else if (o.served_by == "node-a" && o.start > signalled) {
+      ++a_after_signal;
+    }
+  }
+  std::cout << "HA handover on SIGTERM: address on node b " << ms(moved - signalled) << " ms after it; "
+            << a_after_signal << " requests sent meanwhile served by node a, " << failed << " of "
+            << outcomes_.size() << " failed" << std::endl;
+  EXPECT_GT(a_after_signal, 0) << "node a stopped accepting before the address moved";
+  // At most the request each client had in flight through node a when the address moved.
+  EXPECT_LE(failed, kThreads);
+  EXPECT_EQ(a_.gateway->wait(10s), 0) << a_.gateway->output();
 }
