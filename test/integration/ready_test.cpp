@@ -113,3 +113,19 @@ TEST(Ready, AcceptGraceKeepsAcceptingWhileReadyIs503) {
   EXPECT_EQ(gw.process().wait(6s), 0) << gw.process().output();
   EXPECT_GE(std::chrono::steady_clock::now() - signalled, 1500ms) << "the gateway left before its accept grace";
 }
+
+// deploy/keepalived/notify.sh: leaving the pair (STOP) drains the gateway; BACKUP leaves it
+// running as the standby.
+TEST(Ready, KeepalivedNotifyDrainsTheGatewayOnlyOnStop) {
+  mt::SimProcess sim("r5");
+  mt::GatewayProcess gw(ready_config(sim.port(), "shutdown: {drainTimeout: 1s}\n"));
+  const std::string script = std::string(MODELGATE_SOURCE_DIR) + "/deploy/keepalived/notify.sh";
+  const std::string stop = "MODELGATE_STOP=kill -TERM " + std::to_string(gw.process().pid());
+  mt::Process backup(script, {"INSTANCE", "modelgate", "BACKUP", "100"}, {stop});
+  EXPECT_EQ(backup.wait(5s), 0) << backup.output();
+  EXPECT_TRUE(gw.process().running()) << "BACKUP must leave the standby gateway running";
+  mt::Process leave(script, {"INSTANCE", "modelgate", "STOP", "100"}, {stop});
+  EXPECT_EQ(leave.wait(5s), 0) << leave.output();
+  EXPECT_EQ(gw.process().wait(5s), 0) << gw.process().output();
+  EXPECT_NE(gw.process().output().find("draining"), std::string::npos) << gw.process().output();
+}
