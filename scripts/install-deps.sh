@@ -25,6 +25,8 @@ packages=(
   # The nginx article's clients and load tool (test/seed/); ab also as the HTTP/1.0 client of the
   # integration tests; htpasswd makes the basicAuth entries of the middleware tests.
   python3-requests python3-aiohttp apache2-utils
+  # The HA pair (deploy/keepalived/) and its test in network namespaces (ip netns).
+  keepalived iproute2
 )
 
 # Node.js for the JavaScript clients in the tests; a machine that has it already keeps its own.

@@ -82,6 +82,7 @@ struct StatusInfo {
   unsigned workers = 0;
   std::uint64_t generation = 1;    // bumped by every applied config (reload or admin change)
   std::optional<ReloadInfo> last_reload;  // unset: never reloaded since start
+  bool draining = false;  // shutting down (SIGTERM, the old process of a binary upgrade): GET /ready is 503
 };
 
 // The outcome of a mutation. `status` is the HTTP status to answer with (200, 201, 400, 404,

@@ -11,6 +11,7 @@
 
 #include "admin/api_json.h"
 #include "admin/json_writer.h"
+#include "admin/readiness.h"
 
 #if __has_include("admin/dashboard_html.h")
 #include "admin/dashboard_html.h"  // generated from src/admin/dashboard.html by cmake/embed.cmake
@@ -227,6 +228,12 @@ Response Api::route(const Request& request, std::string_view path,
                            "form-action 'none'; frame-ancestors 'none'");
     r.headers.emplace_back("X-Frame-Options", "DENY");
     return r;
+  }
+  if (path == "/ready") {
+    if (!get) return method_not_allowed(method_name, path, "GET");
+    const auto status = backend_.status();
+    const auto verdict = readiness(status, backend_.entry_points(), backend_.services());
+    return json(readiness_json(verdict, status), verdict.ready ? 200 : 503);
   }
   if (path == "/metrics") {
     if (!get) return method_not_allowed(method_name, path, "GET");

@@ -282,6 +282,7 @@ void write_config(JsonWriter& w, const config::Config& cfg) {
   w.key("shutdown")
       .begin_object()
       .field("drainTimeout", duration_text(cfg.shutdown.drainTimeout))
+      .field("acceptGrace", duration_text(cfg.shutdown.acceptGrace))
       .end_object();
   w.field("usage", cfg.usage).end_object();
 }

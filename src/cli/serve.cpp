@@ -133,8 +133,15 @@ int run_gateway(config::Config cfg, unsigned workers, const std::string& source,
                    "up to {} ms",
                    successor, ::getpid(), drain.count());
       control::service::main_pid(successor, fmt::format("serving (pid {}, upgraded)", successor));
+      control.stop_admin();  // the new process answers the admin API (and GET /ready) from now on
     } else {
       control::service::stopping("draining");
+      const auto grace = gateway.current()->config.shutdown.acceptGrace;  // as last reloaded
+      if (grace.count() > 0) {
+        control.announce_drain();
+        spdlog::info("not ready; accepting for {} ms more (shutdown.acceptGrace)", grace.count());
+        std::this_thread::sleep_for(grace);
+      }
     }
     gateway.shutdown(drain);
     gateway.join();

@@ -209,6 +209,10 @@ struct AccessLog {
 
 struct Shutdown {
   Duration drainTimeout = 30s;
+  // On SIGTERM: time during which GET /ready is already 503 but the entry points still accept,
+  // so that a load balancer or keepalived moves traffic away before the listeners close (Traefik's
+  // lifeCycle.requestAcceptGraceTimeout). The drain of drainTimeout follows.
+  Duration acceptGrace = 0s;
 };
 
 // API keys (docs/auth.md). A key is kept only as the SHA-256 of its secret: `key:` in the file is

@@ -21,7 +21,7 @@ const Schema kAdmin{{"address", "token", "enabled"}};
 const Schema kAccessLog{{"path", "format", "fields"},
                         {"bufferingSize", "filters", "addInternals"},
                         {{"filePath", "path"}}};
-const Schema kShutdown{{"drainTimeout"}};
+const Schema kShutdown{{"drainTimeout", "acceptGrace"}};
 const Schema kModel{{"target", "fallbacks"}};
 
 }  // namespace
@@ -104,8 +104,9 @@ void ConfigReader::load_access_log(const Entry& e) {
 }
 
 void ConfigReader::load_shutdown(const Entry& e) {
-  each_key(e, kShutdown, [&](std::string_view, const Entry& f) {
-    read_duration(f, config_.shutdown.drainTimeout, /*allow_zero=*/true);
+  each_key(e, kShutdown, [&](std::string_view key, const Entry& f) {
+    read_duration(f, key == "acceptGrace" ? config_.shutdown.acceptGrace : config_.shutdown.drainTimeout,
+                  /*allow_zero=*/true);
   });
 }
 

@@ -119,6 +119,10 @@ void ControlPlane::stop() {
   thread_.join();
 }
 
+void ControlPlane::stop_admin() {
+  if (admin_) admin_->stop();
+}
+
 void ControlPlane::request_reload(std::string reason) {
   asio::post(io_, [this, reason = std::move(reason)] { reload_from_file(reason); });
 }
@@ -373,6 +377,7 @@ admin::StatusInfo ControlPlane::status() {
   st.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   st.workers = workers_;
   st.generation = gateway_.generation();
+  st.draining = draining_announced_ || gateway_.draining();
   std::lock_guard lock(status_mutex_);
   st.last_reload = last_reload_;
   return st;

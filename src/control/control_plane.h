@@ -13,6 +13,7 @@
 // - auth.keysFile is watched with the config file: a change to either reloads both.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -62,6 +63,14 @@ class ControlPlane final : public admin::AdminBackend {
   // The admin API's listening socket (-1: none), for a binary upgrade to hand over.
   int admin_listener() const;
   void stop();
+  // Thread-safe: closes this process's copy of the admin listener and its admin connections, for
+  // the old process of a binary upgrade. The new process holds the same socket and answers from
+  // then on, so a check of GET /ready (keepalived) never sees the old one's 503 and moves the
+  // address for nothing while the old process drains.
+  void stop_admin();
+  // Thread-safe: GET /ready answers 503 (draining) from now on, before the gateway stops accepting
+  // (shutdown.acceptGrace).
+  void announce_drain() { draining_announced_ = true; }
   // Thread-safe: re-reads the config file (SIGHUP).
   void request_reload(std::string reason);
 
@@ -118,6 +127,7 @@ class ControlPlane final : public admin::AdminBackend {
   tenancy::BudgetStore budgets_;
   std::string budgets_error_;  // the last one logged, so a broken disk is not logged every second
 
+  std::atomic<bool> draining_announced_{false};
   std::mutex status_mutex_;  // guards last_reload_
   std::optional<admin::ReloadInfo> last_reload_;
 };

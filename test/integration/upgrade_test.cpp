@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <regex>
 
@@ -56,6 +57,24 @@ long report_value(const std::string& report, const std::string& label) {
   return std::stol(m[1]);
 }
 
+// `modelgate serve` over `sim`, reporting to `notify`.
+std::unique_ptr<mt::Process> serve_over(const mt::SimProcess& sim, mt::NotifySocket& notify, const char* workers) {
+  const auto config = write_file(mt::temp_dir() + "/gw.yaml", config_over(sim));
+  return std::make_unique<mt::Process>(MODELGATE_BIN,
+                                       std::vector<std::string>{"serve", "--config", config, "--workers", workers},
+                                       std::vector<std::string>{notify.env()});
+}
+
+// curl streaming a 30-token completion from the gateway at `url` (3 s with the sim's --tpot-ms 100).
+std::unique_ptr<mt::Process> stream_from(const std::string& url) {
+  return std::make_unique<mt::Process>(
+      "/usr/bin/curl",
+      std::vector<std::string>{"-sS", "-N", "--fail", "--max-time", "30", "-H", "Content-Type: application/json", "-d",
+                               std::string("{\"model\":\"") + kModel + "\",\"stream\":true,\"max_tokens\":30," +
+                                   "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                               url + "/v1/chat/completions"});
+}
+
 bool alive(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string content;
@@ -67,18 +86,15 @@ bool alive(pid_t pid) {
 TEST(BinaryUpgrade, UnderLoadLosesNoRequestAndNoStream) {
   mt::SimProcess sim("up1", {"--tpot-ms", "100"});
   mt::NotifySocket notify;
-  const auto config = write_file(mt::temp_dir() + "/gw.yaml", config_over(sim));
-  mt::Process gw(MODELGATE_BIN, {"serve", "--config", config, "--workers", "2"}, {notify.env()});
+  auto gw_process = serve_over(sim, notify, "2");
+  mt::Process& gw = *gw_process;
   ASSERT_TRUE(notify.wait_for("READY=1", 10s)) << gw.output();
   const auto port = entry_point_port(gw);
   const auto url = "http://127.0.0.1:" + std::to_string(port);
 
   // A 3-second stream on the old process, and ab opening a new connection per request.
-  mt::Process stream("/usr/bin/curl",
-                     {"-sS", "-N", "--fail", "--max-time", "30", "-H", "Content-Type: application/json", "-d",
-                      std::string("{\"model\":\"") + kModel + "\",\"stream\":true,\"max_tokens\":30," +
-                          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
-                      url + "/v1/chat/completions"});
+  auto stream_process = stream_from(url);
+  mt::Process& stream = *stream_process;
   ASSERT_TRUE(stream.wait_for_line(std::regex("^data: \\{"), 10s)) << stream.output() << gw.output();
   mt::Process ab("/usr/bin/ab", {"-n", "6000", "-c", "8", "-s", "20", url + "/v1/models"});
   ASSERT_TRUE(ab.wait_for_line(std::regex("Completed 600 requests"), 20s)) << ab.output();
@@ -111,6 +127,48 @@ TEST(BinaryUpgrade, UnderLoadLosesNoRequestAndNoStream) {
   EXPECT_EQ(gw.output().find("admin API not available"), std::string::npos) << gw.output();
   EXPECT_EQ(notify.wait_for("STOPPING=1", 1ms), std::nullopt) << "the old process must not stop the service\n"
                                                               << notify.dump();
+  ::kill(successor.pid, SIGTERM);
+  EXPECT_TRUE(mt::wait_until([&] { return !alive(successor.pid); }, 15s));
+}
+
+// keepalived asks GET /ready on the admin socket, which both processes hold while the old one
+// drains: the old one leaves it to the new one, so the check never sees its draining 503 and
+// moves the address of an HA pair for nothing.
+TEST(BinaryUpgrade, ReadyStays200WhileTheOldProcessDrains) {
+  mt::SimProcess sim("up4", {"--tpot-ms", "100"});
+  mt::NotifySocket notify;
+  auto gw_process = serve_over(sim, notify, "1");
+  mt::Process& gw = *gw_process;
+  ASSERT_TRUE(notify.wait_for("READY=1", 10s)) << gw.output();
+  const auto url = "http://127.0.0.1:" + std::to_string(entry_point_port(gw));
+  const auto admin_port = mt::admin_port(gw);
+  // A 3-second stream keeps the old process draining after the handover.
+  auto stream_process = stream_from(url);
+  mt::Process& stream = *stream_process;
+  ASSERT_TRUE(stream.wait_for_line(std::regex("^data: \\{"), 10s)) << stream.output() << gw.output();
+
+  gw.signal(SIGUSR2);
+  Successor successor;
+  auto handed = notify.wait_for("MAINPID=", 20s);
+  ASSERT_TRUE(handed) << gw.output() << notify.dump();
+  successor.pid = std::stoi(notify.value(*handed, "MAINPID"));
+  ASSERT_TRUE(gw.wait_for_line(std::regex("stops accepting and drains"), 5s)) << gw.output();
+
+  int not_ready = 0;
+  std::string last;
+  for (int i = 0; i < 40; ++i) {
+    mt::HttpClient check("127.0.0.1", admin_port, 2s);  // a new connection each, as curl makes
+    auto r = check.get("/ready");
+    if (r.status != 200) {
+      ++not_ready;
+      last = std::to_string(r.status) + " " + r.body + r.error;
+    }
+  }
+  EXPECT_TRUE(gw.running()) << "the old process ended before the checks: they did not overlap its drain";
+  EXPECT_EQ(not_ready, 0) << "of 40 checks during the drain; the last: " << last;
+
+  EXPECT_EQ(stream.wait(30s), 0) << stream.output();
+  EXPECT_EQ(gw.wait(30s), 0) << gw.output();
   ::kill(successor.pid, SIGTERM);
   EXPECT_TRUE(mt::wait_until([&] { return !alive(successor.pid); }, 15s));
 }

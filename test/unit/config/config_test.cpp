@@ -247,7 +247,7 @@ ping: {entryPoint: web, path: /healthz}
 admin: {address: "127.0.0.1:9191", token: s3cret, enabled: true}
 accessLog: {path: /var/log/mg.log, format: json, fields: [model, status, duration]}
 usage: passthrough
-shutdown: {drainTimeout: 45s}
+shutdown: {drainTimeout: 45s, acceptGrace: 3s}
 entryPoints:
   web:
     address: "0.0.0.0:8080"
@@ -304,6 +304,7 @@ models:
   EXPECT_EQ(c.accessLog.fields, (std::vector<std::string>{"model", "status", "duration"}));
   EXPECT_EQ(c.usage, "passthrough");
   EXPECT_EQ(c.shutdown.drainTimeout, 45s);
+  EXPECT_EQ(c.shutdown.acceptGrace, 3s);
 
   const EntryPoint& web = c.entryPoints.at("web");
   EXPECT_EQ(web.host, "0.0.0.0");
@@ -397,6 +398,7 @@ http:
   EXPECT_TRUE(c.admin.enabled);
   EXPECT_EQ(c.usage, "inject");
   EXPECT_EQ(c.shutdown.drainTimeout, 30s);
+  EXPECT_EQ(c.shutdown.acceptGrace, 0s);
   const EntryPoint& web = c.entryPoints.at("web");
   EXPECT_EQ(web.timeouts.readHeader, 10s);
   EXPECT_EQ(web.timeouts.readBody, 60s);
@@ -615,11 +617,11 @@ http:
 
 TEST(ConfigDiagnostics, UnknownKeyWithoutCloseMatchListsTheValidKeys) {
   const LoadResult r = load_with_base(R"yaml(
-shutdown: {grace: 5s}
+shutdown: {linger: 5s}
 )yaml");
-  EXPECT_EQ(find(r, "grace"),
-            "test.yaml:4:12: error: shutdown: unknown key \"grace\", expected one of "
-            "\"drainTimeout\"");
+  EXPECT_EQ(find(r, "linger"),
+            "test.yaml:4:12: error: shutdown: unknown key \"linger\", expected one of "
+            "\"drainTimeout\" or \"acceptGrace\"");
 }
 
 TEST(ConfigDiagnostics, UnknownTopLevelKey) {
