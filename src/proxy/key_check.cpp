@@ -83,14 +83,7 @@ bool allow_model(const tenancy::Caller& caller, const std::string& model, ErrorR
 void append_standing(const tenancy::Caller& caller, std::string& extra_head) {
   if (!caller) return;
   const tenancy::Key& key = *caller.key;
-  tenancy::Admission left;
-  const auto w = tenancy::windows_at(limiter().unix_ms());
-  left.remaining_requests = key.limits.requestsPerMinute -
-                            std::min(key.limits.requestsPerMinute, key.state->requests_minute.used(w.minute));
-  left.remaining_tokens =
-      key.limits.tokensPerMinute - std::min(key.limits.tokensPerMinute, key.state->tokens_minute.used(w.minute));
-  left.reset_requests_ms = left.reset_tokens_ms = w.minute_end_ms - w.unix_ms;
-  append_rate_headers(extra_head, key.limits, left);
+  append_rate_headers(extra_head, key.limits, limiter().standing(*key.state, key.limits));
 }
 
 bool admit(const tenancy::Caller& caller, std::uint64_t body_bytes, tenancy::Admission& admission,

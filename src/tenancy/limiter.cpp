@@ -13,6 +13,15 @@ constexpr std::int64_t kDayMs = 86'400'000;
 
 std::uint64_t left(std::uint64_t limit, std::uint64_t used) { return used >= limit ? 0 : limit - used; }
 
+// What the x-ratelimit-* headers say: the requests and tokens left in the minute of `w`.
+Admission left_in_minute(const KeyState& s, const config::KeyLimits& l, const Windows& w) {
+  Admission a;
+  a.remaining_requests = left(l.requestsPerMinute, s.requests_minute.used(w.minute));
+  a.remaining_tokens = left(l.tokensPerMinute, s.tokens_minute.used(w.minute));
+  a.reset_requests_ms = a.reset_tokens_ms = w.minute_end_ms - w.unix_ms;
+  return a;
+}
+
 }  // namespace
 
 std::uint64_t Window::current(std::uint64_t packed, std::uint64_t window) {
@@ -136,12 +145,15 @@ Admission Limiter::admit(KeyState& s, const config::KeyLimits& l, std::uint64_t 
     refuse(windows[i].why, windows[i].end_ms);
     return a;
   }
-  a.charged = estimate;
   s.admitted.fetch_add(1, std::memory_order_relaxed);
-  a.remaining_requests = left(l.requestsPerMinute, s.requests_minute.used(w.minute));
-  a.remaining_tokens = left(l.tokensPerMinute, s.tokens_minute.used(w.minute));
-  a.reset_requests_ms = a.reset_tokens_ms = w.minute_end_ms - w.unix_ms;
-  return a;
+  Admission taken = left_in_minute(s, l, w);
+  taken.charged = estimate;
+  taken.holds_slot = a.holds_slot;
+  return taken;
+}
+
+Admission Limiter::standing(const KeyState& s, const config::KeyLimits& l) const {
+  return left_in_minute(s, l, windows_at(unix_ms()));
 }
 
 void Limiter::finish(KeyState& s, const config::KeyLimits& l, const Admission& a, std::optional<std::uint64_t> prompt,

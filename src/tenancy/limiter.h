@@ -96,6 +96,8 @@ class Limiter {
   // Admits a request estimated at `estimate` tokens, or says which limit refuses it (everything
   // taken for it given back).
   Admission admit(KeyState& s, const config::KeyLimits& l, std::uint64_t estimate) const;
+  // What the key has left in this minute, taking nothing (the x-ratelimit-* figures of an answer).
+  Admission standing(const KeyState& s, const config::KeyLimits& l) const;
   // The request is over: its real token count (nullopt: unknown, the estimate stands) and its slot.
   void finish(KeyState& s, const config::KeyLimits& l, const Admission& a, std::optional<std::uint64_t> prompt,
               std::optional<std::uint64_t> completion) const;
