@@ -27,6 +27,9 @@ packages=(
   python3-requests python3-aiohttp apache2-utils
   # The HA pair (deploy/keepalived/) and its test in network namespaces (ip netns).
   keepalived iproute2
+  # Several gateways (docs/scale-out.md): configuration and membership in etcd, shared limits in
+  # Redis; the tests start both on loopback.
+  etcd-server etcd-client redis-server libhiredis-dev
 )
 
 # Node.js for the JavaScript clients in the tests; a machine that has it already keeps its own.
