@@ -94,7 +94,11 @@ TEST(Register, WithdrawsAServerThatStopsAnsweringAndWritesItBack) {
   std::cout << "withdrawn " << took.count() << " ms after the server died\n";
 
   sim = std::make_unique<mt::SimProcess>("a", std::vector<std::string>{"--listen", address});
+  const auto back = Clock::now();
   ASSERT_TRUE(mt::wait_until([&] { return registered(etcd, url); }, 5s)) << reg->output();
+  std::cout << "registered again "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - back).count()
+            << " ms after the server answered\n";
   EXPECT_TRUE(reg->wait_for_line(std::regex("withdrew .*failed its health check"), 0ms)) << reg->output();
 }
 
@@ -111,6 +115,8 @@ TEST(Register, ServerLeavesWhenTheSidecarIsKilledAndItsLeaseLapses) {
   const auto took = Clock::now() - killed;
   EXPECT_GT(took, 500ms);
   EXPECT_LT(took, 5s) << "the lease (TTL 2 s) outlived its TTL";
+  std::cout << "gone " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms after the sidecar was killed (TTL 2 s)\n";
 }
 
 TEST(Register, SigtermRevokesTheLeaseAtOnce) {
@@ -134,7 +140,11 @@ TEST(Register, RegistersAgainAfterEtcdCameBackWithoutItsData) {
   etcd.wipe();  // the cluster is lost: its keys and leases with it
   ASSERT_TRUE(reg->wait_for_line(std::regex("etcd unreachable"), 10s)) << reg->output();
   etcd.start();
+  const auto started = Clock::now();
   ASSERT_TRUE(mt::wait_until([&] { return registered(etcd, url_of(sim)); }, 15s)) << reg->output();
+  std::cout << "registered again "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()
+            << " ms after the empty etcd served\n";
   EXPECT_NE(servers(etcd).at(0).lease, 0);
   EXPECT_TRUE(reg->wait_for_line(std::regex("etcd reachable again"), 5s)) << reg->output();
   // Said once per change, not at every retry.
