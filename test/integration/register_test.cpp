@@ -24,11 +24,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr const char* kServers = "traefik/http/services/chat/loadbalancer/servers/";
 
-// The sidecar for `url`: checks every 200 ms, a lease of `ttl`.
+// The sidecar for `url`: checks every 200 ms, a lease of `ttl`; `endpoints` for --etcd ("": etcd's).
 std::unique_ptr<mt::Process> start_register(const mt::EtcdProcess& etcd, const std::string& url,
-                                            const std::string& ttl = "2s") {
+                                            const std::string& ttl = "2s", const std::string& endpoints = "") {
   return std::make_unique<mt::Process>(
-      MODELGATE_BIN, std::vector<std::string>{"register", "--etcd", etcd.endpoint(), "--root-key", "traefik",
+      MODELGATE_BIN, std::vector<std::string>{"register", "--etcd", endpoints.empty() ? etcd.endpoint() : endpoints,
+                                              "--root-key", "traefik",
                                               "--service", "chat", "--url", url, "--ttl", ttl, "--interval",
                                               "200ms", "--timeout", "500ms"});
 }
@@ -165,6 +166,18 @@ TEST(Register, CatchesUpWithAServerThatDiedWhileEtcdWasDown) {
   ASSERT_TRUE(reg->wait_for_line(std::regex("does not answer GET /health"), 5s)) << reg->output();
   etcd.start();  // with its data: the key is still there, under a lease still alive
   ASSERT_TRUE(mt::wait_until([&] { return servers(etcd).empty(); }, 10s)) << reg->output();
+}
+
+TEST(Register, WaitsForAnEtcdThatIsNotUpYetAndTriesEachEndpoint) {
+  mt::EtcdProcess etcd;
+  mt::SimProcess sim("a");
+  etcd.stop();
+  const std::string endpoints = "127.0.0.1:" + std::to_string(mt::free_port()) + "," + etcd.endpoint();
+  auto reg = start_register(etcd, url_of(sim), "2s", endpoints);
+  ASSERT_TRUE(reg->wait_for_line(std::regex("etcd unreachable"), 10s)) << reg->output();
+  etcd.start();
+  ASSERT_TRUE(mt::wait_until([&] { return registered(etcd, url_of(sim)); }, 10s)) << reg->output();
+  EXPECT_TRUE(reg->wait_for_line(std::regex("etcd reachable again at " + etcd.endpoint()), 5s)) << reg->output();
 }
 
 TEST(Register, BadFlagsSayWhatToWrite) {
