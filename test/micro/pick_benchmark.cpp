@@ -110,6 +110,30 @@ void BM_PickWithIndex8KB(benchmark::State& state) {
 }
 BENCHMARK(BM_PickWithIndex8KB)->Name("CacheAware/PickWithIndex8KB");
 
+// A prompt no server holds (every index emptied before each pick, untimed): the rendezvous
+// placement of a new prefix, then the insert.
+void BM_PickNewPrefix8KB(benchmark::State& state) {
+  Fleet fleet;
+  mb::CacheAware balancer(fleet.servers, {});
+  std::vector<mb::PromptChain> chains(kGroups);
+  for (std::size_t i = 0; i < chains.size(); ++i) mb::build_prompt_chain(body(static_cast<int>(i), 0, 8000), chains[i]);
+  std::vector<double> ns;
+  ns.reserve(1 << 20);
+  std::size_t k = 0;
+  for (auto _ : state) {
+    for (auto& s : fleet.servers) s->llm.index.load()->reset();
+    const auto& c = chains[k++ % chains.size()];
+    mb::PickNote note;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto s = balancer.pick({fleet.candidates, 0, &c, &note});
+    const auto t1 = std::chrono::steady_clock::now();
+    mb::QueueCharge done(*fleet.servers[s], note);
+    if (ns.size() < ns.capacity()) ns.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
+  }
+  report(state, ns);
+}
+BENCHMARK(BM_PickNewPrefix8KB)->Name("CacheAware/PickNewPrefix8KB");
+
 // A pool of n servers with every signal a strategy reads set to plausible values.
 mb::ServerList pool_servers(int n) {
   mb::ServerList list = modelgate::test::alike_servers(n);
