@@ -8,7 +8,7 @@
 #   ./bench/run.sh                 full run, about 7 minutes on 2 cores
 #   BENCH_QUICK=1 ./bench/run.sh   one-minute smoke run (what ctest runs)
 #   ./bench/run.sh --profile w1    perf profile of modelgate under workload w1 (or w2, w3)
-#   ./bench/run.sh --scheduling    only the scheduling table (bench/scheduling.py, ~5 minutes)
+#   ./bench/run.sh --scheduling    only the scheduling table (bench/scheduling.py, ~8 minutes with the two-gateway part)
 #
 # A full run measures the proxies (bench/run.py) and then the scheduling table (bench/scheduling.py;
 # BENCH_SCHEDULING=0 leaves it out). The quick run leaves it out too: ctest runs its quick variant

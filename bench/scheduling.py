@@ -16,6 +16,9 @@ Environment:
   BENCH_SCHED_STRATEGIES     subset, e.g. "round_robin,least_request,oracle" (default: all)
   BENCH_SCHED_WORKLOADS      subset, e.g. "shared-prefix,multi-turn" (default: all four)
   BENCH_SCHED_SIM_ARGS       the engine sims' options (default: ENGINE_ARGS below)
+  BENCH_SCHED_TWO_GATEWAYS   strategies also run behind two gateways (default: cache_aware,session;
+                             "none" leaves the two-gateway table out); on the workloads of
+                             TWO_GATEWAY_WORKLOADS that BENCH_SCHED_WORKLOADS keeps
   BENCH_RESULTS_DIR, MODELGATE_BIN, BENCH_TMP as for run.py
 Writes bench/results/scheduling-<timestamp>.json, scheduling-latest.json and scheduling-latest.png.
 `bench/scheduling.py --report FILE` re-renders the table and the chart of a results file.
@@ -39,6 +42,10 @@ STRATEGIES_ALL = ["round_robin", "weighted_round_robin", "least_request", "p2c",
                   "consistent_hash", "session", "least_load", "cache_aware", "oracle"]
 WORKLOADS_ALL = ["shared-prefix", "multi-turn", "hot-prefix", "uniform"]
 FLEET = 4
+# Two gateways in front of the same four sims, the client sending each request to the next one in
+# turn (as DNS round robin or a virtual IP spreads connections): do they agree on placement?
+TWO_GATEWAY_STRATEGIES = ["cache_aware", "session"]
+TWO_GATEWAY_WORKLOADS = ["shared-prefix", "multi-turn", "hot-prefix"]
 MODEL = "Qwen2.5-0.5B-Instruct"
 
 # A small GPU each (docs/sim.md): continuous batching, 8 000 prefill tokens/s, decode step 6 ms +
@@ -93,8 +100,8 @@ def gateway_yaml(port, strategy, sims):
             f"        servers:\n{servers}")
 
 
-def one_cell(strategy, workload, engine):
-    """A fresh fleet and gateway, one `modelgate bench` run; returns its JSON report."""
+def one_cell(strategy, workload, engine, gateways=1):
+    """A fresh fleet and `gateways` fresh gateways, one `modelgate bench` run; returns its JSON report."""
     sims, procs = [], []
     try:
         for i in range(FLEET):
@@ -104,16 +111,19 @@ def one_cell(strategy, workload, engine):
                                  ready=r"listening on \S+:(\d+)")
             procs.append(p)
             sims.append(int(m.group(1)))
-        port = harness.free_port()
-        config = os.path.join(harness.TMP, "sched-gateway.yaml")
-        with open(config, "w") as f:
-            f.write(gateway_yaml(port, strategy, sims))
-        gw, _ = harness.start("sched-gateway", [harness.MODELGATE, "serve", "-c", config, "--workers", "1"],
-                              ports=[port])
-        procs.append(gw)
-        out = os.path.join(harness.TMP, f"sched-{strategy}-{workload}.json")
+        urls = []
+        for g in range(gateways):
+            port = harness.free_port()
+            config = os.path.join(harness.TMP, f"sched-gateway{g}.yaml")
+            with open(config, "w") as f:
+                f.write(gateway_yaml(port, strategy, sims))
+            gw, _ = harness.start(f"sched-gateway{g}", [harness.MODELGATE, "serve", "-c", config, "--workers", "1"],
+                                  ports=[port])
+            procs.append(gw)
+            urls.append(f"http://127.0.0.1:{port}")
+        out = os.path.join(harness.TMP, f"sched-{strategy}-{workload}-{gateways}.json")
         args = (QUICK_ARGS if QUICK else WORKLOAD_ARGS)[workload]
-        cmd = [harness.MODELGATE, "bench", "--url", f"http://127.0.0.1:{port}", "--model", MODEL,
+        cmd = [harness.MODELGATE, "bench", "--url", ",".join(urls), "--model", MODEL,
                "--workload", workload, *shlex.split(args), "--fleet-size", str(FLEET),
                "--source-addresses", "64", "--duration", "60", "--timeout", "60", "--json", out]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
@@ -122,8 +132,10 @@ def one_cell(strategy, workload, engine):
         with open(out) as f:
             res = json.load(f)
         res["command"] = " ".join(cmd[1:])
+        res["gateways"] = gateways
         if r.returncode != 0:
-            harness.problems.append(f"{strategy}/{workload}: {res['errors']} errors {res['error_kinds']}")
+            harness.problems.append(f"{strategy}/{workload}/{gateways} gateways: {res['errors']} errors "
+                                    f"{res['error_kinds']}")
         return res
     finally:
         for p in reversed(procs):
@@ -157,6 +169,26 @@ def render(results, strategies, workloads):
         lines.append(f"{'workload':<14}{'strategy':<22}{'p50':>8}{'p99':>8}{'requests':>10}")
         for w, s, t in later:
             lines.append(f"{w:<14}{s:<22}{fmt(t['p50']):>8}{fmt(t['p99']):>8}{t['count']:>10}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_two(two, results):
+    """One gateway against two splitting the load, per strategy and workload."""
+    if not two:
+        return ""
+    head = (f"{'workload':<14}{'strategy':<14}{'gateways':>9}{'hit %':>7}{'TTFT p50':>10}{'p99':>8}"
+            f"{'later p99':>11}{'e2e p99':>9}{'max/min':>9}{'err':>5}")
+    lines = ["One gateway against two splitting the load (requests alternate between them):", head, "-" * len(head)]
+    for w, by_strategy in two.items():
+        for s, r2 in by_strategy.items():
+            for n, r in ((1, results.get(w, {}).get(s)), (2, r2)):
+                if not r:
+                    continue
+                later = r.get("ttft_later_turns_ms") or {}
+                lines.append(f"{w:<14}{s:<14}{n:>9}{fmt(r['hit_rate'], '.1f', 100):>7}{fmt(r['ttft_ms']['p50']):>10}"
+                             f"{fmt(r['ttft_ms']['p99']):>8}{fmt(later.get('p99')):>11}{fmt(r['e2e_ms']['p99']):>9}"
+                             f"{fmt(r['load_ratio'], '.2f') if r['load_ratio'] else 'inf':>9}{r['errors']:>5}")
         lines.append("")
     return "\n".join(lines)
 
@@ -204,15 +236,29 @@ def main():
     machine["loadavg_before"] = os.getloadavg()
     harness.log(f"scheduling: {len(strategies)} strategies x {len(workloads)} workloads on {FLEET} sims "
                 f"({' '.join(engine)})")
+    two_strategies = env_list("BENCH_SCHED_TWO_GATEWAYS", ["cache_aware"] if QUICK else TWO_GATEWAY_STRATEGIES)
+    two_strategies = [] if two_strategies == ["none"] else two_strategies
+    for s in two_strategies:
+        if s not in STRATEGIES_ALL:
+            raise harness.SetupError(f"BENCH_SCHED_TWO_GATEWAYS: unknown {s!r}; one of {', '.join(STRATEGIES_ALL)}")
+    two_workloads = [w for w in (["shared-prefix"] if QUICK else TWO_GATEWAY_WORKLOADS) if w in workloads]
+
+    def cell(s, w, gateways):
+        r = one_cell(s, w, engine, gateways)
+        harness.log(f"{w} / {s} / {gateways} gateway(s): hit {fmt(r['hit_rate'], '.1f', 100)} %, TTFT p50 "
+                    f"{fmt(r['ttft_ms']['p50'])} ms, p99 {fmt(r['ttft_ms']['p99'])} ms, {r['errors']} errors")
+        return r
+
     results = {w: {} for w in workloads}
     for w in workloads:
         for s in strategies:
-            results[w][s] = one_cell(s, w, engine)
-            r = results[w][s]
-            harness.log(f"{w} / {s}: hit {fmt(r['hit_rate'], '.1f', 100)} %, TTFT p50 "
-                        f"{fmt(r['ttft_ms']['p50'])} ms, p99 {fmt(r['ttft_ms']['p99'])} ms, {r['errors']} errors")
+            results[w][s] = cell(s, w, 1)
+    two = {w: {} for w in two_workloads}
+    for w in two_workloads:
+        for s in two_strategies:
+            two[w][s] = cell(s, w, 2)
     machine["loadavg_after"] = os.getloadavg()
-    table = render(results, strategies, workloads)
+    table = render(results, strategies, workloads) + render_two(two, results)
     os.makedirs(harness.RESULTS_DIR, exist_ok=True)
     png = os.path.join(harness.RESULTS_DIR, "scheduling-latest.png")
     chart(results, strategies, workloads, png)
@@ -221,7 +267,7 @@ def main():
            "elapsed_s": round(time.time() - started), "ok": not harness.problems, "problems": harness.problems,
            "machine": machine, "quick": QUICK, "fleet": FLEET, "sim_args": engine, "sim_kind": engine_kind,
            "workload_args": QUICK_ARGS if QUICK else WORKLOAD_ARGS, "strategies": strategies,
-           "workloads": workloads, "results": results, "table_text": table}
+           "workloads": workloads, "results": results, "two_gateways": two, "table_text": table}
     for name in (f"scheduling-{stamp}.json", "scheduling-latest.json"):
         with open(os.path.join(harness.RESULTS_DIR, name), "w") as f:
             json.dump(doc, f, indent=1)
@@ -239,7 +285,7 @@ def report(path):
     """Re-renders the table and the chart (next to the file) of a results file."""
     with open(path) as f:
         doc = json.load(f)
-    print(render(doc["results"], doc["strategies"], doc["workloads"]))
+    print(render(doc["results"], doc["strategies"], doc["workloads"]) + render_two(doc.get("two_gateways"), doc["results"]))
     chart(doc["results"], doc["strategies"], doc["workloads"],
           os.path.join(os.path.dirname(os.path.abspath(path)), "scheduling-latest.png"))
     return 1 if harness.problems else 0

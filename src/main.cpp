@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
   std::string workload = "shared-prefix";
   auto& wl = bench_opts.workload;
   auto* bench = app.add_subcommand("bench", "scheduling workloads against an OpenAI-compatible endpoint (docs/scheduling.md)");
-  bench->add_option("--url", bench_opts.url, "endpoint, http://ADDRESS:PORT")->capture_default_str();
+  bench->add_option("--url", bench_opts.url, "endpoint, http://ADDRESS:PORT; several comma-separated take the requests in turn")->capture_default_str();
   bench->add_option("--model", bench_opts.model, "model of every request")->capture_default_str();
   bench->add_option("--workload", workload, "shared-prefix, multi-turn, hot-prefix or uniform")
       ->capture_default_str();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "balancing/cost_model.h"
+#include "balancing/rendezvous.h"
 
 namespace modelgate::balancing {
 
@@ -17,10 +18,29 @@ CacheAware::CacheAware(const ServerList& servers, const BalancerOptions& options
       load_factor_(options.load_factor),
       recent_(servers.size(), 0),
       matched_(servers.size(), 0),
-      inflight_(servers.size(), 0) {}
+      inflight_(servers.size(), 0) {
+  hash_urls();
+}
+
+void CacheAware::on_servers_changed(const MembershipChange& change) {
+  servers_ = change.servers;
+  matched_.assign(servers_.size(), 0);
+  inflight_.assign(servers_.size(), 0);
+  recent_ = remapped(recent_, change, 0.0);
+  hash_urls();
+}
+
+void CacheAware::hash_urls() {
+  url_hash_.resize(servers_.size());
+  for (std::size_t i = 0; i < servers_.size(); ++i) url_hash_[i] = text::hash_bytes(servers_[i]->spec.url);
+}
 
 bool CacheAware::over_share(std::uint32_t server, double mean) const {
   return recent_[server] > load_factor_ * mean && recent_[server] > mean + kShareSlack * step_;
+}
+
+bool CacheAware::under_share(std::uint32_t server, double mean) const {
+  return recent_[server] * load_factor_ < mean && recent_[server] < mean - kShareSlack * step_;
 }
 
 void CacheAware::count_pick(std::uint32_t server) {
@@ -47,23 +67,54 @@ std::uint32_t CacheAware::pick(const PickContext& ctx) {
   double mean = 0;
   for (auto i : c) mean += recent_[i];
   mean /= static_cast<double>(c.size());
+  const auto guarded = [&](std::uint32_t i) {
+    return static_cast<double>(inflight_[i]) > hot_above || over_share(i, mean);
+  };
   bool any_hit = false;
   for (auto i : c) {
     matched_[i] = 0;
-    if (!prompt || static_cast<double>(inflight_[i]) > hot_above || over_share(i, mean)) continue;  // the guards
+    if (!prompt || guarded(i)) continue;
     if (const PrefixIndex* index = servers_[i]->llm.index.load(std::memory_order_acquire)) {
       matched_[i] = std::min<std::uint64_t>(index->match(prompt->blocks) * kBlockTokens, tokens);
       any_hit |= matched_[i] > 0;
     }
   }
+  // A new prefix: its home, the allowed candidate that scores highest for its first blocks (the
+  // best-scoring under-used one, when some are), unless waiting there costs more than prefilling
+  // the prompt again: then the allowed candidate with the least work.
+  std::uint32_t home = UINT32_MAX;
+  if (prompt && !any_hit && !prompt->blocks.empty()) {
+    const std::uint64_t key = prompt->blocks[std::min(prompt->blocks.size(), kPlacementBlocks) - 1];
+    struct Choice {
+      std::uint32_t server = UINT32_MAX;
+      bool under = false;
+      double score = 0;
+      std::int64_t work = 0;
+    } best_home, lightest;
+    for (auto i : c) {
+      if (guarded(i)) continue;
+      const Choice at{i, under_share(i, mean), rendezvous_score(key, url_hash_[i], servers_[i]->spec.weight),
+                      expected_cost(servers_[i]->llm, inflight_[i], tokens).work};
+      const bool first = best_home.server == UINT32_MAX;
+      if (first || (at.under && !best_home.under) || (at.under == best_home.under && at.score > best_home.score))
+        best_home = at;
+      if (first || (at.under && !lightest.under) ||
+          (at.under == lightest.under && (at.work < lightest.work || (at.work == lightest.work && at.score > lightest.score))))
+        lightest = at;
+    }
+    home = best_home.server != UINT32_MAX && inflight_[best_home.server] - least > kNewPrefixSlack
+               ? lightest.server
+               : best_home.server;
+  }
 
-  // With a hit somewhere: the cheapest; among equals the least loaded. Without: the least loaded,
-  // then the least queued work. Then the fewest recent picks; among equals, the first at or after
-  // turn_.
+  // With a hit somewhere: the cheapest; among equals the least loaded. Without: the new prefix's
+  // home; failing one (no whole block), the least loaded, then the least queued work. Then the
+  // fewest recent picks; among equals, the first at or after turn_.
   const std::uint32_t start = turn_++ % static_cast<std::uint32_t>(c.size());
-  std::uint32_t best = c[start];
+  const bool placed = home != UINT32_MAX;
+  std::uint32_t best = placed ? home : c[start];
   Cost best_cost = expected_cost(servers_[best]->llm, inflight_[best], tokens - matched_[best]);
-  for (std::size_t k = 1; k < c.size(); ++k) {
+  for (std::size_t k = 1; k < c.size() && !placed; ++k) {
     const auto i = c[(start + k) % c.size()];
     const Cost cost = expected_cost(servers_[i]->llm, inflight_[i], tokens - matched_[i]);
     const int by_load = inflight_[i] - inflight_[best];

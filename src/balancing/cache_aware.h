@@ -8,10 +8,22 @@
 // server's index then records the whole chain: the next request sharing the prefix finds it there
 // even before this one's answer (SGLang's router inserts at routing time too).
 //
-// When no candidate holds any of the prompt, there is nothing for placement to win but balance:
-// the least loaded server is chosen (in flight, then queued work, then a rotation), as
-// least_request would. The learned rates are not used then: they carry each server's past
-// queueing, and steering cold requests by them skews the load (and decode times) for nothing.
+// A prompt no candidate holds goes where every gateway would put it: rendezvous hashing
+// (rendezvous.h) of its first kPlacementBlocks blocks (256 tokens) among the candidates the guards
+// below allow. Gateways that split a fleet's traffic (DNS round robin, a virtual IP) and never
+// talk to each other thus place a new prefix on the same server, and a prefix one of them has
+// seen is found by the other where the first put it: they agree without sharing state. What a
+// gateway cannot know is the others' load, so the guards may differ between them (see
+// docs/scheduling.md, "Several gateways"). Prompts that share fewer than kPlacementBlocks blocks
+// are placed independently (a short common preamble is cheap to prefill everywhere); prompts
+// shorter than that are placed by their whole text. Neither the learned rates (which carry each
+// server's past queueing) nor small differences of load steer a new prefix; a prompt of less
+// than one block goes to the least loaded server, as least_request would. One exception keeps a
+// skewed fleet level: while some allowed server took less than 1/loadFactor of the average share
+// of recent picks (and kShareSlack picks less), new prefixes go to the best-scoring of those
+// under-used servers. Hash placement alone gives a server that holds no hot prefix only its
+// random part of the new ones, and nothing would fill it; gateways splitting the same traffic
+// see the same skew, so they mostly agree on this too.
 //
 // Hot spots. Pure affinity piles a popular prefix onto one server. SGLang's router switches the
 // whole fleet to shortest-queue once loads differ by more than absolute and relative thresholds,
@@ -34,7 +46,8 @@
 //
 // Cost: the chain is built once per request (about 1-2 us for 8 KB, only for services using this
 // strategy); the pick does a binary search of the chain per candidate (log2(blocks) probes of one
-// cache line each) and inserts the chain into one index.
+// cache line each), for a new prefix one hash and one log per allowed candidate, and inserts the
+// chain into one index.
 #pragma once
 
 #include <vector>
@@ -48,11 +61,12 @@ class CacheAware final : public Balancer {
   CacheAware(const ServerList& servers, const BalancerOptions& options);
   std::uint32_t pick(const PickContext& ctx) override;
   // The prefix indexes live in the servers' state (llm_state.h): nothing to carry over here.
-  void on_servers_changed(const MembershipChange& change) override {
-    servers_ = change.servers;
-    matched_.assign(servers_.size(), 0);
-    inflight_.assign(servers_.size(), 0);
-  }
+  void on_servers_changed(const MembershipChange& change) override;
+
+  // A new prefix is placed by its first this many blocks (prompt_chain.h): 256 tokens.
+  static constexpr std::size_t kPlacementBlocks = 16;
+  // ... unless its home has more than this many requests in flight above the least loaded server.
+  static constexpr int kNewPrefixSlack = 2;
 
  private:
   // Recent picks: server i's weight is recent_[i] / step_, where every pick multiplies step_ by
@@ -60,7 +74,9 @@ class CacheAware final : public Balancer {
   static constexpr double kShareWindow = 64;
   static constexpr double kShareSlack = 4;
   bool over_share(std::uint32_t server, double mean) const;
+  bool under_share(std::uint32_t server, double mean) const;
   void count_pick(std::uint32_t server);
+  void hash_urls();
 
   ServerList servers_;
   int balance_abs_;
@@ -71,6 +87,7 @@ class CacheAware final : public Balancer {
   std::uint32_t turn_ = 0;               // rotation among equals
   std::vector<std::uint64_t> matched_;   // scratch: cached tokens per candidate
   std::vector<int> inflight_;            // scratch: in-flight counts read once per pick
+  std::vector<std::uint64_t> url_hash_;  // per server, for rendezvous placement
 };
 
 }  // namespace modelgate::balancing

@@ -24,8 +24,7 @@ PredictionCheck::Verdict PredictionCheck::record(LlmState& s, std::uint64_t pred
       s.window_predicted.store(0, relaxed);
       s.window_realised.store(0, relaxed);
       s.window_answers.store(0, relaxed);
-      if (index) index->reset();
-      s.index_resets.fetch_add(1, relaxed);
+      drop_index(s);
       spdlog::warn("{}: {} answers in a row found nothing cached where the prefix index predicted "
                    "hits; the server probably restarted or lost its cache: its index is dropped",
                    server, kZeroStreak);
@@ -57,6 +56,11 @@ PredictionCheck::Verdict PredictionCheck::record(LlmState& s, std::uint64_t pred
     return Verdict::grown;
   }
   return Verdict::none;
+}
+
+void drop_index(LlmState& s) {
+  if (PrefixIndex* index = s.index.load(std::memory_order_acquire)) index->reset();
+  s.index_resets.fetch_add(1, relaxed);
 }
 
 }  // namespace modelgate::balancing

@@ -36,4 +36,9 @@ struct PredictionCheck {
                         std::string_view server);
 };
 
+// The server's cache is gone (it restarted, lost it, or stopped serving a model): every block its
+// index says it holds is forgotten, and counted (modelgate_server_cache_index_resets_total). The
+// index is one table for all of the server's models, so it is dropped whole.
+void drop_index(LlmState& s);
+
 }  // namespace modelgate::balancing

@@ -1,5 +1,6 @@
 #include "balancing/session_affinity.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace modelgate::balancing {
@@ -26,10 +27,10 @@ std::uint32_t SessionAffinity::pick(const PickContext& ctx) {
     load_[i] = std::max(0, servers_[i]->inflight.load(std::memory_order_relaxed));
     total += load_[i];
   }
-  const double per_weight =
-      load_factor_ * static_cast<double>(total) / static_cast<double>(weights_.total(c));
+  const double share_per_weight = static_cast<double>(total) / static_cast<double>(weights_.total(c));
   return ring_.walk(ctx, [&](std::uint32_t i) {
-    const double cap = std::ceil(per_weight * static_cast<double>(weights_.of[i]));
+    const double share = share_per_weight * static_cast<double>(weights_.of[i]);
+    const double cap = std::max(std::ceil(load_factor_ * share), share + kSlack);
     return static_cast<double>(load_[i] + 1) <= cap;
   });
 }

@@ -1,6 +1,8 @@
 // `modelgate bench`: a load client for the scheduling workloads (bench/workload.h) against one
 // OpenAI-compatible endpoint — the gateway, or a single server. It knows nothing of the proxy: it
-// speaks HTTP to whatever listens at --url.
+// speaks HTTP to whatever listens at --url. Several comma-separated URLs (gateways in front of the
+// same fleet) take the requests in turn, one each, as DNS round robin or a virtual IP spreads
+// connections (every request opens its own): a conversation's turns alternate between them.
 //
 // Open loop (--rate > 0): scripts start at Poisson arrival times, whether or not earlier answers
 // have come back, as users do; for multi-turn the conversations start at rate / turns per second
@@ -18,7 +20,7 @@
 namespace modelgate::bench {
 
 struct BenchOptions {
-  std::string url = "http://127.0.0.1:8080";
+  std::string url = "http://127.0.0.1:8080";  // or several, comma-separated: each request the next
   std::string model = "Qwen2.5-0.5B-Instruct";
   WorkloadOptions workload;
   double rate = 4;              // open loop: requests per second; 0: closed loop

@@ -1,10 +1,12 @@
 #include "bench/bench.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <random>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -79,13 +81,14 @@ std::string chat_body(const BenchOptions& o, const std::string& system, const st
 // The state of one run, shared by its coroutines (all on one thread).
 struct Run {
   const BenchOptions& options;
-  Target target;
+  std::vector<Target> targets;  // requests go to each in turn
   std::vector<Script> scripts;
   std::size_t budget;        // requests that may still start
   Clock::time_point start, deadline, last_end;
   Report report;
   std::mt19937_64 rng;
   std::size_t next_script = 0;
+  std::size_t next_target = 0;
 
   bool may_start() {
     if (budget == 0 || Clock::now() >= deadline) return false;
@@ -112,6 +115,7 @@ struct Run {
         co_await pause(std::exponential_distribution<double>(1.0 / options.workload.think_ms)(rng));
       if (!may_start()) co_return;
       history.push_back({"user", script.questions[t]});
+      const Target& target = targets[next_target++ % targets.size()];
       auto r = co_await stream_chat(target, chat_body(options, script.system, history), headers, source,
                                     std::chrono::seconds(options.timeout_s));
       last_end = Clock::now();
@@ -140,11 +144,16 @@ struct Run {
 }  // namespace
 
 int run(const BenchOptions& o) {
-  Target target;
-  if (!parse_url(o.url, target)) {
-    std::cerr << fmt::format("modelgate bench: --url \"{}\" is not http://ADDRESS:PORT with a numeric "
-                             "address, e.g. http://127.0.0.1:8080\n", o.url);
-    return 2;
+  std::vector<Target> targets;
+  for (std::size_t from = 0; from <= o.url.size();) {
+    const auto comma = std::min(o.url.find(',', from), o.url.size());
+    const std::string one = o.url.substr(from, comma - from);
+    if (!parse_url(one, targets.emplace_back())) {
+      std::cerr << fmt::format("modelgate bench: --url \"{}\" is not http://ADDRESS:PORT with a numeric "
+                               "address, e.g. http://127.0.0.1:8080 (several: comma-separated)\n", one);
+      return 2;
+    }
+    from = comma + 1;
   }
   const auto& w = o.workload;
   if (w.groups < 1 || w.prompts < 1 || w.conversations < 1 || w.turns < 1 || w.output_tokens < 1 ||
@@ -164,7 +173,7 @@ int run(const BenchOptions& o) {
                o.rate > 0 ? 0 : o.concurrency, planned, o.fleet_size};
   asio::io_context io(1);
   const auto start = Clock::now();
-  Run state{o, target, std::move(scripts), o.max_requests ? std::min(o.max_requests, planned) : planned,
+  Run state{o, std::move(targets), std::move(scripts), o.max_requests ? std::min(o.max_requests, planned) : planned,
             start, start + std::chrono::milliseconds(static_cast<std::int64_t>(o.duration_s * 1000)), start,
             Report(info), std::mt19937_64(w.seed ^ 0x5eedull), 0};
   if (o.rate > 0) {

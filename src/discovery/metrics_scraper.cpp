@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "balancing/load_signals.h"
+#include "balancing/prediction_check.h"
 #include "http1/probe.h"
 #include "net/asio.h"
 
@@ -47,8 +48,7 @@ void absorb(ServerState& s, const balancing::LoadSignals& sig) {
   if (sig.cache_queries) {
     const double before = m.cache_queries.exchange(*sig.cache_queries, relaxed);
     if (before > 0 && *sig.cache_queries < before) {
-      if (auto* index = m.index.load(std::memory_order_acquire)) index->reset();
-      m.index_resets.fetch_add(1, relaxed);
+      balancing::drop_index(m);
       spdlog::warn("{}: its prefix cache counter went back ({} -> {}): the server restarted; its prefix "
                    "index is dropped",
                    s.spec.url, before, *sig.cache_queries);

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "balancing/prediction_check.h"
 #include "http1/probe.h"
 #include "net/asio.h"
 
@@ -91,12 +92,24 @@ bool absorb(Poller& p, const http1::ProbeResult& r, std::string_view target) {
     return false;
   }
   bool changed = false;
+  std::vector<std::string> gone;
   s.update_info([&](ServerState::Info& info) {
     changed = !info.models_known || !same_set(info.models, *ids);
+    if (changed && info.models_known) {
+      for (const auto& m : info.models)
+        if (std::find(ids->begin(), ids->end(), m) == ids->end()) gone.push_back(m);
+    }
     info.models_known = true;
     if (changed) info.models = *ids;
   });
   if (changed) spdlog::info("discovery: {} {} serves [{}]", p.service, s.spec.url, fmt::join(*ids, ", "));
+  if (!gone.empty()) {
+    // An engine that unloads a model frees its KV cache: what the prefix index says the server
+    // holds of that model is gone, and served again it starts cold.
+    balancing::drop_index(s.llm);
+    spdlog::info("discovery: {} {} no longer serves [{}]: its prefix index is dropped", p.service, s.spec.url,
+                 fmt::join(gone, ", "));
+  }
   return changed;
 }
 

@@ -95,6 +95,11 @@ std::shared_ptr<EngineLoop> EngineSet::get(const std::string& model) {
   return loop;
 }
 
+void EngineSet::drop(std::string_view model) {
+  std::lock_guard lock(mutex_);
+  if (auto it = loops_.find(model); it != loops_.end()) loops_.erase(it);
+}
+
 std::int64_t EngineSet::running() const {
   std::lock_guard lock(mutex_);
   std::int64_t n = 0;

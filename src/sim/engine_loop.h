@@ -61,6 +61,9 @@ class EngineSet {
   const EngineConfig& config() const { return config_; }
   // The model's loop, created if this is the first request for that model.
   std::shared_ptr<EngineLoop> get(const std::string& model);
+  // The model was unloaded: its loop (and KV cache) goes once its running sequences end, and a
+  // later request for it starts a fresh one, with an empty cache, as an engine that reloads it.
+  void drop(std::string_view model);
   // Appends the metrics of every model in `models` (zeros for one not asked for yet), in the
   // Prometheus text format under the engine's own names.
   void append_metrics(std::string& out, const std::vector<std::string>& models) const;

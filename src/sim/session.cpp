@@ -218,7 +218,10 @@ asio::awaitable<bool> Session::admin(Request& request, std::string_view path) {
   constexpr std::string_view prefix = "/admin/models/";
   if (path.starts_with(prefix) && path.size() > prefix.size() && method == http::verb::delete_) {
     std::string id = text::percent_decode(path.substr(prefix.size()));
-    if (core_.models.remove(id)) co_return co_await send(204, {}, {});
+    if (core_.models.remove(id)) {
+      if (core_.engines) core_.engines->drop(id);
+      co_return co_await send(204, {}, {});
+    }
     co_return co_await send_error({404, fmt::format("The model `{}` does not exist.", id),
                                    "invalid_request_error", "model_not_found"});
   }

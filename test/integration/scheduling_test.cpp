@@ -57,11 +57,36 @@ TEST(CacheAware, EachPromptPrefixStaysOnOneServerWhileRoundRobinScattersIt) {
   std::set<std::string> used;
   {
     mt::GatewayProcess gw(config({&a, &b, &c}, "cache_aware"));
-    for (const auto& [group, servers] : serve_groups(gw.port(), 7, 5)) {
+    // New prefixes are placed by a hash of the server URLs (free ports, so a different split in
+    // every run). First requests until two groups have each server as their home, so that no
+    // server takes more than its share of what follows and every group can stay home.
+    mt::HttpClient client("127.0.0.1", gw.port());
+    std::map<std::string, std::vector<int>> homes;
+    std::map<int, std::set<std::string>> by_group;
+    std::vector<int> groups;
+    for (int g = 0; groups.size() < 6 && g < 60; ++g) {
+      auto r = client.post_json("/v1/chat/completions", grouped_chat(g, 0));
+      ASSERT_EQ(r.status, 200) << r.body;
+      auto& at = homes[r.header("X-Served-By")];
+      if (at.size() < 2) {
+        at.push_back(g);
+        groups.push_back(g);
+        by_group[g].insert(r.header("X-Served-By"));
+      }
+    }
+    ASSERT_EQ(groups.size(), 6u) << "new prefixes spread over the servers";
+    for (int q = 1; q < 5; ++q) {
+      for (int g : groups) {
+        auto r = client.post_json("/v1/chat/completions", grouped_chat(g, q));
+        ASSERT_EQ(r.status, 200) << r.body;
+        by_group[g].insert(r.header("X-Served-By"));
+      }
+    }
+    for (const auto& [group, servers] : by_group) {
       EXPECT_EQ(servers.size(), 1u) << "group " << group;
       used.insert(servers.begin(), servers.end());
     }
-    EXPECT_EQ(used.size(), 3u);  // new prefixes spread over the idle servers
+    EXPECT_EQ(used.size(), 3u);
     // The cost model's series are on /metrics for the cache_aware service.
     mt::HttpClient admin("127.0.0.1", mt::admin_port(gw.process()));
     const auto metrics = admin.get("/metrics").body;
@@ -171,53 +196,130 @@ TEST(CacheAware, HitRateOnEngineSimsBeatsRoundRobinAndPredictionsAreChecked) {
   EXPECT_EQ(series_sum(metrics, "modelgate_server_cache_checked_answers_total"), 42.0);
 }
 
-TEST(CacheAware, ARestartedServerIsNoticedAndPredictsNothingItNoLongerHolds) {
-  // Two engine sims whose /metrics the gateway scrapes every 100 ms; one group's prefix is warmed
-  // on one of them, which is then restarted on the same port with an empty cache.
+namespace {
+
+// Two engine sims behind a cache_aware gateway (`lb_extra` under its strategy), and one group's
+// prefix sent three times, so that it has a home server and the later requests were predicted to
+// hit there.
+struct WarmedPrefix {
+  std::vector<std::string> engine;
   std::map<std::string, std::unique_ptr<mt::SimProcess>> sims;
-  const std::vector<std::string> engine = {"--models", "m", "--engine", "vllm"};
-  sims["x"] = std::make_unique<mt::SimProcess>("x", engine);
-  sims["y"] = std::make_unique<mt::SimProcess>("y", engine);
-  mt::GatewayProcess gw(config({sims["x"].get(), sims["y"].get()},
-                               "cache_aware\n        serverMetrics:\n          interval: 100ms"));
-  mt::HttpClient client("127.0.0.1", gw.port(), std::chrono::seconds(30));
-  mt::HttpClient admin("127.0.0.1", mt::admin_port(gw.process()));
-  std::string home;
-  for (int q = 0; q < 3; ++q) {
-    auto r = client.post_json("/v1/chat/completions", grouped_chat(0, q));
-    ASSERT_EQ(r.status, 200) << r.body;
-    home = r.header("X-Served-By");
+  std::unique_ptr<mt::GatewayProcess> gw;
+  std::unique_ptr<mt::HttpClient> client, admin;
+  std::string home, metrics;
+  double predicted = 0;
+
+  void warm(std::vector<std::string> engine_args, const std::string& lb_extra) {
+    engine = std::move(engine_args);
+    sims["x"] = std::make_unique<mt::SimProcess>("x", engine);
+    sims["y"] = std::make_unique<mt::SimProcess>("y", engine);
+    gw = std::make_unique<mt::GatewayProcess>(config({sims["x"].get(), sims["y"].get()}, "cache_aware" + lb_extra));
+    client = std::make_unique<mt::HttpClient>("127.0.0.1", gw->port(), std::chrono::seconds(30));
+    admin = std::make_unique<mt::HttpClient>("127.0.0.1", mt::admin_port(gw->process()));
+    for (int q = 0; q < 3; ++q) {
+      auto r = client->post_json("/v1/chat/completions", grouped_chat(0, q));
+      ASSERT_EQ(r.status, 200) << r.body;
+      home = r.header("X-Served-By");
+    }
+    ASSERT_TRUE(sims.count(home)) << home;
+    ASSERT_TRUE(checked(3)) << metrics;
+    predicted = series_sum(metrics, "modelgate_server_cache_predicted_tokens_total");
+    ASSERT_GT(predicted, 0) << "the warm-up's later requests were predicted to hit";
   }
-  ASSERT_TRUE(sims.count(home)) << home;
+
   // An answer is checked once its body has been relayed, just after the client has it.
-  std::string metrics;
-  const auto checked = [&](double n) {
+  bool checked(double n) {
     return mt::wait_until([&] {
-      metrics = admin.get("/metrics").body;
+      metrics = admin->get("/metrics").body;
       return series_sum(metrics, "modelgate_server_cache_checked_answers_total") >= n;
     }, std::chrono::seconds(5));
-  };
-  ASSERT_TRUE(checked(3)) << metrics;
-  const double predicted = series_sum(metrics, "modelgate_server_cache_predicted_tokens_total");
-  ASSERT_GT(predicted, 0) << "the warm-up's later requests were predicted to hit";
+  }
+};
 
-  const auto port = sims[home]->port();
-  sims[home].reset();
-  auto args = engine;
+}  // namespace
+
+TEST(CacheAware, ARestartedServerIsNoticedAndPredictsNothingItNoLongerHolds) {
+  // The gateway scrapes the sims' /metrics every 100 ms; the warmed server is then restarted on
+  // the same port with an empty cache.
+  WarmedPrefix w;
+  ASSERT_NO_FATAL_FAILURE(w.warm({"--models", "m", "--engine", "vllm"},
+                                 "\n        serverMetrics:\n          interval: 100ms"));
+
+  const auto port = w.sims[w.home]->port();
+  w.sims[w.home].reset();
+  auto args = w.engine;
   args.insert(args.end(), {"--listen", "127.0.0.1:" + std::to_string(port)});
-  sims[home] = std::make_unique<mt::SimProcess>(home, args);
+  w.sims[w.home] = std::make_unique<mt::SimProcess>(w.home, args);
 
   // The scrape sees the server's prefix-cache counter go back and drops its part of the index.
   mt::wait_until([&] {
-    metrics = admin.get("/metrics").body;
-    return series_sum(metrics, "modelgate_server_cache_index_resets_total") >= 1;
+    w.metrics = w.admin->get("/metrics").body;
+    return series_sum(w.metrics, "modelgate_server_cache_index_resets_total") >= 1;
   }, std::chrono::seconds(10));
-  ASSERT_EQ(series_sum(metrics, "modelgate_server_cache_index_resets_total"), 1) << metrics;
+  ASSERT_EQ(series_sum(w.metrics, "modelgate_server_cache_index_resets_total"), 1) << w.metrics;
 
   // The same prefix again: nothing is predicted cached anywhere, and nothing is.
-  auto r = client.post_json("/v1/chat/completions", grouped_chat(0, 3));
+  auto r = w.client->post_json("/v1/chat/completions", grouped_chat(0, 3));
   ASSERT_EQ(r.status, 200) << r.body;
-  ASSERT_TRUE(checked(4)) << metrics;
-  EXPECT_EQ(series_sum(metrics, "modelgate_server_cache_predicted_tokens_total"), predicted) << metrics;
+  ASSERT_TRUE(w.checked(4)) << w.metrics;
+  EXPECT_EQ(series_sum(w.metrics, "modelgate_server_cache_predicted_tokens_total"), w.predicted) << w.metrics;
   EXPECT_NE(r.body.find(R"("cached_tokens":0)"), std::string::npos) << r.body;
+}
+
+TEST(CacheAware, TwoGatewaysPlaceEachPrefixOnTheSameServer) {
+  // Two gateways in front of the same sims, neither told of the other, each learning its own
+  // index: a prefix must land on the same server whichever gateway it goes through. The first
+  // round goes through one gateway in order, the second through the other in reverse order, so
+  // any placement that depends on what a gateway has seen before (a rotation, recent picks)
+  // differs between them; the third alternates.
+  mt::SimProcess a("a", {"--models", "m", "--ttft-ms", "0"});
+  mt::SimProcess b("b", {"--models", "m", "--ttft-ms", "0"});
+  mt::SimProcess c("c", {"--models", "m", "--ttft-ms", "0"});
+  mt::GatewayProcess one(config({&a, &b, &c}, "cache_aware"));
+  mt::GatewayProcess two(config({&a, &b, &c}, "cache_aware"));
+  mt::HttpClient via_one("127.0.0.1", one.port());
+  mt::HttpClient via_two("127.0.0.1", two.port());
+  constexpr int kGroups = 4;
+  std::map<int, std::set<std::string>> by_group;
+  const auto send = [&](mt::HttpClient& client, int group, int question) {
+    auto r = client.post_json("/v1/chat/completions", grouped_chat(group, question));
+    ASSERT_EQ(r.status, 200) << r.body;
+    by_group[group].insert(r.header("X-Served-By"));
+  };
+  for (int g = 0; g < kGroups; ++g) send(via_one, g, 0);
+  for (int g = kGroups - 1; g >= 0; --g) send(via_two, g, 1);
+  for (int g = 0; g < kGroups; ++g) send(g % 2 ? via_one : via_two, g, 2);
+  for (const auto& [group, servers] : by_group) {
+    EXPECT_EQ(servers.size(), 1u) << "group " << group << " went to " << ::testing::PrintToString(servers);
+  }
+}
+
+TEST(CacheAware, AServerThatStopsListingAModelHasItsIndexDropped) {
+  // Engine sims serving two models, listed by model discovery every 100 ms. Once one group's
+  // prefix is warmed, its server unloads the model (its KV cache goes with it) and loads it again:
+  // nothing of the prefix may be predicted cached there any more.
+  WarmedPrefix w;
+  ASSERT_NO_FATAL_FAILURE(w.warm({"--models", "m,other", "--engine", "vllm"},
+                                 "\n        discoverModels: {interval: 100ms}"));
+  const auto listed_by = [&](int n) {
+    return mt::wait_until([&] {
+      return w.client->get("/v1/models/m").body.find("\"servers\":" + std::to_string(n) + ",") != std::string::npos;
+    }, std::chrono::seconds(5));
+  };
+  ASSERT_TRUE(listed_by(2)) << w.client->get("/v1/models/m").body;
+
+  mt::HttpClient sim("127.0.0.1", w.sims[w.home]->port());
+  ASSERT_EQ(sim.request("DELETE", "/admin/models/m").status, 204);
+  ASSERT_TRUE(listed_by(1)) << w.client->get("/v1/models/m").body;
+  ASSERT_EQ(sim.post_json("/admin/models", R"({"id":"m"})").status, 201);
+  ASSERT_TRUE(listed_by(2)) << w.client->get("/v1/models/m").body;
+
+  auto r = w.client->post_json("/v1/chat/completions", grouped_chat(0, 3));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("X-Served-By"), w.home) << "placed where the prefix went before";
+  EXPECT_NE(r.body.find(R"("cached_tokens":0)"), std::string::npos) << "the sim reloaded the model cold: " << r.body;
+  ASSERT_TRUE(w.checked(4)) << w.metrics;
+  EXPECT_EQ(series_sum(w.metrics, "modelgate_server_cache_predicted_tokens_total"), w.predicted)
+      << "predicted a prefix the server unloaded; " << w.metrics;
+  EXPECT_EQ(series_sum(w.metrics, "modelgate_server_cache_index_resets_total"), 1) << w.metrics;
 }

@@ -84,20 +84,15 @@ void BM_BuildChain8KB(benchmark::State& state) {
 }
 BENCHMARK(BM_BuildChain8KB)->Name("CacheAware/BuildChain8KB");
 
-void BM_PickWithIndex8KB(benchmark::State& state) {
-  Fleet fleet;
-  mb::CacheAware balancer(fleet.servers, {});
-  std::vector<mb::PromptChain> chains(kGroups * 4);
-  for (std::size_t i = 0; i < chains.size(); ++i) mb::build_prompt_chain(body(static_cast<int>(i % kGroups), static_cast<int>(i), 8000), chains[i]);
-  for (const auto& c : chains) {  // warm: every group already placed
-    mb::PickNote note;
-    const auto s = balancer.pick({fleet.candidates, 0, &c, &note});
-    mb::QueueCharge done(*fleet.servers[s], note);
-  }
+// Times single picks of `chains` in turn (p50 and p99 of each); `before` runs untimed before each.
+template <class Before>
+void time_picks(benchmark::State& state, Fleet& fleet, mb::Balancer& balancer,
+                const std::vector<mb::PromptChain>& chains, Before&& before) {
   std::vector<double> ns;
   ns.reserve(1 << 20);
   std::size_t k = 0;
   for (auto _ : state) {
+    before();
     const auto& c = chains[k++ % chains.size()];
     mb::PickNote note;
     const auto t0 = std::chrono::steady_clock::now();
@@ -108,7 +103,33 @@ void BM_PickWithIndex8KB(benchmark::State& state) {
   }
   report(state, ns);
 }
+
+void BM_PickWithIndex8KB(benchmark::State& state) {
+  Fleet fleet;
+  mb::CacheAware balancer(fleet.servers, {});
+  std::vector<mb::PromptChain> chains(kGroups * 4);
+  for (std::size_t i = 0; i < chains.size(); ++i) mb::build_prompt_chain(body(static_cast<int>(i % kGroups), static_cast<int>(i), 8000), chains[i]);
+  for (const auto& c : chains) {  // warm: every group already placed
+    mb::PickNote note;
+    const auto s = balancer.pick({fleet.candidates, 0, &c, &note});
+    mb::QueueCharge done(*fleet.servers[s], note);
+  }
+  time_picks(state, fleet, balancer, chains, [] {});
+}
 BENCHMARK(BM_PickWithIndex8KB)->Name("CacheAware/PickWithIndex8KB");
+
+// A prompt no server holds (every index emptied before each pick, untimed): the rendezvous
+// placement of a new prefix, then the insert.
+void BM_PickNewPrefix8KB(benchmark::State& state) {
+  Fleet fleet;
+  mb::CacheAware balancer(fleet.servers, {});
+  std::vector<mb::PromptChain> chains(kGroups);
+  for (std::size_t i = 0; i < chains.size(); ++i) mb::build_prompt_chain(body(static_cast<int>(i), 0, 8000), chains[i]);
+  time_picks(state, fleet, balancer, chains, [&] {
+    for (auto& server : fleet.servers) server->llm.index.load()->reset();
+  });
+}
+BENCHMARK(BM_PickNewPrefix8KB)->Name("CacheAware/PickNewPrefix8KB");
 
 // A pool of n servers with every signal a strategy reads set to plausible values.
 mb::ServerList pool_servers(int n) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -233,21 +234,78 @@ std::uint32_t pick(mb::Balancer& b, std::size_t n, const mb::PromptChain& prompt
 }  // namespace
 
 TEST(CacheAware, SamePrefixFollowsTheServerThatHasIt) {
+  // Eight groups whose new-prefix homes are two per server (found with a probe over the same
+  // servers), so that no server takes more than its share and every group can stay home.
+  mb::CacheAware probe(servers(4), {});
+  std::vector<int> groups;
+  std::vector<int> per_server(4, 0);
+  for (int g = 0; groups.size() < 8; ++g) {
+    const auto at = pick(probe, 4, chain_of(chat(g, 2000, "probe")));
+    if (per_server[at] < 2) {
+      ++per_server[at];
+      groups.push_back(g);
+    }
+  }
   auto list = servers(4);
   mb::CacheAware b(list, {});
   std::vector<std::uint32_t> home(8);
-  for (int g = 0; g < 8; ++g) home[g] = pick(b, 4, chain_of(chat(g, 2000, "first")));
+  for (int k = 0; k < 8; ++k) home[k] = pick(b, 4, chain_of(chat(groups[k], 2000, "first")));
   for (int round = 0; round < 5; ++round) {
-    for (int g = 0; g < 8; ++g) {
+    for (int k = 0; k < 8; ++k) {
       mb::PickNote note;
-      const auto chosen = pick(b, 4, chain_of(chat(g, 2000, "question " + std::to_string(round))), &note);
-      EXPECT_EQ(chosen, home[g]) << "group " << g;
+      const auto chosen = pick(b, 4, chain_of(chat(groups[k], 2000, "question " + std::to_string(round))), &note);
+      EXPECT_EQ(chosen, home[k]) << "group " << groups[k];
       EXPECT_GE(note.predicted_cached, 480u);  // 2000 bytes: ~31 blocks of 16 tokens
       mb::QueueCharge done(*list[chosen], note);
     }
   }
-  // New prefixes spread: 8 groups over 4 idle servers, two each.
   for (std::uint32_t s = 0; s < 4; ++s) EXPECT_EQ(std::count(home.begin(), home.end(), s), 2);
+}
+
+namespace {
+// The same four servers as servers(4), listed in reverse order: another gateway's view.
+mb::ServerList reversed_servers() {
+  auto list = servers(4);
+  std::reverse(list.begin(), list.end());
+  return list;
+}
+}  // namespace
+
+TEST(CacheAware, ANewPrefixGoesWhereEveryGatewayWouldPutIt) {
+  // Two gateways over the same servers, each with its own index and history, the second listing
+  // the servers in another order and having served other prompts first.
+  auto first = servers(4);
+  auto second = reversed_servers();
+  mb::CacheAware one(first, {});
+  mb::CacheAware two(second, {});
+  for (int r = 0; r < 3; ++r) pick(two, 4, chain_of(chat(500 + r, 2000, "warm-up")));
+  std::set<std::string> used;
+  for (int g = 0; g < 12; ++g) {
+    const auto prompt = chain_of(chat(g, 2000, "q"));
+    const auto& url = first[pick(one, 4, prompt)]->spec.url;
+    EXPECT_EQ(second[pick(two, 4, prompt)]->spec.url, url) << "group " << g;
+    used.insert(url);
+  }
+  EXPECT_GE(used.size(), 3u);
+  // A prompt that shares only its first blocks is placed with them: 256 tokens decide.
+  const auto long_one = chain_of(chat(77, 2000, "one question"));
+  const auto other = chain_of(chat(77, 1100, "another question entirely"));
+  EXPECT_EQ(first[pick(one, 4, long_one)]->spec.url, second[pick(two, 4, other)]->spec.url);
+}
+
+TEST(CacheAware, ANewPrefixWhoseHomeIsOverloadedGoesToTheSameRunnerUpEverywhere) {
+  auto first = servers(4);
+  auto second = reversed_servers();
+  mb::CacheAware probe(servers(4), {});
+  const auto prompt = chain_of(chat(3, 2000, "q"));
+  const auto home = pick(probe, 4, prompt);  // index in servers(4) order
+  first[home]->inflight = 20;                // over the load guard on both gateways
+  second[3 - home]->inflight = 12;
+  mb::CacheAware one(first, {});
+  mb::CacheAware two(second, {});
+  const auto& url = first[pick(one, 4, prompt)]->spec.url;
+  EXPECT_NE(url, first[home]->spec.url);
+  EXPECT_EQ(second[pick(two, 4, prompt)]->spec.url, url);
 }
 
 TEST(CacheAware, QueuedWorkOutweighsASmallHit) {
@@ -321,21 +379,31 @@ TEST(CacheAware, AHotPrefixSpreadsOnceItsServerTakesMoreThanItsShare) {
     }
   }
   const auto [least, most] = std::minmax_element(picks.begin(), picks.end());
-  EXPECT_LE(static_cast<double>(*most) / *least, 1.5) << picks[0] << " " << picks[1] << " " << picks[2] << " " << picks[3];
+  // The cold two thirds are placed by hash (the same server on every gateway), kept level only by
+  // the share bounds, not spread evenly as least_request would: 1.5 of the hot-prefix target is
+  // measured by the benchmark (docs/scheduling.md); here the bound's own slack shows.
+  EXPECT_LE(static_cast<double>(*most) / *least, 1.6) << picks[0] << " " << picks[1] << " " << picks[2] << " " << picks[3];
   EXPECT_GE(hot_hits, hot * 9 / 10) << "the hot prefix is served where it is cached";
 }
 
-TEST(CacheAware, WithoutAHitAnywhereItPicksTheLeastBusyServer) {
+TEST(CacheAware, WithoutAHitAnywhereLearnedRatesDoNotSteerANewPrefix) {
   // Nothing cached anywhere: learned rates (which include each server's past queueing) must not
-  // steer requests; the choice is least_request's.
+  // steer a new prefix, nor small differences of load; its home does, while the guards allow it.
   auto list = servers(3);
+  mb::CacheAware fresh(servers(3), {});
+  const auto prompt = chain_of(chat(7, 4000, "q"));
+  const auto home = pick(fresh, 3, prompt);
   mb::CacheAware b(list, {});
-  list[0]->llm.prefill_rate = 50'000;  // learned fast, but busy
-  list[0]->inflight = 3;
-  list[1]->llm.prefill_rate = 2'000;  // learned slow once, idle now
-  list[1]->inflight = 1;
-  list[2]->inflight = 2;
-  EXPECT_EQ(pick(b, 3, chain_of(chat(7, 4000, "q"))), 1u);
+  list[home]->llm.prefill_rate = 2'000;  // learned slow once
+  list[home]->inflight = 2;              // busier than the others, within the slack
+  list[(home + 1) % 3]->llm.prefill_rate = 50'000;
+  EXPECT_EQ(pick(b, 3, prompt), home);
+  // More than kNewPrefixSlack requests above the least loaded: the least loaded takes it.
+  auto busy = servers(3);
+  mb::CacheAware other(busy, {});
+  busy[home]->inflight = 3;
+  busy[(home + 1) % 3]->inflight = 1;
+  EXPECT_EQ(pick(other, 3, prompt), (home + 2) % 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,12 +481,33 @@ TEST(Session, ABusyHomeSendsTheKeyToTheSameNextServer) {
   const auto c = all(4);
   const auto key = mb::hash_bytes("busy-session");
   const auto home = b.pick({c, key});
-  list[home]->inflight = 10;  // cap = ceil(1.25 * 11 / 4) = 4
+  list[home]->inflight = 10;  // cap = max(ceil(1.25 * 11 / 4), 11 / 4 + 2) = 4.75
   const auto moved = b.pick({c, key});
   EXPECT_NE(moved, home);
   for (int k = 0; k < 5; ++k) EXPECT_EQ(b.pick({c, key}), moved);
   list[home]->inflight = 0;
   EXPECT_EQ(b.pick({c, key}), home);
+}
+
+TEST(Session, AtLowLoadAConversationStaysHomeOnEveryGateway) {
+  // Two gateways over the same servers (the second lists them in reverse), each counting only its
+  // own requests: at low load the one that has two of its requests on the conversation's home
+  // server must not move it while the other keeps it home.
+  auto first = servers(4, 0);
+  auto second = reversed_servers();
+  mb::SessionAffinity one(first, {});
+  mb::SessionAffinity two(second, {});
+  const auto c = all(4);
+  for (int k = 0; k < 50; ++k) {
+    const auto key = mb::hash_bytes("conversation-" + std::to_string(k));
+    const auto home = one.pick({c, key});
+    ASSERT_EQ(second[two.pick({c, key})]->spec.url, first[home]->spec.url) << k;
+    first[home]->inflight = 2;  // the first gateway's two other requests there, one elsewhere
+    first[(home + 1) % 4]->inflight = 1;
+    EXPECT_EQ(one.pick({c, key}), home) << "moved at 3 requests in flight, conversation " << k;
+    EXPECT_EQ(second[two.pick({c, key})]->spec.url, first[home]->spec.url) << k;
+    for (auto& s : first) s->inflight = 0;
+  }
 }
 
 TEST(Session, NoServerExceedsTheBoundUnderSkewedKeys) {
@@ -436,7 +525,9 @@ TEST(Session, NoServerExceedsTheBoundUnderSkewedKeys) {
       total += s->inflight;
       most = std::max(most, s->inflight.load());
     }
-    EXPECT_LE(most, static_cast<int>(std::ceil(1.25 * total / 4.0))) << "after " << r + 1;
+    const double share = total / 4.0;
+    EXPECT_LE(most, std::max(std::ceil(1.25 * share), std::floor(share + mb::SessionAffinity::kSlack)))
+        << "after " << r + 1;
   }
 }
 
