@@ -64,7 +64,13 @@ TEST(TcpRule, EachSyntaxKnowsOnlyItsMatchers) {
             "\"Host\" is a matcher of HTTP routers, expected one of the TCP matchers HostSNI, HostSNIRegexp, "
             "ClientIP");
   EXPECT_EQ(tcp_error("PathPrefix(`/`)").message,
-            "unknown matcher \"PathPrefix\", expected one of the TCP matchers HostSNI, HostSNIRegexp, ClientIP");
+            "\"PathPrefix\" is a matcher of HTTP routers, expected one of the TCP matchers HostSNI, HostSNIRegexp, "
+            "ClientIP");
+  EXPECT_EQ(tcp_error("Port(`1`)").message,
+            "unknown matcher \"Port\", expected one of the TCP matchers HostSNI, HostSNIRegexp, ClientIP");
+  EXPECT_EQ(tcp_error("HostSNi(`a`)").message,
+            "unknown matcher \"HostSNi\", did you mean \"HostSNI\"? (write names as documented, all-lowercase or "
+            "all-uppercase)");
   auto http = parse_rule("HostSNI(`*`)");
   ASSERT_TRUE(std::holds_alternative<RuleError>(http));
   EXPECT_EQ(std::get<RuleError>(http).message,
