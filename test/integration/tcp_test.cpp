@@ -149,6 +149,20 @@ TEST(TcpListener, AServerThatStopsLeavesAndComesBack) {
   EXPECT_EQ(seen, (std::set<std::string>{"a", "b"}));
 }
 
+// GET /ready counts the TCP services' servers: a gateway whose only service is down cannot serve.
+TEST(TcpListener, ReadyFollowsTheTcpServers) {
+  auto a = std::make_unique<mt::EchoServer>("a");
+  const std::uint16_t a_port = a->port();
+  mt::GatewayProcess gw(tcp_config({a.get()}, "healthCheck: {interval: 100ms, timeout: 500ms, fall: 1, rise: 1}"));
+  mt::HttpClient admin("127.0.0.1", mt::admin_port(gw.process()));
+  EXPECT_EQ(admin.get("/ready").status, 200);
+  a->stop();
+  EXPECT_TRUE(mt::wait_until([&] { return admin.get("/ready").status == 503; }, 5s));
+  EXPECT_NE(admin.get("/ready").body.find("no usable server"), std::string::npos);
+  a = std::make_unique<mt::EchoServer>("a", false, a_port);
+  EXPECT_TRUE(mt::wait_until([&] { return admin.get("/ready").status == 200; }, 5s));
+}
+
 TEST(TcpListener, ARefusingServerIsSkipped) {
   mt::EchoServer a("a");
   auto gone = std::make_unique<mt::EchoServer>("gone");
