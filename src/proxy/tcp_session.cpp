@@ -1,7 +1,8 @@
 // See tcp_session.h. The steps of one relayed connection:
 //   1. SNI: when a route of the entry point needs the server name, the ClientHello is read into
 //      the relay's first buffer (at most one record, net/client_hello.h) within the entry point's
-//      timeouts.readHeader; a connection that sends something else, or nothing, is closed.
+//      timeouts.readHeader; a connection that sends nothing in time is closed, one that is not TLS
+//      has no name (HostSNI(`*`) and ClientIP routes may still take it, with what it sent).
 //   2. Route: the TCP routes in priority order, matched against the SNI ("" when not read) and the
 //      client's address. No match: the connection is closed.
 //   3. Server: the service's pool picks (health and drain judged as for HTTP, balancing/pool.h);
@@ -33,8 +34,9 @@ struct Counted {
   std::atomic<int>& c_;
 };
 
-// Reads until the ClientHello's first record is whole; the SNI ("" without one), or nullopt when
-// the connection is not TLS, ends, or is too slow.
+// Reads until the ClientHello's first record is whole, or the first bytes show it is not TLS; the
+// SNI ("" without one, or not TLS: only routes that need no name can take it, as in Traefik), or
+// nullopt when the connection ends or is too slow.
 net::Task<std::optional<std::string_view>> peek_sni(TcpRelay& relay, std::size_t& held,
                                                     std::chrono::milliseconds timeout) {
   auto& buffer = relay.up();
@@ -52,9 +54,8 @@ net::Task<std::optional<std::string_view>> peek_sni(TcpRelay& relay, std::size_t
       case net::HelloStatus::sni:
         co_return hello.name;
       case net::HelloStatus::no_sni:
-        co_return std::string_view{};
       case net::HelloStatus::not_tls:
-        co_return std::nullopt;
+        co_return std::string_view{};
     }
   }
 }
@@ -89,7 +90,7 @@ net::Task<void> run_tcp_session(net::Socket socket, Worker& worker, const std::s
   if (ep->needs_sni) {
     auto name = co_await peek_sni(*relay, held, ep->spec.timeouts.readHeader);
     if (!name) {
-      spdlog::debug("{}: {} sent no TLS ClientHello, closed", entry_point, remote.address().to_string());
+      spdlog::debug("{}: {} sent nothing in time, closed", entry_point, remote.address().to_string());
       co_return;
     }
     sni = *name;

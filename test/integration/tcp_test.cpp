@@ -346,10 +346,34 @@ TEST(TcpListener, SniPassthroughReachesTheServerWithThatName) {
   EXPECT_EQ(mt::served_cn(port, "b.test"), "b.test") << b->output();
   EXPECT_EQ(mt::served_cn(port, "A.TEST"), "localhost");
   EXPECT_NE(mt::served_cn(port, "c.test"), "localhost");  // no router: closed
-  // Plain text where a ClientHello is expected is closed at once.
+  // Plain text where a ClientHello is expected has no name: no router takes it, it is closed.
   mt::TcpClient plain(port);
   plain.send("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
   EXPECT_TRUE(plain.closed_by_peer(2000));
+}
+
+// Beside TLS routers, a HostSNI(`*`) router takes the connections that are not TLS, with what they
+// sent first; TLS with a name still goes by it.
+TEST(TcpListener, PlainConnectionsGoToTheCatchAllBesideSniRouters) {
+  const mt::TlsFiles f = mt::make_tls_files();
+  const auto port_b = mt::free_port();
+  auto b = s_server(port_b, f.cert_b, f.key_b);  // CN=b.test
+  mt::EchoServer plain_server("plain");
+  const std::string yaml =
+      "entryPoints:\n  mixed: {address: \"127.0.0.1:0\"}\n"
+      "tcp:\n  routers:\n"
+      "    b: {entryPoints: [mixed], rule: \"HostSNI(`b.test`)\", service: b, tls: {passthrough: true}}\n"
+      "    rest: {entryPoints: [mixed], rule: \"HostSNI(`*`)\", service: plain, priority: 1}\n"
+      "  services:\n"
+      "    b: {loadBalancer: {servers: [{address: \"127.0.0.1:" + std::to_string(port_b) + "\"}]}}\n"
+      "    plain: {loadBalancer: {servers: [{address: \"" + plain_server.address() + "\"}]}}\n";
+  mt::GatewayProcess gw(yaml);
+  const auto port = gw.port("mixed");
+  ASSERT_TRUE(mt::wait_until([&] { return mt::served_cn(port, "b.test") == "b.test"; }, 10s, 100ms)) << b->output();
+  mt::TcpClient c(port);
+  c.send("hello\n");
+  EXPECT_EQ(c.line(), "plain\n");
+  EXPECT_EQ(c.line(), "hello\n");  // the bytes read to tell TLS from plain were passed on
 }
 
 }  // namespace
