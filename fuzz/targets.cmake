@@ -10,4 +10,5 @@ set(MODELGATE_FUZZ_TARGETS
   usage_sse        # observability/usage_tap: UsageTap (SSE and JSON), inject_include_usage
   rule             # routing/rule: parse_rule, Rule::matches
   config           # config/loader: load_text behind the YAML parse guard
+  client_hello     # net/client_hello: parse_client_hello, whole and a byte at a time
 )

@@ -70,6 +70,26 @@ struct ServiceInfo {
   std::optional<double> ttft_p99_ms;
 };
 
+// A server of a TCP service (docs/tcp.md).
+struct TcpServerInfo {
+  std::string address;
+  bool healthy = true;
+  bool draining = false;
+  int open = 0;                      // connections relayed now
+  std::uint64_t connections = 0;     // since the server state was created
+  std::uint64_t bytes_in = 0;        // from clients to the server
+  std::uint64_t bytes_out = 0;       // from the server to clients
+  std::uint64_t connect_failures = 0;
+  std::string last_error;            // the last failed health check, "" when none
+};
+
+struct TcpServiceInfo {
+  std::string name;
+  std::string strategy;
+  int proxy_protocol = 0;  // 0: none
+  std::vector<TcpServerInfo> servers;
+};
+
 struct ReloadInfo {
   std::chrono::system_clock::time_point time;
   bool ok = true;
@@ -115,6 +135,9 @@ class AdminBackend {
   virtual std::vector<EntryPointInfo> entry_points() = 0;
   virtual std::vector<RouterInfo> routers() = 0;  // highest priority first
   virtual std::vector<ServiceInfo> services() = 0;
+  // tcp.routers (highest priority first) and tcp.services; none unless the gateway relays TCP.
+  virtual std::vector<RouterInfo> tcp_routers() { return {}; }
+  virtual std::vector<TcpServiceInfo> tcp_services() { return {}; }
   // The configuration in effect. The admin server serialises it (Traefik's shape) and never
   // shows admin.token.
   virtual config::Config config() = 0;

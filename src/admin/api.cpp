@@ -35,7 +35,7 @@ namespace {
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr std::string_view kEndpoints =
-    "GET /api/routers, /api/services, /api/models, /api/config, /api/status, /api/entrypoints, "
+    "GET /api/routers, /api/services, /api/tcp/routers, /api/tcp/services, /api/models, /api/config, /api/status, /api/entrypoints, "
     "/api/events, /metrics and /dashboard/ (changes: /api/services/..., /api/keys)";
 
 std::string_view error_type(int status) {
@@ -232,7 +232,20 @@ Response Api::route(const Request& request, std::string_view path,
   if (path == "/ready") {
     if (!get) return method_not_allowed(method_name, path, "GET");
     const auto status = backend_.status();
-    const auto verdict = readiness(status, backend_.entry_points(), backend_.services());
+    // TCP services count as services: a gateway whose TCP servers are all down cannot serve either.
+    auto services = backend_.services();
+    for (const auto& tcp : backend_.tcp_services()) {
+      ServiceInfo info{tcp.name, tcp.strategy, {}, std::nullopt, std::nullopt};
+      for (const auto& s : tcp.servers) {
+        ServerInfo server;
+        server.url = s.address;
+        server.healthy = s.healthy;
+        server.draining = s.draining;
+        info.servers.push_back(std::move(server));
+      }
+      services.push_back(std::move(info));
+    }
+    const auto verdict = readiness(status, backend_.entry_points(), services);
     return json(readiness_json(verdict, status), verdict.ready ? 200 : 503);
   }
   if (path == "/metrics") {
@@ -257,6 +270,12 @@ Response Api::route(const Request& request, std::string_view path,
   } else if (path == "/api/services") {
     if (!get) return method_not_allowed(method_name, path, "GET");
     write_services(w, backend_.services());
+  } else if (path == "/api/tcp/routers") {
+    if (!get) return method_not_allowed(method_name, path, "GET");
+    write_routers(w, backend_.tcp_routers());
+  } else if (path == "/api/tcp/services") {
+    if (!get) return method_not_allowed(method_name, path, "GET");
+    write_tcp_services(w, backend_.tcp_services());
   } else if (path == "/api/models") {
     if (!get) return method_not_allowed(method_name, path, "GET");
     write_models(w, models_from(backend_.services()));

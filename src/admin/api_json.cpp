@@ -54,6 +54,20 @@ void write_routers(JsonWriter& w, const std::vector<RouterInfo>& routers) {
   w.end_array();
 }
 
+namespace {
+
+// A server's last error: its text, or null when there is none.
+void write_last_error(JsonWriter& w, const std::string& error) {
+  w.key("last_error");
+  if (error.empty()) {
+    w.null();
+  } else {
+    w.value(error);
+  }
+}
+
+}  // namespace
+
 void write_server(JsonWriter& w, const ServerInfo& s, const ServerRates* rates) {
   w.begin_object()
       .field("url", s.url)
@@ -66,13 +80,8 @@ void write_server(JsonWriter& w, const ServerInfo& s, const ServerRates* rates) 
       .field("inflight", s.inflight)
       .field("requests", s.requests)
       .field("failures", s.failures)
-      .field("models", s.models)
-      .key("last_error");
-  if (s.last_error.empty()) {
-    w.null();
-  } else {
-    w.value(s.last_error);
-  }
+      .field("models", s.models);
+  write_last_error(w, s.last_error);
   if (s.ttft_p50_ms) w.field("ttft_p50_ms", *s.ttft_p50_ms);
   if (s.ttft_p99_ms) w.field("ttft_p99_ms", *s.ttft_p99_ms);
   if (rates) w.field("rps", rates->rps).field("eps", rates->eps);
@@ -108,6 +117,74 @@ void write_service(JsonWriter& w, const ServiceInfo& s, const std::vector<Server
 void write_services(JsonWriter& w, const std::vector<ServiceInfo>& services) {
   w.begin_array();
   for (const auto& s : services) write_service(w, s);
+  w.end_array();
+}
+
+namespace {
+
+// The tcp section of GET /api/config, as the file writes it (docs/tcp.md).
+void write_tcp_config(JsonWriter& w, const config::Config& cfg) {
+  w.key("tcp").begin_object().key("routers").begin_object();
+  for (const auto& [name, r] : cfg.tcpRouters) {
+    w.key(name).begin_object().field("rule", r.rule).field("service", r.service).field("entryPoints", r.entryPoints);
+    if (r.priority) w.field("priority", *r.priority);
+    if (r.tlsPassthrough) w.key("tls").begin_object().field("passthrough", true).end_object();
+    w.end_object();
+  }
+  w.end_object().key("services").begin_object();
+  for (const auto& [name, s] : cfg.tcpServices) {
+    const auto& lb = s.loadBalancer;
+    w.key(name).begin_object().key("loadBalancer").begin_object().key("servers").begin_array();
+    for (const auto& server : lb.servers) w.begin_object().field("address", server.url).end_object();
+    w.end_array().field("strategy", lb.strategy);
+    if (lb.healthCheck.enabled) {
+      w.key("healthCheck").begin_object();
+      if (!lb.healthCheck.path.empty()) w.field("path", lb.healthCheck.path);
+      w.field("interval", duration_text(lb.healthCheck.interval))
+          .field("timeout", duration_text(lb.healthCheck.timeout))
+          .end_object();
+    }
+    if (lb.proxyProtocol) w.key("proxyProtocol").begin_object().field("version", lb.proxyProtocol).end_object();
+    w.field("terminationDelay", static_cast<int>(lb.terminationDelay.count()))
+        .key("timeouts")
+        .begin_object()
+        .field("connect", duration_text(lb.connectTimeout))
+        .end_object()
+        .end_object()
+        .end_object();
+  }
+  w.end_object().end_object();
+}
+
+}  // namespace
+
+void write_tcp_services(JsonWriter& w, const std::vector<TcpServiceInfo>& services) {
+  w.begin_array();
+  for (const auto& svc : services) {
+    int up = 0;
+    for (const auto& s : svc.servers) up += s.healthy && !s.draining;
+    w.begin_object()
+        .field("name", svc.name)
+        .field("strategy", svc.strategy)
+        .field("proxy_protocol", svc.proxy_protocol)
+        .field("servers_up", up)
+        .field("servers_total", static_cast<int>(svc.servers.size()))
+        .key("servers")
+        .begin_array();
+    for (const auto& s : svc.servers) {
+      w.begin_object()
+          .field("address", s.address)
+          .field("state", !s.healthy ? "down" : s.draining ? "draining" : "up")
+          .field("open", s.open)
+          .field("connections", s.connections)
+          .field("bytes_in", s.bytes_in)
+          .field("bytes_out", s.bytes_out)
+          .field("connect_failures", s.connect_failures);
+      write_last_error(w, s.last_error);
+      w.end_object();
+    }
+    w.end_array().end_object();
+  }
   w.end_array();
 }
 
@@ -252,6 +329,7 @@ void write_config(JsonWriter& w, const config::Config& cfg) {
     w.end_object();
   }
   w.end_object().end_object();  // services, http
+  if (!cfg.tcpRouters.empty() || !cfg.tcpServices.empty()) write_tcp_config(w, cfg);
 
   w.key("models").begin_object();
   for (const auto& [name, m] : cfg.models) {

@@ -42,6 +42,7 @@ void write_server(JsonWriter& w, const ServerInfo& s, const ServerRates* rates =
 void write_service(JsonWriter& w, const ServiceInfo& s,
                    const std::vector<ServerRates>* rates = nullptr);  // rates: one per server
 void write_services(JsonWriter& w, const std::vector<ServiceInfo>& services);
+void write_tcp_services(JsonWriter& w, const std::vector<TcpServiceInfo>& services);
 void write_models(JsonWriter& w, const std::vector<ModelInfo>& models);
 void write_status(JsonWriter& w, const StatusInfo& status);
 // Traefik's file shape (entryPoints, http.routers, http.services, ...); admin.token is never

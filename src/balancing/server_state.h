@@ -76,6 +76,14 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   // Set by the admin API: no new requests, running ones finish.
   Watched<bool> draining{false};
 
+  // A server of a TCP service (docs/tcp.md): `inflight` counts its open connections and
+  // `requests` every connection it was given; these count the bytes relayed and failed connects.
+  struct Relay {
+    std::atomic<std::uint64_t> bytes_in{0};   // from clients, sent to the server
+    std::atomic<std::uint64_t> bytes_out{0};  // from the server, sent to clients
+    std::atomic<std::uint64_t> connect_failures{0};
+  } tcp;
+
   // Learned by the LLM-aware strategies (cache_aware, least_load), and the scraped load.
   LlmState llm;
 

@@ -283,6 +283,40 @@ struct ServersTransport {
   SourcePos pos;
 };
 
+// tcp.routers and tcp.services (docs/tcp.md): a TCP entry point relays connections, Traefik's
+// shape. An entry point named by a TCP router serves no HTTP router.
+inline constexpr std::array<std::string_view, 3> kTcpStrategies = {"round_robin", "least_connections",
+                                                                   "ip_hash"};
+
+struct TcpRouter {
+  std::string name;
+  std::string rule;
+  std::string service;
+  std::optional<int> priority;           // unset: length of the rule, as in Traefik
+  std::vector<std::string> entryPoints;  // at least one (a TCP router takes its entry points whole)
+  bool tlsPassthrough = false;           // tls: {passthrough: true}: route by SNI, do not terminate
+  SourcePos pos;
+  SourcePos rulePos;
+  std::shared_ptr<const routing::Rule> compiled;  // parsed with the TCP syntax; null when built by hand
+
+  int effectivePriority() const { return priority ? *priority : static_cast<int>(rule.size()); }
+};
+
+struct TcpLoadBalancer {
+  std::vector<Server> servers;            // url holds the address as written ("10.0.0.3:8000")
+  std::string strategy = "round_robin";   // kTcpStrategies
+  HealthCheck healthCheck{false, ""};     // path "": a TCP connect check
+  int proxyProtocol = 0;                  // proxyProtocol.version; 0: none, else 2
+  Duration terminationDelay = 100ms;      // after one side ends, the other may send this long; <0: no limit
+  Duration connectTimeout = 5s;           // timeouts.connect
+};
+
+struct TcpService {
+  std::string name;
+  TcpLoadBalancer loadBalancer;
+  SourcePos pos;
+};
+
 struct Config {
   std::map<std::string, EntryPoint> entryPoints;
   std::map<std::string, Router> routers;
@@ -291,6 +325,8 @@ struct Config {
   std::map<std::string, ServersTransport> serversTransports;
   Tls tls;
   std::map<std::string, Middleware> middlewares;  // implemented kinds only (others warned or refused)
+  std::map<std::string, TcpRouter> tcpRouters;
+  std::map<std::string, TcpService> tcpServices;
   Ping ping;
   Log log;
   Admin admin;

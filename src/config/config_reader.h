@@ -12,6 +12,7 @@
 //   tls_sections.cpp     tls (certificates), http.serversTransports, entry points' http.tls
 //   middlewares.cpp      http.middlewares (one kind each), and the references to them
 //   middleware_kinds.cpp the settings of each middleware kind
+//   tcp_sections.cpp     tcp.routers, tcp.services, and which entry points are TCP ones
 //
 // Names that refer to other sections (router -> service, router -> entry point, ping -> entry
 // point) and addresses that would collide are only collected during the walk, and checked after
@@ -106,6 +107,13 @@ class ConfigReader : private YamlReader {
                           std::vector<HtpasswdUser>& out);
   void read_htpasswd_file(const std::string& path, const Entry& e, std::vector<HtpasswdUser>& out);
 
+  // tcp_sections.cpp
+  void load_tcp(const Entry& e);
+  void load_tcp_router(const std::string& name, const YAML::Mark& key, const Entry& e);
+  void load_tcp_service(const std::string& name, const YAML::Mark& key, const Entry& e);
+  void load_tcp_load_balancer(const Entry& e, TcpLoadBalancer& lb);
+  void check_tcp();
+
   // services.cpp
   void load_service(const std::string& name, const YAML::Mark& key, const Entry& e);
   void load_load_balancer(const Entry& e, LoadBalancer& lb);
@@ -123,6 +131,8 @@ class ConfigReader : private YamlReader {
   Config config_;
   std::vector<std::pair<std::string, Reference>> service_refs_;  // router name, reference
   std::vector<Reference> entry_point_refs_;
+  std::vector<std::pair<std::string, Reference>> http_entry_point_refs_;  // router name, entry point
+  std::vector<std::pair<std::string, Reference>> tcp_service_refs_;      // TCP router name, service
   std::vector<Reference> transport_refs_;            // loadBalancer.serversTransport
   std::vector<std::pair<std::string, YAML::Mark>> tls_entry_points_;  // name, its http.tls
   std::optional<YAML::Mark> tls_key_;

@@ -33,10 +33,10 @@ namespace {
 
 const Schema kTop{
     {"log", "ping", "admin", "accessLog", "usage", "shutdown", "entryPoints", "http", "models",
-     "auth", "tls"},
+     "auth", "tls", "tcp"},
     {"api", "providers", "certificatesResolvers", "experimental", "metrics", "tracing",
      "serversTransport", "tcpServersTransport", "global", "hostResolver", "spiffe", "core", "ocsp",
-     "tcp", "udp"}};
+     "udp"}};
 const Schema kHttp{{"routers", "services", "serversTransports", "middlewares"}};
 
 }  // namespace
@@ -62,6 +62,7 @@ LoadResult ConfigReader::run() {
   try {
     load_root(documents[0]);
     check_references();
+    check_tcp();
     check_tls();
     check_middleware_refs();
     check_listeners();
@@ -104,6 +105,8 @@ void ConfigReader::load_root(const YAML::Node& root) {
     } else if (key == "tls") {
       tls_key_ = e.mark;
       load_tls(e);
+    } else if (key == "tcp") {
+      load_tcp(e);
     }
   });
   if (config_.entryPoints.empty()) {

@@ -45,6 +45,7 @@ void ConfigReader::load_router(const std::string& name, const YAML::Mark& key, c
         std::string ep;
         if (!read_string(item, ep, "the name of an entry point")) return;
         entry_point_refs_.push_back({ep, item.path, item.mark});
+        http_entry_point_refs_.push_back({name, {ep, item.path, item.mark}});
         r.entryPoints.push_back(std::move(ep));
       });
     } else if (k == "middlewares") {

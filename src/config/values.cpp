@@ -115,6 +115,20 @@ std::string parse_listen_address(std::string_view a, std::string& host, std::uin
   return split_host_port(a, std::nullopt, /*allow_zero=*/true, host, port);
 }
 
+std::string parse_tcp_address(std::string_view address, Server& s) {
+  if (address.find("://") != std::string_view::npos) return "a TCP server has no scheme";
+  std::string host;
+  std::uint16_t port = 0;
+  if (auto why = split_host_port(address, std::nullopt, /*allow_zero=*/false, host, port); !why.empty()) {
+    return why;
+  }
+  if (host.empty()) return "the host is missing";
+  s.url = std::string(address);
+  s.host = std::move(host);
+  s.port = port;
+  return {};
+}
+
 bool is_wildcard(std::string_view host) { return host.empty() || host == "0.0.0.0" || host == "::"; }
 
 bool is_loopback(std::string_view host) {

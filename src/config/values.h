@@ -32,6 +32,9 @@ bool is_loopback(std::string_view host);  // localhost, ::1, 127.x.y.z
 // failure). Any other scheme is refused.
 std::string parse_server_url(std::string_view url, Server& s);
 
+// A TCP server's "HOST:PORT" ("[::1]:8000" for IPv6) into url, host and port of `s`.
+std::string parse_tcp_address(std::string_view address, Server& s);
+
 // "16384", "16KiB", "32MiB", "1MB" (units ignore case; KB = 1000, KiB = 1024); nullopt when
 // malformed or too large for size_t.
 std::optional<std::size_t> parse_size(std::string_view t);

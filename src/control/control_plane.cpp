@@ -369,6 +369,32 @@ std::vector<admin::ServiceInfo> ControlPlane::services() {
   return out;
 }
 
+std::vector<admin::RouterInfo> ControlPlane::tcp_routers() {
+  auto snap = gateway_.current();
+  std::vector<admin::RouterInfo> out;
+  for (const auto& [name, r] : snap->config.tcpRouters) {
+    out.push_back(admin::RouterInfo{name, r.rule, r.service, r.effectivePriority(), r.entryPoints});
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.priority > b.priority; });
+  return out;
+}
+
+std::vector<admin::TcpServiceInfo> ControlPlane::tcp_services() {
+  auto snap = gateway_.current();
+  std::vector<admin::TcpServiceInfo> out;
+  for (const auto& svc : snap->tcp_services) {
+    admin::TcpServiceInfo info{svc.balancing.name, svc.tcp.strategy, svc.tcp.proxyProtocol, {}};
+    for (const auto& s : svc.balancing.servers) {
+      info.servers.push_back(admin::TcpServerInfo{s->spec.url, s->healthy.load(), s->draining.load(),
+                                                  std::max(0, s->inflight.load()), s->requests.load(),
+                                                  s->tcp.bytes_in.load(), s->tcp.bytes_out.load(),
+                                                  s->tcp.connect_failures.load(), s->info().last_error});
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 config::Config ControlPlane::config() { return gateway_.current()->config; }
 
 admin::StatusInfo ControlPlane::status() {
@@ -399,6 +425,14 @@ std::string ControlPlane::metrics() {
             m.index_resets.load(),     m.prefill_rate.load(),    m.pending_tokens.load(),
             m.waiting.load(),          m.running.load(),         kv < 0 ? -1.0 : kv / 1000.0};
       }
+    }
+  }
+  for (const auto& svc : snap->tcp_services) {
+    for (const auto& s : svc.balancing.servers) {
+      const bool up = s->healthy.load() && !s->draining.load();
+      extra.tcp_servers.push_back({svc.balancing.name, s->spec.url, up,
+                                   static_cast<std::uint64_t>(std::max(0, s->inflight.load())), s->requests.load(),
+                                   s->tcp.bytes_in.load(), s->tcp.bytes_out.load(), s->tcp.connect_failures.load()});
     }
   }
   if (access_log_) extra.access_log_dropped = access_log_->dropped();

@@ -78,6 +78,8 @@ class ControlPlane final : public admin::AdminBackend {
   std::vector<admin::EntryPointInfo> entry_points() override;
   std::vector<admin::RouterInfo> routers() override;
   std::vector<admin::ServiceInfo> services() override;
+  std::vector<admin::RouterInfo> tcp_routers() override;
+  std::vector<admin::TcpServiceInfo> tcp_services() override;
   config::Config config() override;
   admin::StatusInfo status() override;
   std::string metrics() override;

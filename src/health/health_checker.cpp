@@ -9,6 +9,7 @@
 #include "health/check_tally.h"
 #include "http1/probe.h"
 #include "net/asio.h"
+#include "net/proxy_protocol.h"
 
 namespace modelgate::health {
 
@@ -40,6 +41,7 @@ struct Probe {
   std::shared_ptr<asio::cancellation_signal> cancel;
   bool stopped = false;
   bool ends_ejection = true;  // passiveHealth.endOnActiveCheck of the service
+  bool proxy_local = false;   // a TCP service with proxyProtocol: a connect check says LOCAL first
   CheckTally tally;
 
   void stop() {
@@ -69,10 +71,23 @@ awaitable<void> run_probe(std::shared_ptr<Probe> p) {
     const auto started = p->clock.now();
     const config::HealthCheck settings = p->settings;
     const std::string target = p->server->spec.basePath + settings.path;
-    http1::ProbeResult result = co_await http1::http_get(ex, p->server->spec.host, p->server->spec.port,
-                                           p->server->host_header, target, settings.timeout, p->tls);
+    std::string failure;
+    if (settings.path.empty()) {  // a TCP service's connect check
+      std::string local;
+      if (p->proxy_local) {
+        net::ProxyV2Header header{};
+        const auto n = net::write_proxy_v2_local(header);
+        local.assign(reinterpret_cast<const char*>(header.data()), n);
+      }
+      http1::ProbeResult result = co_await http1::tcp_connect(ex, p->server->spec.host, p->server->spec.port,
+                                                              settings.timeout, std::move(local));
+      if (!result.ok()) failure = result.error;
+    } else {
+      http1::ProbeResult result = co_await http1::http_get(ex, p->server->spec.host, p->server->spec.port,
+                                                           p->server->host_header, target, settings.timeout, p->tls);
+      failure = verdict(result, settings, target);
+    }
     if (p->stopped) break;
-    const std::string failure = verdict(result, settings, target);
     p->tally.record(*p->server, p->settings, p->ends_ejection, p->service, failure);
     p->timer.expires_after(started + p->settings.interval - p->clock.now());
     co_await p->timer.async_wait(net::nothrow);  // cancelled early by a settings change or stop()
@@ -110,7 +125,11 @@ struct HealthChecker::State {
     if (stopped) return;
     std::unordered_map<const ServerState*, std::shared_ptr<Probe>> next;
     std::vector<ServerState*> unchecked;
-    for (const auto& service : snap.services) {
+    std::vector<std::pair<const runtime::ServiceRuntime*, bool>> services;  // bool: PROXY LOCAL
+    for (const auto& service : snap.services) services.emplace_back(&service, false);
+    for (const auto& tcp : snap.tcp_services) services.emplace_back(&tcp.balancing, tcp.tcp.proxyProtocol != 0);
+    for (const auto& [service_ptr, proxy_local] : services) {
+      const auto& service = *service_ptr;
       const auto& hc = service.lb.healthCheck;
       for (const auto& server : service.servers) {
         if (!hc.enabled) {
@@ -123,6 +142,7 @@ struct HealthChecker::State {
           p->service = service.name;
           p->ends_ejection = service.lb.passiveHealth.endOnActiveCheck;
           p->tls = service.tls;
+          p->proxy_local = proxy_local;
           if (!same_settings(p->settings, hc)) {
             p->settings = hc;
             p->timer.cancel();  // check now with the new settings
@@ -133,6 +153,7 @@ struct HealthChecker::State {
         auto p = std::make_shared<Probe>(io.get_executor(), clock, server, service.name, hc);
         p->ends_ejection = service.lb.passiveHealth.endOnActiveCheck;
         p->tls = service.tls;
+        p->proxy_local = proxy_local;
         next.emplace(server.get(), p);
         spawn(p);
       }

@@ -1,5 +1,6 @@
 // Active health checks: every server of a service with `healthCheck` is asked `GET <basePath><path>`
-// every `interval`, and its ServerState::healthy follows the answers with hysteresis, as in HAProxy
+// every `interval` (a server of a TCP service without `path` is only connected to, and sent a
+// PROXY v2 LOCAL header when its service speaks PROXY protocol: docs/tcp.md), and its ServerState::healthy follows the answers with hysteresis, as in HAProxy
 // and nginx: a healthy server that fails `fall` checks in a row is taken out, an unhealthy one
 // that passes `rise` checks in a row comes back. A check passes on a complete response whose status
 // is `expectStatus` (any 2xx/3xx when it is 0); a refused connection, a timeout or another status

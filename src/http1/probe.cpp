@@ -147,6 +147,21 @@ awaitable<ProbeResult> http_get(asio::any_io_executor ex, const std::string& hos
   co_return result;
 }
 
+awaitable<ProbeResult> tcp_connect(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
+                                   std::chrono::milliseconds timeout, std::string first_bytes) {
+  ProbeResult result;
+  beast::tcp_stream stream(ex);
+  if (!co_await open_stream(stream, host, port, std::chrono::steady_clock::now() + timeout, timeout, result))
+    co_return result;
+  if (!first_bytes.empty()) {
+    auto [wec, n] = co_await asio::async_write(stream, asio::buffer(first_bytes), net::nothrow);
+    if (wec) result.error = describe("write", wec, timeout);
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  co_return result;
+}
+
 awaitable<ProbeResult> http_request(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
                                     std::string head, std::chrono::milliseconds timeout) {
   ProbeResult result;

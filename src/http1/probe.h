@@ -47,6 +47,12 @@ boost::asio::awaitable<ProbeResult> http_get(boost::asio::any_io_executor ex, co
                                              std::string_view path, std::chrono::milliseconds timeout,
                                              std::shared_ptr<const net::ClientTls> tls = nullptr);
 
+// Connects to host:port within `timeout`, writes `first_bytes` (a PROXY protocol LOCAL header, or
+// nothing) and closes: the TCP services' connect check. ok() when the connection was accepted.
+boost::asio::awaitable<ProbeResult> tcp_connect(boost::asio::any_io_executor ex, const std::string& host,
+                                                std::uint16_t port, std::chrono::milliseconds timeout,
+                                                std::string first_bytes);
+
 // Sends `head` (a complete request head, which should say `Connection: close`, and no body) to
 // host:port and reads the answer with its header fields; forwardAuth's call to an auth service.
 boost::asio::awaitable<ProbeResult> http_request(boost::asio::any_io_executor ex, const std::string& host,

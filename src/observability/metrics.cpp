@@ -361,6 +361,35 @@ void process_metrics(std::string& out) {
   }
 }
 
+void render_tcp(std::string& out, const std::vector<TcpServerGauge>& servers) {
+  if (servers.empty()) return;
+  struct Series {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::uint64_t (*value)(const TcpServerGauge&);
+  };
+  static constexpr Series kSeries[] = {
+      {"modelgate_tcp_server_up", "gauge", "Whether the TCP server takes new connections (1) or not (0).",
+       [](const TcpServerGauge& g) -> std::uint64_t { return g.up ? 1 : 0; }},
+      {"modelgate_tcp_connections_open", "gauge", "Connections relayed to the server now.",
+       [](const TcpServerGauge& g) { return g.open; }},
+      {"modelgate_tcp_connections_total", "counter", "Connections relayed to the server.",
+       [](const TcpServerGauge& g) { return g.total; }},
+      {"modelgate_tcp_bytes_in_total", "counter", "Bytes from clients relayed to the server.",
+       [](const TcpServerGauge& g) { return g.bytes_in; }},
+      {"modelgate_tcp_bytes_out_total", "counter", "Bytes from the server relayed to clients.",
+       [](const TcpServerGauge& g) { return g.bytes_out; }},
+      {"modelgate_tcp_connect_failures_total", "counter",
+       "Connections to the server that failed or timed out (the next server was tried).",
+       [](const TcpServerGauge& g) { return g.connect_failures; }},
+  };
+  for (const auto& series : kSeries) {
+    family(out, series.name, series.type, series.help);
+    for (const auto& s : servers) sample(out, series.name, {{"service", s.service}, {"server", s.server}}, series.value(s));
+  }
+}
+
 void render_scheduling(std::string& out, const std::vector<ServerGauge>& servers) {
   if (std::none_of(servers.begin(), servers.end(), [](const ServerGauge& s) { return s.scheduling.has_value(); }))
     return;
@@ -482,6 +511,7 @@ std::string Metrics::render_prometheus(const ExtraGauges& extra) const {
       sample(out, "modelgate_server_inflight", {{"service", s.service}, {"server", s.server}}, s.inflight);
     render_scheduling(out, extra.servers);
   }
+  render_tcp(out, extra.tcp_servers);
   if (extra.access_log_dropped) {
     family(out, "modelgate_access_log_dropped_total", "counter",
            "Access log records dropped because the writer fell behind.");

@@ -66,9 +66,18 @@ struct ServerGauge {
   std::optional<SchedulingGauge> scheduling;
 };
 
+// One server of a TCP service (docs/tcp.md): its connections and bytes, counted by the relay.
+struct TcpServerGauge {
+  std::string service;
+  std::string server;  // its address as written
+  bool up = true;
+  std::uint64_t open = 0, total = 0, bytes_in = 0, bytes_out = 0, connect_failures = 0;
+};
+
 // Values owned elsewhere, rendered with the request metrics.
 struct ExtraGauges {
   std::vector<ServerGauge> servers;                 // modelgate_server_up / _inflight
+  std::vector<TcpServerGauge> tcp_servers;          // modelgate_tcp_*
   std::optional<std::uint64_t> access_log_dropped;  // modelgate_access_log_dropped_total
 };
 

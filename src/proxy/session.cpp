@@ -7,6 +7,7 @@
 // Transfer-Encoding whose last coding is not chunked all get 400 and the connection closed
 // (RFC 9112 §6.1, §6.3).
 #include "proxy/session.h"
+#include "proxy/client_ip.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -30,19 +31,6 @@ std::string_view strip_port(std::string_view host) {
   }
   auto colon = host.rfind(':');
   return colon == std::string_view::npos ? host : host.substr(0, colon);
-}
-
-routing::IpAddress to_ip(const asio::ip::address& a) {
-  routing::IpAddress ip;
-  if (a.is_v4()) {
-    auto v4 = a.to_v4().to_bytes();
-    ip.bytes[10] = ip.bytes[11] = 0xff;
-    std::copy(v4.begin(), v4.end(), ip.bytes.begin() + 12);
-  } else {
-    auto v6 = a.to_v6().to_bytes();
-    std::copy(v6.begin(), v6.end(), ip.bytes.begin());
-  }
-  return ip;
 }
 
 constexpr std::size_t kInitialInput = 2048;  // an idle connection's input buffer
@@ -105,9 +93,7 @@ Session::Session(net::Socket socket, Worker& worker, const std::string& entry_po
   boost::system::error_code ec;
   auto remote = client_.socket().remote_endpoint(ec);
   if (!ec) {
-    auto addr = remote.address();
-    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
-      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    const auto addr = unmapped(remote.address());
     client_ip_ = to_ip(addr);
     client_ip_text_ = addr.to_string();
   }

@@ -11,6 +11,7 @@
 #include "net/log_failure.h"
 #include "proxy/session.h"
 #include "proxy/session_impl.h"
+#include "proxy/tcp_session.h"
 #include "text/json_parser.h"
 
 namespace modelgate::proxy {
@@ -74,6 +75,9 @@ const std::shared_ptr<WorkerRoutes>& Worker::routes() {
     auto snap = gateway_.current();
     auto next = std::make_shared<WorkerRoutes>();
     next->pools = pools_.adopt(*snap);
+    std::vector<const runtime::ServiceRuntime*> tcp_services;
+    for (const auto& svc : snap->tcp_services) tcp_services.push_back(&svc.balancing);
+    next->tcp_pools = tcp_pools_.adopt(tcp_services);
     next->snapshot = std::move(snap);
     routes_ = std::move(next);
     routes_generation_ = gen;
@@ -207,12 +211,20 @@ net::Task<void> Worker::accept_loop(std::size_t listener) {
   }
 }
 
+// An entry point that TCP routers use relays connections (tcp_session.h); the others serve HTTP.
+// Judged per connection, so a reload that adds or removes TCP routers takes effect at once.
 void Worker::serve(net::Socket socket, std::size_t listener) {
-  asio::co_spawn(io_, run_session(std::move(socket), *this, acceptor_names_[listener]),
-                 [this](std::exception_ptr e) {
-                   connections.fetch_sub(1, std::memory_order_relaxed);
-                   if (e) net::LogFailure{"session", index_}(e);
-                 });
+  const std::string& name = acceptor_names_[listener];
+  const auto* ep = routes()->snapshot->entry_point(name);
+  auto done = [this](std::exception_ptr e) {
+    connections.fetch_sub(1, std::memory_order_relaxed);
+    if (e) net::LogFailure{"session", index_}(e);
+  };
+  if (ep != nullptr && ep->tcp) {
+    asio::co_spawn(io_, run_tcp_session(std::move(socket), *this, name), done);
+  } else {
+    asio::co_spawn(io_, run_session(std::move(socket), *this, name), done);
+  }
 }
 
 namespace {

@@ -34,6 +34,7 @@ struct ExchangeState;
 struct WorkerRoutes {
   std::shared_ptr<const runtime::Snapshot> snapshot;
   runtime::WorkerPools::Pools pools;  // parallel to snapshot->services
+  runtime::WorkerPools::Pools tcp_pools;  // parallel to snapshot->tcp_services
 };
 
 class Worker {
@@ -112,6 +113,7 @@ class Worker {
   std::shared_ptr<WorkerRoutes> routes_;
   net::TlsStoreView tls_view_;
   runtime::WorkerPools pools_;
+  runtime::WorkerPools tcp_pools_;
   std::uint64_t routes_generation_ = 0;
   std::thread thread_;
 };

@@ -60,6 +60,8 @@ enum class Kind : std::uint8_t {
   client_ip,
   model,
   model_regexp,
+  host_sni,
+  host_sni_regexp,
 };
 
 constexpr std::size_t kAny = std::numeric_limits<std::size_t>::max();
@@ -70,6 +72,7 @@ struct MatcherSpec {
   std::size_t min_args;
   std::size_t max_args;    // kAny: no limit
   std::string_view usage;  // the parameters, for error messages
+  RuleSyntax syntax = RuleSyntax::http;  // ClientIP is in both (listed twice)
 };
 
 constexpr MatcherSpec kMatchers[] = {
@@ -85,6 +88,9 @@ constexpr MatcherSpec kMatchers[] = {
     {"ClientIP", Kind::client_ip, 1, kAny, "ip-or-cidr, ..."},
     {"Model", Kind::model, 1, kAny, "name, ..."},
     {"ModelRegexp", Kind::model_regexp, 1, 1, "regexp"},
+    {"HostSNI", Kind::host_sni, 1, kAny, "domain, ... or `*`", RuleSyntax::tcp},
+    {"HostSNIRegexp", Kind::host_sni_regexp, 1, 1, "regexp", RuleSyntax::tcp},
+    {"ClientIP", Kind::client_ip, 1, kAny, "ip-or-cidr, ...", RuleSyntax::tcp},
 };
 
 struct Matcher {
@@ -243,6 +249,10 @@ bool matches(const Matcher& m, const RequestView& r) {
       return r.model_state == ModelState::present && contains(v, r.model);
     case Kind::model_regexp:
       return r.model_state == ModelState::present && search(*m.regex, r.model);
+    case Kind::host_sni:
+      return v.empty() || host_matches(v, r.host);  // empty: HostSNI(`*`)
+    case Kind::host_sni_regexp:
+      return !r.host.empty() && host_regexp_matches(*m.regex, r.host);
   }
   return false;
 }
@@ -287,9 +297,9 @@ bool spelling_accepted(std::string_view written, std::string_view name) {
   return lower || upper || capitalised;
 }
 
-const MatcherSpec* find_matcher(std::string_view name) {
+const MatcherSpec* find_matcher(std::string_view name, RuleSyntax syntax) {
   for (const auto& spec : kMatchers) {
-    if (spelling_accepted(name, spec.name)) return &spec;
+    if (spec.syntax == syntax && spelling_accepted(name, spec.name)) return &spec;
   }
   return nullptr;
 }
@@ -310,14 +320,22 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-std::string unknown_matcher_message(std::string_view name) {
+std::string unknown_matcher_message(std::string_view name, RuleSyntax syntax) {
   const MatcherSpec* best = nullptr;
   std::size_t best_distance = kAny;
   for (const auto& spec : kMatchers) {
+    if (spec.syntax != syntax) continue;
     const std::size_t d = edit_distance(name, spec.name);
     if (d < best_distance) best = &spec, best_distance = d;
   }
   std::string message = "unknown matcher \"" + std::string(name) + "\"";
+  for (const auto& spec : kMatchers) {  // a matcher of the other kind of router
+    if (spec.syntax == syntax || !spelling_accepted(name, spec.name)) continue;
+    message = "\"" + std::string(name) + "\" is a matcher of " +
+              (syntax == RuleSyntax::tcp ? "HTTP routers" : "TCP routers (tcp.routers)");
+    best_distance = kAny;
+    break;
+  }
   if (best_distance == 0) {
     return message + ", did you mean \"" + std::string(best->name) +
            "\"? (write names as documented, all-lowercase or all-uppercase)";
@@ -325,8 +343,13 @@ std::string unknown_matcher_message(std::string_view name) {
   if (best_distance <= std::max<std::size_t>(2, best->name.size() / 4)) {
     return message + ", did you mean \"" + std::string(best->name) + "\"?";
   }
-  message += ", expected one of";
-  for (const auto& spec : kMatchers) message += (&spec == kMatchers ? " " : ", ") + std::string(spec.name);
+  message += syntax == RuleSyntax::tcp ? ", expected one of the TCP matchers" : ", expected one of";
+  bool first = true;
+  for (const auto& spec : kMatchers) {
+    if (spec.syntax != syntax) continue;
+    message += (first ? " " : ", ") + std::string(spec.name);
+    first = false;
+  }
   return message;
 }
 
@@ -375,12 +398,12 @@ constexpr int kMaxDepth = 100;
 
 class Parser {
  public:
-  explicit Parser(std::string_view text) : text_(text) {}
+  Parser(std::string_view text, RuleSyntax syntax) : text_(text), syntax_(syntax) {}
 
   // The syntax tree, or nullptr with error() set.
   std::unique_ptr<Rule::Node> run() {
     if (!advance()) return nullptr;
-    if (tok_.kind == Tok::end) return fail(0, "empty rule, expected a matcher such as PathPrefix(`/v1`)");
+    if (tok_.kind == Tok::end) return fail(0, "empty rule, expected a matcher such as " + std::string(example()));
     auto root = parse_or();
     if (!root) return nullptr;
     if (tok_.kind == Tok::rparen)
@@ -394,8 +417,13 @@ class Parser {
 
   RuleError error() && { return std::move(*error_); }
   bool needs_model() const { return needs_model_; }
+  bool needs_sni() const { return needs_sni_; }
 
  private:
+  std::string_view example() const {
+    return syntax_ == RuleSyntax::tcp ? "HostSNI(`*`)" : "PathPrefix(`/v1`)";
+  }
+
   using NodePtr = std::unique_ptr<Rule::Node>;
 
   std::nullptr_t fail(std::size_t offset, std::string message) {
@@ -529,8 +557,8 @@ class Parser {
   NodePtr parse_primary() {
     if (tok_.kind == Tok::name) return parse_matcher();
     if (tok_.kind != Tok::lparen) {
-      return fail(tok_.offset,
-                  "expected a matcher such as PathPrefix(`/v1`), \"!\" or \"(\", got " + describe(tok_));
+      return fail(tok_.offset, "expected a matcher such as " + std::string(example()) + ", \"!\" or \"(\", got " +
+                                   describe(tok_));
     }
     const std::size_t open = tok_.offset;
     if (++depth_ > kMaxDepth) return fail(open, "rule nested too deeply, expected at most 100 levels");
@@ -553,8 +581,8 @@ class Parser {
 
   NodePtr parse_matcher() {
     const Token name = tok_;
-    const MatcherSpec* spec = find_matcher(name.text);
-    if (spec == nullptr) return fail(name.offset, unknown_matcher_message(name.text));
+    const MatcherSpec* spec = find_matcher(name.text, syntax_);
+    if (spec == nullptr) return fail(name.offset, unknown_matcher_message(name.text, syntax_));
     if (!advance()) return nullptr;
     if (tok_.kind != Tok::lparen) {
       return fail(tok_.offset, "expected \"(\" after " + std::string(spec->name) + ", got " + describe(tok_));
@@ -658,6 +686,11 @@ class Parser {
       case Kind::model_regexp:
         needs_model_ = true;
         break;
+      case Kind::host_sni:
+        return build_host_sni(args, m);
+      case Kind::host_sni_regexp:
+        needs_sni_ = true;
+        break;
       case Kind::host_regexp:
       case Kind::path_regexp:
         break;
@@ -675,19 +708,41 @@ class Parser {
     return true;
   }
 
+  // HostSNI: `*` alone matches every connection (values stay empty); names as Host's.
+  bool build_host_sni(std::vector<Token>& args, Matcher& m) {
+    for (Token& arg : args) {
+      if (arg.value == "*") {
+        if (args.size() > 1) return fail(arg.offset, "HostSNI(`*`) takes no other name, expected `*` alone"), false;
+        return true;
+      }
+      std::string host = lowercase(std::move(arg.value));
+      if (host.ends_with('.')) host.pop_back();
+      if (host.empty() || !is_ascii(host) || host.find_first_of(":/ *") != std::string::npos) {
+        return fail(arg.offset, "invalid HostSNI name \"" + host +
+                                    "\", expected a domain such as `api.example.com` or `*`"),
+               false;
+      }
+      m.values.push_back(std::move(host));
+    }
+    needs_sni_ = true;
+    return true;
+  }
+
   std::string_view text_;
+  RuleSyntax syntax_;
   std::size_t pos_ = 0;
   Token tok_;
   std::optional<RuleError> error_;
   std::string_view after_ = "matcher";  // what the last primary was, for "expected && after ..."
   int depth_ = 0;
   bool needs_model_ = false;
+  bool needs_sni_ = false;
 };
 
 }  // namespace
 
-Rule::Rule(std::string text, std::unique_ptr<Node> root, bool needs_model)
-    : text_(std::move(text)), root_(std::move(root)), needs_model_(needs_model) {}
+Rule::Rule(std::string text, std::unique_ptr<Node> root, bool needs_model, bool needs_sni)
+    : text_(std::move(text)), root_(std::move(root)), needs_model_(needs_model), needs_sni_(needs_sni) {}
 Rule::Rule(Rule&&) noexcept = default;
 Rule& Rule::operator=(Rule&&) noexcept = default;
 Rule::~Rule() = default;
@@ -765,11 +820,11 @@ bool Rule::names_path_under(std::string_view base) const {
   return root_ != nullptr && path_named_under(*root_, false, base);
 }
 
-std::variant<Rule, RuleError> parse_rule(std::string_view text) {
-  Parser parser(text);
+std::variant<Rule, RuleError> parse_rule(std::string_view text, RuleSyntax syntax) {
+  Parser parser(text, syntax);
   auto root = parser.run();
   if (!root) return std::move(parser).error();
-  return Rule(std::string(text), std::move(root), parser.needs_model());
+  return Rule(std::string(text), std::move(root), parser.needs_model(), parser.needs_sni());
 }
 
 }  // namespace modelgate::routing

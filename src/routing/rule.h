@@ -9,6 +9,10 @@
 // combined with `!` (highest precedence), `&&`, `||` (lowest) and parentheses. Arguments are
 // backquoted or double-quoted strings. Regexps are searched (unanchored), as Go's MatchString.
 // Host matching ignores case and the port; several arguments to one matcher mean "any of".
+//
+// TCP routers (docs/tcp.md) have their own matchers, Traefik's: HostSNI(`*`) (every connection),
+// HostSNI(`a.example`, ...) and HostSNIRegexp(`^.+\.example$`) on the TLS server name, ClientIP;
+// with the same operators. They see RequestView::host as the SNI ("" without TLS or a name).
 #pragma once
 
 #include <array>
@@ -51,6 +55,8 @@ struct RuleError {
   std::string message;     // what is wrong, what was expected
 };
 
+enum class RuleSyntax : std::uint8_t { http, tcp };
+
 class Rule {
  public:
   struct Node;  // the syntax tree; defined in rule.cpp
@@ -74,15 +80,19 @@ class Rule {
   // does not name `/v1/models`; Path(`/v1/models`) and PathPrefix(`/v1/models/`) do).
   bool names_path_under(std::string_view base) const;
   const std::string& text() const { return text_; }
+  // TCP rules: some HostSNI names a host (not `*`) or some HostSNIRegexp appears, so the
+  // connection's TLS ClientHello must be read before matching.
+  bool needs_sni() const { return needs_sni_; }
 
  private:
-  friend std::variant<Rule, RuleError> parse_rule(std::string_view text);
-  Rule(std::string text, std::unique_ptr<Node> root, bool needs_model);
+  friend std::variant<Rule, RuleError> parse_rule(std::string_view text, RuleSyntax syntax);
+  Rule(std::string text, std::unique_ptr<Node> root, bool needs_model, bool needs_sni);
   std::string text_;
   std::unique_ptr<Node> root_;
   bool needs_model_ = false;
+  bool needs_sni_ = false;
 };
 
-std::variant<Rule, RuleError> parse_rule(std::string_view text);
+std::variant<Rule, RuleError> parse_rule(std::string_view text, RuleSyntax syntax = RuleSyntax::http);
 
 }  // namespace modelgate::routing

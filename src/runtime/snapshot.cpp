@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 
 namespace modelgate::runtime {
 
@@ -96,6 +97,51 @@ std::string client_tls(const config::Config& cfg, const config::LoadBalancer& lb
   return why;
 }
 
+// A TCP service as the pools and the health checker know services: its strategy by the name
+// make_balancer gives it (least_connections is least_request over open connections), its servers
+// kept in the registry under "tcp:NAME" (apart from an HTTP service of the same name).
+TcpServiceRuntime tcp_service(const std::string& name, const config::TcpLoadBalancer& tcp, ServerRegistry& registry) {
+  const std::string key = "tcp:" + name;
+  config::LoadBalancer lb;
+  lb.servers = tcp.servers;
+  lb.strategy = tcp.strategy == "least_connections" ? "least_request" : tcp.strategy;
+  lb.healthCheck = tcp.healthCheck;
+  bool changed = false;
+  const auto definition = registry.definition(key, lb, changed);
+  TcpServiceRuntime out{ServiceRuntime{name, lb, definition, {}, registry.counters(key), std::nullopt}, tcp};
+  for (const auto& server : tcp.servers) out.balancing.servers.push_back(registry.get(key, server));
+  if (lb.strategy == "ip_hash") out.balancing.hash_key = balancing::HashKey{};
+  return out;
+}
+
+// The TCP routers of entry point `rt`; it becomes a TCP entry point when it has any.
+void add_tcp_routes(const config::Config& cfg, const std::map<std::string, std::uint32_t>& tcp_index,
+                    EntryPointRuntime& rt, std::vector<std::string>& errors) {
+  for (const auto& [r_name, router] : cfg.tcpRouters) {
+    const auto& eps = router.entryPoints;
+    if (std::find(eps.begin(), eps.end(), rt.spec.name) == eps.end()) continue;
+    rt.tcp = true;
+    auto svc = tcp_index.find(router.service);
+    if (svc == tcp_index.end()) {
+      errors.push_back(fmt::format("TCP router \"{}\": unknown TCP service \"{}\"", r_name, router.service));
+      continue;
+    }
+    std::shared_ptr<const routing::Rule> rule = router.compiled;
+    if (!rule) {
+      auto parsed = routing::parse_rule(router.rule, routing::RuleSyntax::tcp);
+      if (auto* err = std::get_if<routing::RuleError>(&parsed)) {
+        errors.push_back(fmt::format("TCP router \"{}\": rule: {}", r_name, err->message));
+        continue;
+      }
+      rule = std::make_shared<const routing::Rule>(std::get<routing::Rule>(std::move(parsed)));
+    }
+    rt.needs_sni = rt.needs_sni || rule->needs_sni();
+    rt.tcp_routes.push_back(TcpRoute{r_name, std::move(rule), router.effectivePriority(), svc->second});
+  }
+  std::stable_sort(rt.tcp_routes.begin(), rt.tcp_routes.end(),
+                   [](const TcpRoute& a, const TcpRoute& b) { return a.priority > b.priority; });
+}
+
 }  // namespace
 
 std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_snapshot(
@@ -156,13 +202,21 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
     snap->services.push_back(std::move(rt));
   }
 
+  std::map<std::string, std::uint32_t> tcp_index;
+  for (const auto& [name, svc] : cfg.tcpServices) {
+    tcp_index[name] = static_cast<std::uint32_t>(snap->tcp_services.size());
+    snap->tcp_services.push_back(tcp_service(name, svc.loadBalancer, registry));
+  }
+
   for (const auto& [ep_name, ep] : cfg.entryPoints) {
     EntryPointRuntime rt;
     rt.spec = ep;
+    add_tcp_routes(cfg, tcp_index, rt, errors);
     rt.ping = cfg.ping.enabled && (cfg.ping.entryPoint.empty() || cfg.ping.entryPoint == ep_name);
     rt.ping_path = cfg.ping.path;
     for (const auto& [r_name, router] : cfg.routers) {
       const auto& eps = router.entryPoints;
+      if (rt.tcp) break;  // an HTTP router without entryPoints skips TCP entry points
       if (!eps.empty() && std::find(eps.begin(), eps.end(), ep_name) == eps.end()) continue;
       auto svc = service_index.find(router.service);
       if (svc == service_index.end()) {
@@ -205,6 +259,9 @@ std::variant<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
     for (const auto& server : snap->services[i].servers) server->llm.forget();
   }
   for (const auto& svc : snap->services) registry.commit(svc.name, svc.lb, svc.definition);
+  for (const auto& svc : snap->tcp_services) {
+    registry.commit(svc.balancing.name, svc.balancing.lb, svc.balancing.definition);
+  }
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }
 

@@ -68,8 +68,27 @@ struct Route {
   std::shared_ptr<const MiddlewareChain> middlewares;  // null: none (the usual case)
 };
 
+// A TCP router on one entry point (docs/tcp.md).
+struct TcpRoute {
+  std::string name;
+  std::shared_ptr<const routing::Rule> rule;  // the TCP syntax: HostSNI, HostSNIRegexp, ClientIP
+  int priority = 0;
+  std::uint32_t service = 0;  // index into Snapshot::tcp_services
+};
+
+// A TCP service: its balancing as an HTTP service's (the pools, the health checker and the
+// registry treat both alike; registry keys start with "tcp:"), and what only the relay reads.
+struct TcpServiceRuntime {
+  ServiceRuntime balancing;  // name, servers, lb (strategy named as make_balancer knows it, healthCheck)
+  config::TcpLoadBalancer tcp;
+};
+
 struct EntryPointRuntime {
   config::EntryPoint spec;
+  // Set when TCP routers use this entry point: it relays connections and serves no HTTP router.
+  bool tcp = false;
+  bool needs_sni = false;             // some TCP route reads the TLS ClientHello first
+  std::vector<TcpRoute> tcp_routes;   // highest priority first
   std::vector<Route> routes;             // highest priority first
   std::vector<std::string> rule_models;  // models the routers' Model() rules serve (not `!Model`), for 404 listings
   bool ping = false;
@@ -80,6 +99,7 @@ struct Snapshot {
   config::Config config;
   std::vector<ServiceRuntime> services;
   std::vector<EntryPointRuntime> entry_points;
+  std::vector<TcpServiceRuntime> tcp_services;
   // Model discovery: each model id listed by a server of a service with discoverModels, and those
   // servers; `models` is the sorted union, for the gateway's own /v1/models and 404 messages.
   std::unordered_map<std::string, std::vector<const balancing::ServerState*>> model_servers;

@@ -3,12 +3,20 @@
 namespace modelgate::runtime {
 
 WorkerPools::Pools WorkerPools::adopt(const Snapshot& snapshot) {
+  std::vector<const ServiceRuntime*> services;
+  services.reserve(snapshot.services.size());
+  for (const auto& svc : snapshot.services) services.push_back(&svc);
+  return adopt(services);
+}
+
+WorkerPools::Pools WorkerPools::adopt(const std::vector<const ServiceRuntime*>& services) {
   Pools pools;
-  pools.reserve(snapshot.services.size());
+  pools.reserve(services.size());
   std::unordered_map<std::string, Kept> next;
-  next.reserve(snapshot.services.size());
-  servers_changed_ = by_service_.size() != snapshot.services.size();
-  for (const auto& svc : snapshot.services) {
+  next.reserve(services.size());
+  servers_changed_ = by_service_.size() != services.size();
+  for (const ServiceRuntime* service : services) {
+    const ServiceRuntime& svc = *service;
     std::shared_ptr<balancing::Pool> pool;
     if (auto it = by_service_.find(svc.name); it != by_service_.end() && it->second.definition == svc.definition) {
       pool = std::move(it->second.pool);

@@ -30,6 +30,8 @@ class WorkerPools {
 
   // The pools of `snapshot`'s services, in its order.
   Pools adopt(const Snapshot& snapshot);
+  // The same over any list of services (the TCP services: a WorkerPools of their own).
+  Pools adopt(const std::vector<const ServiceRuntime*>& services);
   // Whether the last adopt() changed some service's server list (or the set of services): only
   // then can a server have left every service (the worker closes its idle connections).
   bool servers_changed() const { return servers_changed_; }

@@ -60,15 +60,7 @@ mt::CommandResult s_client(std::uint16_t port, std::vector<std::string> extra) {
   return mt::run_command("openssl", args, "Q\n");
 }
 
-// The subject CN of the certificate the gateway shows for `server_name`.
-std::string served_cn(std::uint16_t port, const std::string& server_name) {
-  auto r = mt::run_command("/bin/sh", {"-c", "openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
-                                                 " -servername " + server_name +
-                                                 " </dev/null 2>/dev/null | openssl x509 -noout -subject"});
-  std::smatch m;
-  if (std::regex_search(r.output, m, std::regex(R"(CN\s*=\s*([^,\s]+))"))) return m[1];
-  return "(none: " + r.output + ")";
-}
+using mt::served_cn;
 
 mt::CommandResult curl(const std::vector<std::string>& extra) {
   std::vector<std::string> args = {"-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}"};

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <stdexcept>
 
 #include "support/gateway_process.h"
@@ -84,6 +85,15 @@ TlsFiles make_tls_files() {
   issue_certificate(f, "b.test", {"b.test", "*.wild.test"}, f.cert_b, f.key_b);
   issue_certificate(f, "modelgate-client", {"modelgate-client"}, f.client_cert, f.client_key);
   return f;
+}
+
+std::string served_cn(std::uint16_t port, const std::string& server_name) {
+  auto r = run_command("/bin/sh", {"-c", "openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                                             " -servername " + server_name +
+                                             " </dev/null 2>/dev/null | openssl x509 -noout -subject"});
+  std::smatch m;
+  if (std::regex_search(r.output, m, std::regex(R"(CN\s*=\s*([^,\s]+))"))) return m[1];
+  return "(none: " + r.output + ")";
 }
 
 }  // namespace modelgate::test

@@ -3,6 +3,7 @@
 // a client certificate, all signed by the CA, and a second CA nobody trusts.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -32,5 +33,9 @@ struct CommandResult {
 };
 CommandResult run_command(const std::string& executable, const std::vector<std::string>& args,
                           const std::string& input = "");
+
+// The subject CN of the certificate `openssl s_client -servername server_name` is shown on
+// 127.0.0.1:`port`; "(none: ...)" when no certificate came.
+std::string served_cn(std::uint16_t port, const std::string& server_name);
 
 }  // namespace modelgate::test

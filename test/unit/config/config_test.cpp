@@ -640,7 +640,7 @@ metrics: {prometheus: {}}
 tracing: {}
 serversTransport: {insecureSkipVerify: true}
 global: {checkNewVersion: false}
-tcp: {}
+hostResolver: {}
 udp: {}
 tls: {}
 accessLog: {}
@@ -685,7 +685,7 @@ http:
       {"6:1", "tracing"},
       {"7:1", "serversTransport"},
       {"8:1", "global"},
-      {"9:1", "tcp"},
+      {"9:1", "hostResolver"},
       {"10:1", "udp"},
       {"16:12", "entryPoints.web.http.redirections"},
       {"17:5", "entryPoints.web.transport"},
