@@ -113,13 +113,15 @@ std::shared_ptr<const KeyTable> build_key_table(const config::Auth& auth, KeyReg
   std::vector<std::pair<text::Sha256, std::uint32_t>> index;
   keys.reserve(auth.keys.size());
   auto store = registry.store(auth.store);
+  std::map<std::string, LimitsStore::Tracked> tracked;
   for (const auto& k : auth.keys) {
     Key key{k.name, 0, k.priority, k.models, k.limits, nullptr, store.get()};
     key.state = registry.state(k.name, key.id);
-    if (store) store->track(k.name, key.state, k.limits);
+    if (store) tracked.emplace(k.name, LimitsStore::Tracked{key.state, k.limits});
     index.emplace_back(k.digest, static_cast<std::uint32_t>(keys.size()));
     keys.push_back(std::move(key));
   }
+  if (store) store->track(std::move(tracked));
   return std::make_shared<const KeyTable>(std::move(keys), std::move(index), std::move(store));
 }
 

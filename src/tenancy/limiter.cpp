@@ -149,8 +149,8 @@ Admission Limiter::admit(KeyState& s, const config::KeyLimits& l, std::uint64_t 
       const Counted& c = counted[i];
       if (c.limit == 0) continue;
       const Lease& lease = s.leases[i];
-      if (wants_refill(lease.granted.used(c.id), c.window.used(c.id), lease.last_chunk.load(std::memory_order_relaxed)) &&
-          !exhausted(lease, c.id, 1)) {
+      const std::uint64_t chunk = lease.last_chunk.load(std::memory_order_relaxed);
+      if (wants_refill(lease.granted.used(c.id), c.window.used(c.id), chunk) && !exhausted(lease, c.id, 1)) {
         ask_lease(s, *store);
         break;
       }

@@ -1,23 +1,23 @@
 #include "tenancy/limits_store.h"
 
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <random>
 #include <vector>
 
-#include <fmt/format.h>
-#include <hiredis/hiredis.h>
-#include <spdlog/spdlog.h>
-
 namespace modelgate::tenancy {
 
 namespace {
 
 // KEYS[1]: the window's hash (field: gateway id, value: what it holds); KEYS[2]: the gateways
-// seen, scored by when. ARGV: gateway id, "lease" or "claim", amount, limit, expiry in ms, now in
-// unix ms. A lease adds min(amount, limit - sum) to the gateway's field; a claim raises the field
-// to the amount (what the gateway used; idempotent, so it is safe to send again). Answers
+// seen, scored by when. ARGV: gateway id, "lease", "claim" or "release", amount, limit, expiry in
+// ms, now in unix ms. A lease adds min(amount, limit - sum) to the gateway's field; a claim raises
+// the field to the amount (what the gateway used; idempotent, so it is safe to send again); a
+// release (at stop) lowers it to the amount, giving back what was leased and not used. Answers
 // {added, the gateway's field, the sum, gateways seen}.
 constexpr std::string_view kScript = R"lua(
 local now = tonumber(ARGV[6])
@@ -31,12 +31,12 @@ local added = 0
 if ARGV[2] == 'lease' then
   added = math.max(0, math.min(amount, tonumber(ARGV[4]) - used))
   if added > 0 then redis.call('HINCRBY', KEYS[1], ARGV[1], added) end
-elseif amount > mine then
+elseif (ARGV[2] == 'claim' and amount > mine) or (ARGV[2] == 'release' and amount < mine) then
   added = amount - mine
   redis.call('HSET', KEYS[1], ARGV[1], amount)
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return {added, mine + added, used + added, redis.call('ZCARD', KEYS[2])}
+return {math.max(added, 0), mine + added, used + added, redis.call('ZCARD', KEYS[2])}
 )lua";
 
 constexpr std::string_view kGatewaysKey = "modelgate:gateways";
@@ -66,7 +66,7 @@ struct LimitsStore::Op {
   std::shared_ptr<KeyState> state;
   std::size_t window = 0;
   std::uint64_t id = 0, limit = 0, amount = 0;
-  bool lease = false;
+  std::string_view mode;  // lease, claim or release
   std::string key;
   std::int64_t expire_ms = 0;
 };
@@ -88,10 +88,9 @@ LimitsStore::~LimitsStore() {
   if (context_) redisFree(context_);
 }
 
-void LimitsStore::track(const std::string& name, const std::shared_ptr<KeyState>& state,
-                        const config::KeyLimits& limits) {
+void LimitsStore::track(std::map<std::string, Tracked> keys) {
   std::lock_guard lock(mutex_);
-  keys_[name] = Tracked{state, limits};
+  keys_ = std::move(keys);
 }
 
 void LimitsStore::wake() {
@@ -117,7 +116,8 @@ void LimitsStore::set_connected(bool up, const std::string& error) {
   status_.since_unix_ms = Limiter::system_unix_ms();
   connected_.store(up, std::memory_order_release);
   if (up) {
-    spdlog::info("auth.store: connected to {}; the keys' limits are shared with every gateway using it", spec_.url);
+    spdlog::info("auth.store: connected to {}; the keys' limits are shared with every gateway using it",
+                 spec_.url);
   } else {
     spdlog::warn("auth.store: {} is unreachable ({}); {} until it is back", spec_.url, error,
                  fail_open_ ? "failOpen: keyed requests are admitted on this gateway's own limits"
@@ -142,8 +142,10 @@ bool LimitsStore::connect() {
       }
       Reply r(static_cast<redisReply*>(
           redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data())));
-      if (!r) error = context_->errstr;
-      else if (r->type == REDIS_REPLY_ERROR) error = fmt::format("{} refused: {}", args[0], r->str);
+      if (!r)
+        error = context_->errstr;
+      else if (r->type == REDIS_REPLY_ERROR)
+        error = fmt::format("{} refused: {}", args[0], r->str);
       return error.empty();
     };
     if (!spec_.password.empty()) command({"AUTH", spec_.password});
@@ -165,11 +167,11 @@ void LimitsStore::disconnect(const std::string& why) {
 
 void LimitsStore::run() {
   auto backoff = kFirstBackoff;
-  bool claim_all = true;
+  Round kind = Round::claim_all;
   for (;;) {
     {
       std::lock_guard lock(mutex_);
-      if (stopping_) return;
+      if (stopping_) break;
     }
     if (!context_) {
       const bool up = connect();
@@ -185,16 +187,18 @@ void LimitsStore::run() {
         continue;
       }
       backoff = kFirstBackoff;
-      claim_all = true;  // a Redis that restarted empty learns what was used
+      kind = Round::claim_all;  // a Redis that restarted empty learns what was used
     }
-    if (round(claim_all)) claim_all = false;
+    if (round(kind)) kind = Round::normal;
     std::unique_lock lock(mutex_);
     woken_.wait_for(lock, kTick, [&] { return poked_ || stopping_; });
     poked_ = false;
   }
+  if (context_) round(Round::release);  // what this gateway leased and did not use, for the others
 }
 
-bool LimitsStore::round(bool claim_all) {
+bool LimitsStore::round(Round kind) {
+  const bool claim_all = kind == Round::claim_all, release = kind == Round::release;
   const std::int64_t now = Limiter::system_unix_ms();
   const Windows w = windows_at(now);
   const std::uint64_t ids[kSharedWindows] = {w.minute, w.minute, w.day, w.month};
@@ -207,29 +211,37 @@ bool LimitsStore::round(bool claim_all) {
   std::vector<Op> ops;
   std::vector<std::shared_ptr<KeyState>> asked;
   for (const auto& [name, tracked] : keys) {
-    auto state = tracked.state.lock();
-    if (!state) continue;
-    const bool was_asked = state->refill.exchange(false, std::memory_order_acq_rel);
+    const auto& state = tracked.state;
+    const bool was_asked = !release && state->refill.exchange(false, std::memory_order_acq_rel);
     if (was_asked) asked.push_back(state);
-    const std::uint64_t limits[kSharedWindows] = {tracked.limits.requestsPerMinute, tracked.limits.tokensPerMinute,
-                                                  tracked.limits.tokensPerDay, tracked.limits.tokensPerMonth};
-    const Window* windows[kSharedWindows] = {&state->requests_minute, &state->tokens_minute, &state->tokens_day,
-                                             &state->tokens_month};
+    const std::uint64_t limits[kSharedWindows] = {tracked.limits.requestsPerMinute,
+                                                  tracked.limits.tokensPerMinute, tracked.limits.tokensPerDay,
+                                                  tracked.limits.tokensPerMonth};
+    const Window* windows[kSharedWindows] = {&state->requests_minute, &state->tokens_minute,
+                                             &state->tokens_day, &state->tokens_month};
     for (std::size_t i = 0; i < kSharedWindows; ++i) {
       if (limits[i] == 0) continue;
       Lease& lease = state->leases[i];
       const std::uint64_t used = windows[i]->used(ids[i]), granted = lease.granted.used(ids[i]);
       const std::uint64_t want = lease.want.exchange(0, std::memory_order_relaxed);
-      const bool claim = used > granted || (claim_all && granted > 0);
+      const bool claim = !release && (used > granted || (claim_all && granted > 0));
       const std::uint64_t left_plus1 = lease.store_left.used(ids[i]);
-      const bool lease_now = was_asked && left_plus1 != 1 &&
-                             (want > 0 || wants_refill(std::max(granted, used), used, lease.last_chunk.load()));
-      if (!claim && !lease_now) continue;
-      Op op{state, i, ids[i], limits[i], std::max(used, granted), false,
-            fmt::format("modelgate:limits:{}:{}:{}", name, kWindowNames[i], ids[i]), ends[i] - now + 60'000};
-      if (claim) ops.push_back(op);
+      const bool lease_now =
+          was_asked && left_plus1 != 1 &&
+          (want > 0 || wants_refill(std::max(granted, used), used, lease.last_chunk.load()));
+      const bool give_back = release && granted > used;
+      if (!claim && !lease_now && !give_back) continue;
+      Op op{state,
+            i,
+            ids[i],
+            limits[i],
+            give_back ? used : std::max(used, granted),
+            give_back ? "release" : "claim",
+            fmt::format("modelgate:limits:{}:{}:{}", name, kWindowNames[i], ids[i]),
+            ends[i] - now + 60'000};
+      if (claim || give_back) ops.push_back(op);
       if (lease_now) {
-        op.lease = true;
+        op.mode = "lease";
         op.amount = lease_request(limits[i], left_plus1, gateways_, want);
         ops.push_back(std::move(op));
       }
@@ -239,7 +251,8 @@ bool LimitsStore::round(bool claim_all) {
     for (const auto& s : asked) s->lease_answers.fetch_add(1, std::memory_order_acq_rel);
   };
   const std::string now_text = std::to_string(now), gateways_key(kGatewaysKey);
-  if (ops.empty()) {  // nothing to lease or claim: say we are here once a second, which finds a lost connection
+  if (ops.empty()) {  // nothing to lease or claim: say we are here once a second, which finds a lost
+                      // connection
     answer();
     if (now - last_spoke_ms_ < kHeartbeat.count()) return true;
     const char* argv[] = {"ZADD", gateways_key.c_str(), now_text.c_str(), gateway_id_.c_str()};
@@ -254,8 +267,8 @@ bool LimitsStore::round(bool claim_all) {
   for (const Op& op : ops) {
     const std::string amount = std::to_string(op.amount), limit = std::to_string(op.limit),
                       expire = std::to_string(op.expire_ms);
-    const std::string_view args[] = {"EVAL", kScript, "2", op.key, gateways_key, gateway_id_,
-                                     op.lease ? "lease" : "claim", amount, limit, expire, now_text};
+    const std::string_view args[] = {"EVAL",  kScript, "2",   op.key, gateways_key, gateway_id_,
+                                     op.mode, amount,  limit, expire, now_text};
     const char* argv[std::size(args)];
     std::size_t lengths[std::size(args)];
     for (std::size_t i = 0; i < std::size(args); ++i) {
@@ -276,14 +289,16 @@ bool LimitsStore::round(bool claim_all) {
       std::lock_guard lock(mutex_);
       ++status_.failures;
       status_.last_error = r->type == REDIS_REPLY_ERROR ? fmt::format("the lease script failed: {}", r->str)
-                                                          : "the lease script answered an unexpected reply";
+                                                        : "the lease script answered an unexpected reply";
       continue;
     }
-    const auto number = [&](std::size_t i) { return static_cast<std::uint64_t>(std::max<long long>(0, r->element[i]->integer)); };
+    const auto number = [&](std::size_t i) {
+      return static_cast<std::uint64_t>(std::max<long long>(0, r->element[i]->integer));
+    };
     Lease& lease = op.state->leases[op.window];
     lease.granted.restore(op.id, number(1));
     lease.store_left.restore(op.id, left(op.limit, number(2)) + 1);
-    if (op.lease) lease.last_chunk.store(number(0), std::memory_order_relaxed);
+    if (op.mode == "lease") lease.last_chunk.store(number(0), std::memory_order_relaxed);
     gateways_ = std::max<std::uint64_t>(1, number(3));
   }
   {

@@ -9,10 +9,12 @@
 //     answers (usage above the estimate) and what it admitted on its own limits while the store
 //     was unreachable (failOpen). After every (re)connection every window is claimed again, so a
 //     Redis that restarted empty learns what the gateways had already used.
-// Both are one Lua script, atomic in Redis. A window is a hash, field = gateway id, value = what
-// that gateway holds; the script sums the fields, hands out min(asked, limit - sum) and sets the
-// key to expire after the window ends. A sorted set of gateway ids, scored by the time each last
-// spoke, counts the gateways seen in the last 30 s (the divisor of a chunk).
+// At stop, a last batch gives back what this gateway leased and did not use, so a restart or a
+// binary upgrade costs the others nothing. All three are one Lua script, atomic in Redis. A window
+// is a hash, field = gateway id, value = what that gateway holds; the script sums the fields, hands
+// out min(asked, limit - sum) and sets the key to expire after the window ends. A sorted set of
+// gateway ids, scored by the time each last spoke, counts the gateways seen in the last 30 s (the
+// divisor of a chunk).
 //
 // With nothing to lease or claim, the thread still writes its heartbeat to the gateways' set once
 // a second, which keeps the count of gateways true and finds a lost connection.
@@ -40,7 +42,7 @@ namespace modelgate::tenancy {
 class LimitsStore final : public StoreLink {
  public:
   static constexpr std::chrono::milliseconds kTick{100};
-  static constexpr std::chrono::milliseconds kTimeout{500};  // connect and each round trip
+  static constexpr std::chrono::milliseconds kTimeout{500};     // connect and each round trip
   static constexpr std::chrono::milliseconds kHeartbeat{1000};  // at least one command this often
 
   // Starts the thread and waits (at most kTimeout) for its first connection attempt, so that
@@ -51,35 +53,37 @@ class LimitsStore final : public StoreLink {
   LimitsStore& operator=(const LimitsStore&) = delete;
 
   const config::LimitsStore& spec() const { return spec_; }
-  // The key `name` with these limits and state (the latest snapshot's); thread-safe.
-  void track(const std::string& name, const std::shared_ptr<KeyState>& state, const config::KeyLimits& limits);
+  struct Tracked {
+    std::shared_ptr<KeyState> state;  // held, so that a last batch at stop still finds it
+    config::KeyLimits limits;
+  };
+  // The keys of the latest snapshot, by name, in place of the previous ones; thread-safe.
+  void track(std::map<std::string, Tracked> keys);
   void wake() override;
 
   struct Status {
     bool connected = false;
-    std::string last_error;       // "" when none yet
+    std::string last_error;          // "" when none yet
     std::int64_t since_unix_ms = 0;  // when `connected` last changed
     std::uint64_t round_trips = 0, failures = 0;
   };
   Status status() const;
 
  private:
-  struct Tracked {
-    std::weak_ptr<KeyState> state;
-    config::KeyLimits limits;
-  };
   struct Op;
   void run();
   bool connect();
   void disconnect(const std::string& why);
-  bool round(bool claim_all);  // false: the connection failed
+  enum class Round : std::uint8_t { normal, claim_all, release };
+  // One batch; claim_all after a (re)connection, release at stop. False: the connection failed.
+  bool round(Round kind);
   void set_connected(bool up, const std::string& error);
 
   const config::LimitsStore spec_;
   const std::string gateway_id_;
   redisContext* context_ = nullptr;  // the thread's
-  std::uint64_t gateways_ = 1;        // seen at the last answer
-  std::int64_t last_spoke_ms_ = 0;    // unix ms of the last command answered
+  std::uint64_t gateways_ = 1;       // seen at the last answer
+  std::int64_t last_spoke_ms_ = 0;   // unix ms of the last command answered
 
   mutable std::mutex mutex_;  // guards what follows
   std::condition_variable woken_;

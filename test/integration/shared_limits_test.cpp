@@ -2,12 +2,13 @@
 // redis-server, two real gateways and a `modelgate sim`: a key's requests and tokens per minute
 // hold in total across both gateways under concurrent load on both, and when Redis is SIGKILLed
 // under load each failure policy does what it says, and the shared limit holds again once Redis
-// is back.
+// is back; a gateway that stops gives back what it leased and did not use.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -32,12 +33,14 @@ constexpr const char* kQwen = "Qwen2.5-0.5B-Instruct";
 std::string config(std::uint16_t sim_port, const mt::RedisProcess& redis, const std::string& policy,
                    const std::string& limits) {
   return mt::pool_config({sim_port}) + "admin: {address: \"127.0.0.1:0\"}\nauth:\n  store: \"" + redis.url() +
-         "\"\n  storeFailure: " + policy + "\n  keys:\n    - {name: shared, key: sk-s, limits: " + limits + "}\n";
+         "\"\n  storeFailure: " + policy + "\n  keys:\n    - {name: shared, key: sk-s, limits: " + limits +
+         "}\n";
 }
 
 // Minute windows are aligned on the clock: a test counting within one minute starts early in it.
 void start_early_in_a_minute(std::chrono::seconds needed) {
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
   const auto into = now % 60'000ms;
   if (into > 60s - needed) std::this_thread::sleep_for(60s - into + 200ms);
 }
@@ -69,7 +72,8 @@ void load(const std::vector<std::uint16_t>& ports, int threads, int requests, Ta
       clients.emplace_back([&, port] {
         mt::HttpClient c("127.0.0.1", port);
         for (int i = 0; i < requests && !(stop && *stop); ++i) {
-          auto r = c.post_json("/v1/chat/completions", mt::chat_json(kQwen, 8), {{"Authorization", "Bearer sk-s"}});
+          auto r = c.post_json("/v1/chat/completions", mt::chat_json(kQwen, 8),
+                               {{"Authorization", "Bearer sk-s"}});
           std::int64_t used = 0;
           if (r.status == 200) {
             mt::Json j(r.body);
@@ -79,7 +83,8 @@ void load(const std::vector<std::uint16_t>& ports, int threads, int requests, Ta
             std::lock_guard lock(tally.mutex);
             ++tally.statuses[r.status];
             tally.tokens += used;
-            if (r.status != 200 && r.status != 429 && tally.odd.size() < 3) tally.odd.push_back(r.error + r.body);
+            if (r.status != 200 && r.status != 429 && tally.odd.size() < 3)
+              tally.odd.push_back(r.error + r.body);
           }
           if (pause > 0ms) std::this_thread::sleep_for(pause);
         }
@@ -108,8 +113,8 @@ TEST(SharedLimits, RequestsPerMinuteHoldInTotalAcrossTwoGateways) {
   Tally tally;
   load({a.port(), b.port()}, 4, 60, tally);  // 480 requests for 150
   const int allowed = tally.count(200);
-  std::printf("requestsPerMinute %d across two gateways: %d allowed (%+d), %d refused with 429\n", kLimit, allowed,
-              allowed - kLimit, tally.count(429));
+  std::printf("requestsPerMinute %d across two gateways: %d allowed (%+d), %d refused with 429\n", kLimit,
+              allowed, allowed - kLimit, tally.count(429));
   EXPECT_EQ(tally.failed(), 0) << (tally.odd.empty() ? "" : tally.odd.front());
   EXPECT_EQ(allowed, kLimit);
   // Both gateways took part: each leased some of the minute.
@@ -130,9 +135,10 @@ TEST(SharedLimits, TokensPerMinuteHoldInTotalAcrossTwoGateways) {
   start_early_in_a_minute(30s);
   Tally tally;
   load({a.port(), b.port()}, 4, 80, tally);
-  std::printf("tokensPerMinute %d across two gateways: %lld used by %d allowed requests (%+lld), %d refused\n",
-              kLimit, static_cast<long long>(tally.tokens), tally.count(200),
-              static_cast<long long>(tally.tokens - kLimit), tally.count(429));
+  std::printf(
+      "tokensPerMinute %d across two gateways: %lld used by %d allowed requests (%+lld), %d refused\n",
+      kLimit, static_cast<long long>(tally.tokens), tally.count(200),
+      static_cast<long long>(tally.tokens - kLimit), tally.count(429));
   EXPECT_EQ(tally.failed(), 0) << (tally.odd.empty() ? "" : tally.odd.front());
   EXPECT_GT(tally.count(429), 0);
   EXPECT_LE(tally.tokens, kLimit);
@@ -164,8 +170,9 @@ TEST(SharedLimits, RedisKilledUnderLoadFailOpenFailsNoRequestAndTheLimitHoldsWhe
   EXPECT_EQ(tally.failed(), 0) << (tally.odd.empty() ? "" : tally.odd.front());
   load({a.port(), b.port()}, 4, 150, tally);  // the rest of the minute's limit, then 429
   const int allowed = tally.count(200);
-  std::printf("failOpen: %d requests while Redis was killed and restarted, %d allowed in all (%+d), 0 failed\n",
-              before, allowed, allowed - kLimit);
+  std::printf(
+      "failOpen: %d requests while Redis was killed and restarted, %d allowed in all (%+d), 0 failed\n",
+      before, allowed, allowed - kLimit);
   EXPECT_EQ(tally.failed(), 0) << (tally.odd.empty() ? "" : tally.odd.front());
   EXPECT_EQ(allowed, kLimit);
 }
@@ -195,10 +202,30 @@ TEST(SharedLimits, RedisKilledFailClosedRefusesKeyedRequestsWith503UntilItIsBack
   EXPECT_NE(status.find("\"connected\":false"), std::string::npos) << status;
   EXPECT_EQ(status.find("\"last_error\":\"\""), std::string::npos) << status;
   EXPECT_NE(admin.get("/metrics").body.find("modelgate_limits_store_connected 0"), std::string::npos);
-  EXPECT_TRUE(mt::wait_until([&] { return gw.process().output().find("is unreachable") != std::string::npos; }, 2s));
+  EXPECT_TRUE(
+      mt::wait_until([&] { return gw.process().output().find("is unreachable") != std::string::npos; }, 2s));
 
   redis.start();
   ASSERT_TRUE(mt::wait_until([&] { return store_connected(gw, true); }, 10s));
   EXPECT_EQ(c.post_json("/v1/chat/completions", mt::chat_json(kQwen), key).status, 200);
   EXPECT_NE(admin.get("/metrics").body.find("modelgate_limits_store_connected 1"), std::string::npos);
+}
+
+TEST(SharedLimits, AGatewayThatStopsGivesBackWhatItLeasedAndDidNotUse) {
+  mt::RedisProcess redis;
+  mt::SimProcess sim("vm1", {"--models", kQwen});
+  mt::GatewayProcess gw(config(sim.port(), redis, "failClosed", "{requestsPerMinute: 1000}"));
+  ASSERT_TRUE(mt::wait_until([&] { return store_connected(gw, true); }, 5s));
+  start_early_in_a_minute(20s);
+  mt::HttpClient c("127.0.0.1", gw.port());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(c.post_json("/v1/chat/completions", mt::chat_json(kQwen), {{"Authorization", "Bearer sk-s"}}).status, 200);
+  const std::string key = "modelgate:limits:shared:requests:" +
+                          std::to_string(std::chrono::duration_cast<std::chrono::minutes>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+  EXPECT_EQ(redis.cli("--raw HVALS " + key), "500\n");  // the first lease: half the limit
+  gw.process().signal(SIGTERM);
+  ASSERT_TRUE(gw.process().wait(10s));
+  EXPECT_EQ(redis.cli("--raw HVALS " + key), "3\n");  // what it used
 }

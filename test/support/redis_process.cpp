@@ -13,8 +13,8 @@ RedisProcess::RedisProcess() : port_(free_port()), dir_(temp_dir()) { start(); }
 
 void RedisProcess::start() {
   process_ = std::make_unique<Process>(
-      "redis-server", std::vector<std::string>{"--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                                               "--appendonly", "no", "--dir", dir_});
+      "redis-server", std::vector<std::string>{"--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                               "--save", "", "--appendonly", "no", "--dir", dir_});
   if (!process_->wait_for_line(std::regex("Ready to accept connections"), 10s))
     throw std::runtime_error("redis-server did not start; output:\n" + process_->output());
 }

@@ -43,8 +43,8 @@ TEST(LeaseArithmetic, ChunksShrinkAsTheWindowFillsAndCoverWhatARequestLacks) {
   EXPECT_EQ(lease_request(1000, 0, 1, 0), 500u);    // unknown: half the limit for the only gateway
   EXPECT_EQ(lease_request(1000, 501, 2, 0), 125u);  // 500 left, two gateways: a quarter each
   EXPECT_EQ(lease_request(1000, 41, 2, 0), 10u);
-  EXPECT_EQ(lease_request(1000, 2, 2, 0), 1u);      // the last one
-  EXPECT_EQ(lease_request(1000, 1, 4, 0), 1u);      // nothing left: the store answers 0
+  EXPECT_EQ(lease_request(1000, 2, 2, 0), 1u);       // the last one
+  EXPECT_EQ(lease_request(1000, 1, 4, 0), 1u);       // nothing left: the store answers 0
   EXPECT_EQ(lease_request(1000, 41, 2, 300), 300u);  // what the waiting request lacks
   EXPECT_EQ(lease_request(100, 0, 1, 5000), 100u);   // never more than the limit
   EXPECT_EQ(lease_request(1000, 0, 0, 0), 500u);     // no gateway seen yet counts as one
