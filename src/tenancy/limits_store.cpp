@@ -223,7 +223,8 @@ bool LimitsStore::round(Round kind) {
       if (limits[i] == 0) continue;
       Lease& lease = state->leases[i];
       const std::uint64_t used = windows[i]->used(ids[i]), granted = lease.granted.used(ids[i]);
-      const std::uint64_t want = lease.want.exchange(0, std::memory_order_relaxed);
+      // A want posted after `refill` was read stays for the next round, which that request woke.
+      const std::uint64_t want = was_asked ? lease.want.exchange(0, std::memory_order_relaxed) : 0;
       const bool claim = !release && (used > granted || (claim_all && granted > 0));
       const std::uint64_t left_plus1 = lease.store_left.used(ids[i]);
       const bool lease_now =
@@ -251,8 +252,8 @@ bool LimitsStore::round(Round kind) {
     for (const auto& s : asked) s->lease_answers.fetch_add(1, std::memory_order_acq_rel);
   };
   const std::string now_text = std::to_string(now), gateways_key(kGatewaysKey);
-  if (ops.empty()) {  // nothing to lease or claim: say we are here once a second, which finds a lost
-                      // connection
+  if (ops.empty()) {
+    // Nothing to lease or claim: say we are here once a second, which also finds a lost connection.
     answer();
     if (now - last_spoke_ms_ < kHeartbeat.count()) return true;
     const char* argv[] = {"ZADD", gateways_key.c_str(), now_text.c_str(), gateway_id_.c_str()};
