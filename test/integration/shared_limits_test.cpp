@@ -1,8 +1,9 @@
 // Limits shared through Redis (auth.store, docs/auth.md "Shared limits") against a real
 // redis-server, two real gateways and a `modelgate sim`: a key's requests and tokens per minute
-// hold in total across both gateways under concurrent load on both, and when Redis is SIGKILLed
-// under load each failure policy does what it says, and the shared limit holds again once Redis
-// is back; a gateway that stops gives back what it leased and did not use.
+// hold in total across both gateways under concurrent load on both; when Redis is SIGKILLed under
+// load each failure policy does what it says (no failed request; 503 with its message), and the
+// shared limit holds again once Redis is back; a gateway that stops gives back what it leased and
+// did not use.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -180,8 +181,11 @@ TEST(SharedLimits, RedisKilledUnderLoadFailOpenFailsNoRequestAndTheLimitHoldsWhe
 TEST(SharedLimits, RedisKilledFailClosedRefusesKeyedRequestsWith503UntilItIsBack) {
   mt::RedisProcess redis;
   mt::SimProcess sim("vm1", {"--models", kQwen});
-  mt::GatewayProcess gw(config(sim.port(), redis, "failClosed", "{requestsPerMinute: 1000}"));
+  mt::GatewayProcess gw(config(sim.port(), redis, "failClosed", "{requestsPerMinute: 100000}"));
   ASSERT_TRUE(mt::wait_until([&] { return store_connected(gw, true); }, 5s));
+  Tally tally;  // load on the gateway while Redis dies and comes back: each answer a 200 or the 503
+  std::atomic<bool> stop{false};
+  std::thread background([&] { load({gw.port()}, 2, 1'000'000, tally, 10ms, &stop); });
   mt::HttpClient c("127.0.0.1", gw.port());
   const mt::Headers key{{"Authorization", "Bearer sk-s"}};
   ASSERT_EQ(c.post_json("/v1/chat/completions", mt::chat_json(kQwen), key).status, 200);
@@ -202,13 +206,19 @@ TEST(SharedLimits, RedisKilledFailClosedRefusesKeyedRequestsWith503UntilItIsBack
   EXPECT_NE(status.find("\"connected\":false"), std::string::npos) << status;
   EXPECT_EQ(status.find("\"last_error\":\"\""), std::string::npos) << status;
   EXPECT_NE(admin.get("/metrics").body.find("modelgate_limits_store_connected 0"), std::string::npos);
-  EXPECT_TRUE(
-      mt::wait_until([&] { return gw.process().output().find("is unreachable") != std::string::npos; }, 2s));
+  EXPECT_TRUE(mt::wait_until([&] { return gw.process().output().find("is unreachable") != std::string::npos; }, 2s));
 
   redis.start();
   ASSERT_TRUE(mt::wait_until([&] { return store_connected(gw, true); }, 10s));
   EXPECT_EQ(c.post_json("/v1/chat/completions", mt::chat_json(kQwen), key).status, 200);
   EXPECT_NE(admin.get("/metrics").body.find("modelgate_limits_store_connected 1"), std::string::npos);
+  stop = true;
+  background.join();
+  EXPECT_GT(tally.count(200), 0);
+  EXPECT_GT(tally.count(503), 0);
+  int others = 0;  // neither served nor refused for the store: none
+  for (const auto& [status, n] : tally.statuses) others += status == 200 || status == 503 ? 0 : n;
+  EXPECT_EQ(others, 0) << (tally.odd.empty() ? "" : tally.odd.front());
 }
 
 TEST(SharedLimits, AGatewayThatStopsGivesBackWhatItLeasedAndDidNotUse) {
