@@ -13,7 +13,8 @@ Workloads (docs/performance.md explains each in full):
   w4  10 000 idle keep-alive client connections: memory per connection
   w5  a new connection per request (Connection: close)
   w6  w1 with an API key on every request (auth + all five limits, none reached): modelgate only,
-      its CPU per request against w1's (docs/auth.md; the target is at most 10 % more)
+      its CPU per request against w1's (docs/auth.md; the target is at most 10 % more);
+      BENCH_LIMITS_STORE=redis://HOST:PORT shares the limits through that Redis (auth.store)
   w7  w1 over TLS (an ECDSA P-256 certificate made with `openssl`; keep-alive, so one handshake
       per connection); the proxies only, the backend has no TLS
 
@@ -321,8 +322,10 @@ http:
     pool-s: {{loadBalancer: {{servers: [{{url: "http://127.0.0.1:{b['s']}"}}]}}}}
 """
         if self.keyed:  # w6: every limit set, far above what the run reaches
+            store = os.environ.get("BENCH_LIMITS_STORE", "")  # redis://...: the limits shared through it
             cfg += f"""auth:
   budgetsFile: {self.dir}/budgets.sqlite
+{f'  store: "{store}"' if store else ''}
   keys:
     - name: bench
       key: {BENCH_KEY}

@@ -96,6 +96,16 @@ struct ReloadInfo {
   std::vector<std::string> errors;  // why the last reload was refused; empty when ok
 };
 
+// The limits store shared by gateways (auth.store), as GET /api/status shows it.
+struct LimitsStoreInfo {
+  std::string url;  // without its password
+  std::string failure;  // failOpen | failClosed
+  bool connected = false;
+  std::string last_error;
+  std::int64_t since_unix_ms = 0;  // when `connected` last changed
+  std::uint64_t round_trips = 0, failures = 0;
+};
+
 struct StatusInfo {
   std::string version;             // MODELGATE_VERSION
   double uptime_seconds = 0;
@@ -103,6 +113,7 @@ struct StatusInfo {
   std::uint64_t generation = 1;    // bumped by every applied config (reload or admin change)
   std::optional<ReloadInfo> last_reload;  // unset: never reloaded since start
   bool draining = false;  // shutting down (SIGTERM, the old process of a binary upgrade): GET /ready is 503
+  std::optional<LimitsStoreInfo> limits_store;  // unset: no auth.store
 };
 
 // The outcome of a mutation. `status` is the HTTP status to answer with (200, 201, 400, 404,

@@ -221,6 +221,21 @@ void write_status(JsonWriter& w, const StatusInfo& status) {
         .field("errors", r.errors)
         .end_object();
   }
+  w.key("limits_store");
+  if (!status.limits_store) {
+    w.null();
+  } else {
+    const auto& st = *status.limits_store;
+    w.begin_object()
+        .field("store", st.url)
+        .field("failure", st.failure)
+        .field("connected", st.connected)
+        .field("last_error", st.last_error)
+        .field("since", utc_text(std::chrono::system_clock::time_point(std::chrono::milliseconds(st.since_unix_ms))))
+        .field("round_trips", st.round_trips)
+        .field("failures", st.failures)
+        .end_object();
+  }
   w.end_object();
 }
 

@@ -1,6 +1,7 @@
 // The `auth` section: API keys inline (auth.keys) and in a file of their own (auth.keysFile, a
 // YAML file whose only key is `keys:`, watched and reloaded with the main file), the budgets file,
-// and the checks across all keys (a name or a secret given twice). docs/auth.md.
+// the limits store shared by several gateways (auth.store, auth.storeFailure), and the checks
+// across all keys (a name or a secret given twice). docs/auth.md.
 //
 // A key's secret is hashed (SHA-256) as soon as it is read; the Config holds only digests, so the
 // admin API's view of the configuration and every message are free of secrets. A problem in the
@@ -26,7 +27,7 @@ namespace modelgate::config::detail {
 
 namespace {
 
-const Schema kAuth{{"keys", "keysFile", "budgetsFile"}};
+const Schema kAuth{{"keys", "keysFile", "budgetsFile", "store", "storeFailure"}};
 const Schema kKeysFile{{"keys"}};
 const Schema kKey{{"name", "key", "sha256", "models", "priority", "limits"}};
 const Schema kKeyLimits{{"requestsPerMinute", "tokensPerMinute", "tokensPerDay", "tokensPerMonth", "concurrency"}};
@@ -140,6 +141,59 @@ void read_keys(YamlReader& r, const Entry& list, std::vector<ApiKey>& out) {
   });
 }
 
+// redis://[[user]:password@]host[:port][/db]: what redis-cli -u takes. "" or what is wrong.
+std::string parse_store_url(std::string_view url, LimitsStore& out) {
+  constexpr std::string_view kScheme = "redis://";
+  if (!url.starts_with(kScheme)) return "expected a URL such as redis://127.0.0.1:6379 (the scheme must be redis://)";
+  std::string_view rest = url.substr(kScheme.size());
+  std::string_view shown_auth;
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view auth = rest.substr(0, at);
+    const auto colon = auth.find(':');
+    out.password = std::string(colon == std::string_view::npos ? auth : auth.substr(colon + 1));
+    shown_auth = colon == std::string_view::npos ? std::string_view{} : auth.substr(0, colon);
+    rest = rest.substr(at + 1);
+  }
+  std::string_view path;
+  if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
+    path = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  std::string_view port;
+  if (const auto colon = rest.rfind(':'); colon != std::string_view::npos && rest.find(']') == std::string_view::npos) {
+    port = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+  }
+  if (rest.empty()) return "the URL names no host, expected redis://HOST:PORT";
+  out.host = std::string(rest);
+  if (!port.empty()) {
+    unsigned p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535)
+      return fmt::format("the port \"{}\" is not a number from 1 to 65535", port);
+    out.port = static_cast<std::uint16_t>(p);
+  }
+  if (!path.empty()) {
+    auto [end, ec] = std::from_chars(path.data(), path.data() + path.size(), out.db);
+    if (ec != std::errc() || end != path.data() + path.size())
+      return fmt::format("the database \"{}\" is not a number (redis://HOST:PORT/DB, DB from 0)", path);
+  }
+  out.url = fmt::format("redis://{}{}{}:{}/{}", shown_auth, out.password.empty() ? "" : ":***@", out.host, out.port,
+                        out.db);
+  return {};
+}
+
+void read_store(YamlReader& r, const Entry& e, Auth& auth) {
+  std::string url;
+  if (!r.read_string(e, url, "a Redis URL such as redis://127.0.0.1:6379")) return;
+  LimitsStore store;
+  if (auto problem = parse_store_url(url, store); !problem.empty()) {
+    r.error(e.mark, fmt::format("{}: {}", e.path, problem));
+    return;
+  }
+  auth.store = std::move(store);
+}
+
 // Relative paths are read from the main file's folder, as a user reading the file expects.
 std::string beside(const std::string& main_file, const std::string& path) {
   const std::filesystem::path p(path);
@@ -153,8 +207,19 @@ void ConfigReader::load_auth(const Entry& e) {
   config_.auth.enabled = e.node.IsNull() || e.node.IsMap();
   if (!e.node.IsNull() && !e.node.IsMap()) type_error(e, "a map such as {keys: [...]} or {keysFile: keys.yaml}");
   std::optional<Entry> keys_file;
+  std::optional<bool> fail_open;
   each_key(e, kAuth, [&](std::string_view k, const Entry& f) {
-    if (k == "keys") {
+    if (k == "store") {
+      read_store(*this, f, config_.auth);
+    } else if (k == "storeFailure") {
+      std::string v;
+      if (!read_string(f, v, "failOpen or failClosed")) return;
+      if (v == "failOpen" || v == "failClosed") fail_open = v == "failOpen";
+      else
+        error(f.mark, fmt::format("{}: unknown policy \"{}\", expected failOpen (admit on this gateway's own "
+                                  "limits) or failClosed (refuse keyed requests with 503){}",
+                                  f.path, v, hint(v, {"failOpen", "failClosed"})));
+    } else if (k == "keys") {
       read_keys(*this, f, config_.auth.keys);
     } else if (k == "keysFile") {
       keys_file = f;
@@ -162,6 +227,9 @@ void ConfigReader::load_auth(const Entry& e) {
       config_.auth.budgetsFile = beside(file(), p);
     }
   });
+  if (fail_open && config_.auth.store) config_.auth.store->failOpen = *fail_open;
+  if (fail_open && !config_.auth.store)
+    warning(e.mark, "auth.storeFailure: there is no auth.store, so the policy has no effect; limits are this gateway's own");
   if (config_.auth.budgetsFile.empty()) config_.auth.budgetsFile = beside(file(), std::string(kDefaultBudgets));
   if (keys_file) load_keys_file(*keys_file);
   check_keys();

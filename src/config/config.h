@@ -243,11 +243,24 @@ struct ApiKey {
 
 inline constexpr std::size_t kMaxKeyBytes = 256;  // a longer presented or configured key is refused
 
+// auth.store: where the keys' request and token limits are shared between gateways (Redis).
+struct LimitsStore {
+  std::string url;       // as written, without its password (for status and messages)
+  std::string host;
+  std::uint16_t port = 6379;
+  unsigned db = 0;
+  std::string password;  // "" = none
+  bool failOpen = true;  // auth.storeFailure: failOpen (local limits) | failClosed (503)
+
+  bool operator==(const LimitsStore&) const = default;
+};
+
 struct Auth {
   bool enabled = false;          // an `auth:` section is present: every request needs a key
   std::vector<ApiKey> keys;      // inline ones first, then those of keysFile
   std::string keysFile;          // as resolved (relative to the main file's folder); "" = none
-  std::string budgetsFile;       // where day and month budgets are kept across restarts
+  std::string budgetsFile;       // where day and month budgets are kept across restarts (no store)
+  std::optional<LimitsStore> store;  // auth.store: limits shared through Redis
 };
 
 // A certificate and its key, PEM files (tls.certificates, serversTransports.<n>.certificates).

@@ -57,7 +57,7 @@ void ControlPlane::merge_admin_keys(config::Config& cfg) {
 
 void ControlPlane::flush_budgets() {
   const auto& auth = gateway_.current()->config.auth;
-  if (!auth.enabled) return;
+  if (!auth.enabled || auth.store) return;  // with a store, the budgets live in it
   std::string problem = budgets_.open(auth.budgetsFile);
   if (problem.empty()) problem = budgets_.flush(gateway_.registry().keys(), tenancy::Limiter::system_unix_ms());
   if (problem != budgets_error_) {

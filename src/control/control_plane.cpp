@@ -404,6 +404,12 @@ admin::StatusInfo ControlPlane::status() {
   st.workers = workers_;
   st.generation = gateway_.generation();
   st.draining = draining_announced_ || gateway_.draining();
+  if (auto store = gateway_.registry().keys().current_store()) {
+    const auto now = store->status();
+    st.limits_store = admin::LimitsStoreInfo{store->spec().url, store->fail_open() ? "failOpen" : "failClosed",
+                                             now.connected, now.last_error, now.since_unix_ms, now.round_trips,
+                                             now.failures};
+  }
   std::lock_guard lock(status_mutex_);
   st.last_reload = last_reload_;
   return st;
@@ -438,6 +444,7 @@ std::string ControlPlane::metrics() {
   if (access_log_) extra.access_log_dropped = access_log_->dropped();
   std::string out = metrics_.render_prometheus(extra);
   if (snap->keys) tenancy::render_key_metrics(*snap->keys, tenancy::Limiter::system_unix_ms(), out);
+  if (auto store = gateway_.registry().keys().current_store()) tenancy::render_store_metrics(store->status(), out);
   return out;
 }
 

@@ -83,16 +83,32 @@ bool allow_model(const tenancy::Caller& caller, const std::string& model, ErrorR
 void append_standing(const tenancy::Caller& caller, std::string& extra_head) {
   if (!caller) return;
   const tenancy::Key& key = *caller.key;
-  append_rate_headers(extra_head, key.limits, limiter().standing(*key.state, key.limits));
+  append_rate_headers(extra_head, key.limits, limiter().standing(*key.state, key.limits, key.store));
 }
 
-bool admit(const tenancy::Caller& caller, std::uint64_t body_bytes, tenancy::Admission& admission,
-           std::string& extra_head, ErrorReply& error) {
+KeyVerdict admit(const tenancy::Caller& caller, std::uint64_t body_bytes, tenancy::Admission& admission,
+                 std::string& extra_head, ErrorReply& error, bool lease_overdue) {
   const tenancy::Key& key = *caller.key;
-  admission = limiter().admit(*key.state, key.limits, tenancy::estimate_tokens(body_bytes));
+  tenancy::StoreLink* store = key.store;
+  if (lease_overdue && store && !store->fail_open()) {
+    admission = tenancy::Admission{};
+    admission.store_down = true;
+  } else {
+    if (lease_overdue) store = nullptr;  // this gateway's own limits, as when the store is down
+    admission = limiter().admit(*key.state, key.limits, tenancy::estimate_tokens(body_bytes), store);
+  }
+  if (admission.wait_lease) return KeyVerdict::wait;
+  if (admission.store_down) {
+    extra_head += "Retry-After: 1\r\n";
+    error.status = 503;
+    error.code = "limits_store_unavailable";
+    error.message = "The limits store that shares this key's limits between gateways is unreachable, and the "
+                    "gateway is set to refuse keyed requests then (auth.storeFailure: failClosed). Try again shortly.";
+    return KeyVerdict::refused;
+  }
   if (admission.refused == tenancy::Limit::none) {
     append_rate_headers(extra_head, key.limits, admission);
-    return true;
+    return KeyVerdict::admitted;
   }
   const std::int64_t ms = admission.retry_after_ms;
   // A refused request consumed nothing: the headers show what is left for the next one.
@@ -108,7 +124,20 @@ bool admit(const tenancy::Caller& caller, std::uint64_t body_bytes, tenancy::Adm
                                                                      : key.limits.concurrency;
   error.message = fmt::format("Rate limit reached for API key \"{}\": {} is {}. Try again in {}.", key.name,
                               tenancy::limit_name(limit), value, tenancy::format_reset(ms));
-  return false;
+  return KeyVerdict::refused;
+}
+
+// Polls every millisecond: a lease answer comes within a round trip to the store, and only a
+// key that ran out of its lease waits, so the timer costs less than a cross-thread wake-up would.
+net::Task<void> wait_for_lease(const tenancy::Caller& caller, const tenancy::Admission& admission,
+                               std::chrono::steady_clock::time_point until) {
+  const tenancy::Key& key = *caller.key;
+  net::Timer timer(co_await asio::this_coro::executor);
+  while (key.state->lease_answers.load(std::memory_order_acquire) == admission.lease_answers && key.store &&
+         key.store->connected() && std::chrono::steady_clock::now() < until) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    co_await timer.async_wait(net::try_op);
+  }
 }
 
 void finish(const tenancy::Caller& caller, const tenancy::Admission& admission,

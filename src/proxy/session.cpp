@@ -354,7 +354,13 @@ net::Task<bool> Session::forward_keyed(const runtime::Snapshot& snap, const runt
     }
   }
   const std::uint64_t body_bytes = body_read ? x.body.size() : x.req.body == http1::Body::length ? x.req.content_length : 0;
-  if (!admit(x.caller, body_bytes, x.admission, x.extra_head, x.error)) co_return co_await reply_error(keep_alive);
+  const auto lease_until = std::chrono::steady_clock::now() + kLeaseWait;
+  KeyVerdict verdict;
+  while ((verdict = admit(x.caller, body_bytes, x.admission, x.extra_head, x.error,
+                          std::chrono::steady_clock::now() >= lease_until)) == KeyVerdict::wait) {
+    co_await wait_for_lease(x.caller, x.admission, lease_until);
+  }
+  if (verdict == KeyVerdict::refused) co_return co_await reply_error(keep_alive);
   struct Settle {
     ExchangeState& x;
     ~Settle() { finish(x.caller, x.admission, x.record.prompt_tokens, x.record.completion_tokens); }

@@ -55,4 +55,16 @@ void render_key_metrics(const KeyTable& keys, std::int64_t unix_ms, std::string&
   }
 }
 
+void render_store_metrics(const LimitsStore::Status& st, std::string& out) {
+  header(out, "modelgate_limits_store_connected", "gauge",
+         "1 while the limits store (auth.store) is reachable, 0 while keys are limited by its failure policy.");
+  fmt::format_to(std::back_inserter(out), "modelgate_limits_store_connected {}\n", st.connected ? 1 : 0);
+  header(out, "modelgate_limits_store_round_trips_total", "counter",
+         "Batches of leases and usage claims sent to the limits store and answered.");
+  fmt::format_to(std::back_inserter(out), "modelgate_limits_store_round_trips_total {}\n", st.round_trips);
+  header(out, "modelgate_limits_store_failures_total", "counter",
+         "Failed attempts to reach the limits store: connections, round trips and script errors.");
+  fmt::format_to(std::back_inserter(out), "modelgate_limits_store_failures_total {}\n", st.failures);
+}
+
 }  // namespace modelgate::tenancy

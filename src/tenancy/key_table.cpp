@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "tenancy/limits_store.h"
 #include "text/glob.h"
 
 namespace modelgate::tenancy {
@@ -11,8 +12,9 @@ bool Key::allows(const std::string& model) const {
   return std::any_of(models.begin(), models.end(), [&](const std::string& g) { return text::glob_match(g, model); });
 }
 
-KeyTable::KeyTable(std::vector<Key> keys, std::vector<std::pair<text::Sha256, std::uint32_t>> index)
-    : keys_(std::move(keys)), index_(std::move(index)) {
+KeyTable::KeyTable(std::vector<Key> keys, std::vector<std::pair<text::Sha256, std::uint32_t>> index,
+                   std::shared_ptr<LimitsStore> store)
+    : keys_(std::move(keys)), store_(std::move(store)), index_(std::move(index)) {
   std::sort(index_.begin(), index_.end());
 }
 
@@ -76,22 +78,51 @@ std::vector<std::pair<std::string, std::shared_ptr<KeyState>>> KeyRegistry::live
 }
 
 void KeyRegistry::collect() {
+  std::vector<std::shared_ptr<LimitsStore>> stopping;
+  {
+    std::lock_guard lock(mutex_);
+    std::erase_if(states_, [](const auto& entry) { return entry.second.state.expired(); });
+    std::erase_if(retired_stores_, [&](auto& s) {
+      if (s.use_count() > 1) return false;
+      stopping.push_back(std::move(s));
+      return true;
+    });
+  }
+  // `stopping` joins their threads here, outside the lock.
+}
+
+std::shared_ptr<LimitsStore> KeyRegistry::store(const std::optional<config::LimitsStore>& spec) {
   std::lock_guard lock(mutex_);
-  std::erase_if(states_, [](const auto& entry) { return entry.second.state.expired(); });
+  if (store_ && spec && store_->spec() == *spec) return store_;
+  if (store_) retired_stores_.push_back(std::move(store_));
+  store_ = spec ? std::make_shared<LimitsStore>(*spec) : nullptr;
+  return store_;
+}
+
+std::shared_ptr<LimitsStore> KeyRegistry::current_store() {
+  std::lock_guard lock(mutex_);
+  return store_;
 }
 
 std::shared_ptr<const KeyTable> build_key_table(const config::Auth& auth, KeyRegistry& registry) {
-  if (!auth.enabled) return nullptr;
+  if (!auth.enabled) {
+    registry.store(std::nullopt);
+    return nullptr;
+  }
   std::vector<Key> keys;
   std::vector<std::pair<text::Sha256, std::uint32_t>> index;
   keys.reserve(auth.keys.size());
+  auto store = registry.store(auth.store);
+  std::map<std::string, LimitsStore::Tracked> tracked;
   for (const auto& k : auth.keys) {
-    Key key{k.name, 0, k.priority, k.models, k.limits, nullptr};
+    Key key{k.name, 0, k.priority, k.models, k.limits, nullptr, store.get()};
     key.state = registry.state(k.name, key.id);
+    if (store) tracked.emplace(k.name, LimitsStore::Tracked{key.state, k.limits});
     index.emplace_back(k.digest, static_cast<std::uint32_t>(keys.size()));
     keys.push_back(std::move(key));
   }
-  return std::make_shared<const KeyTable>(std::move(keys), std::move(index));
+  if (store) store->track(std::move(tracked));
+  return std::make_shared<const KeyTable>(std::move(keys), std::move(index), std::move(store));
 }
 
 }  // namespace modelgate::tenancy

@@ -7,7 +7,8 @@
 //
 // Each key's limiter state (limiter.h) lives in a KeyRegistry, by key name, like the servers'
 // state in runtime's ServerRegistry: a reload that keeps a key keeps what it has used, a key
-// revoked and added again starts over only once nothing holds its old state.
+// revoked and added again starts over only once nothing holds its old state. The registry also
+// keeps the limits store (limits_store.h) across reloads that leave auth.store unchanged.
 #pragma once
 
 #include <map>
@@ -26,6 +27,8 @@
 
 namespace modelgate::tenancy {
 
+class LimitsStore;
+
 struct Key {
   std::string name;
   std::uint32_t id = 0;
@@ -33,6 +36,7 @@ struct Key {
   std::vector<std::string> models;  // globs; empty: every model
   config::KeyLimits limits;
   std::shared_ptr<KeyState> state;
+  StoreLink* store = nullptr;  // the limits store (auth.store), held by the table; null: none
 
   bool allows(const std::string& model) const;
   Caller caller() const { return Caller{this, name, priority, id}; }
@@ -43,15 +47,18 @@ enum class Credential : std::uint8_t { ok, missing, malformed, too_long, unknown
 
 class KeyTable {
  public:
-  KeyTable(std::vector<Key> keys, std::vector<std::pair<text::Sha256, std::uint32_t>> index);
+  KeyTable(std::vector<Key> keys, std::vector<std::pair<text::Sha256, std::uint32_t>> index,
+           std::shared_ptr<LimitsStore> store = nullptr);
 
   const Key* find(const text::Sha256& digest) const;
   // The key an `Authorization` header value names ("Bearer <key>"), or why there is none.
   const Key* authenticate(std::string_view authorization, Credential& why) const;
   std::span<const Key> keys() const { return keys_; }
+  const LimitsStore* store() const { return store_.get(); }
 
  private:
   std::vector<Key> keys_;
+  std::shared_ptr<LimitsStore> store_;
   std::vector<std::pair<text::Sha256, std::uint32_t>> index_;  // sorted by digest
 };
 
@@ -61,9 +68,15 @@ class KeyRegistry {
   std::shared_ptr<KeyState> state(const std::string& name, std::uint32_t& id);
   // Each live key's name and state (budget_store.h keeps their budgets).
   std::vector<std::pair<std::string, std::shared_ptr<KeyState>>> live();
-  void collect();  // forgets states no snapshot holds any more
+  void collect();  // forgets states no snapshot holds any more (and stores no table holds)
+  // The limits store `spec` names: the one running when it is the same, else a new one (the
+  // previous one stops once no table holds it, in collect(), not on a worker). Null for none.
+  std::shared_ptr<LimitsStore> store(const std::optional<config::LimitsStore>& spec);
+  std::shared_ptr<LimitsStore> current_store();
 
  private:
+  std::shared_ptr<LimitsStore> store_;
+  std::vector<std::shared_ptr<LimitsStore>> retired_stores_;
   struct Entry {
     std::weak_ptr<KeyState> state;
     std::uint32_t id = 0;

@@ -13,52 +13,37 @@ constexpr std::int64_t kDayMs = 86'400'000;
 
 std::uint64_t left(std::uint64_t limit, std::uint64_t used) { return used >= limit ? 0 : limit - used; }
 
+// What the key has left of one minute window: of the limit on this gateway alone; with a store,
+// what this gateway holds plus what the store had left at its last answer.
+std::uint64_t left_of(const Window& window, const Lease& lease, std::uint64_t limit, std::uint64_t id, bool shared) {
+  const std::uint64_t used = window.used(id);
+  if (!shared) return left(limit, used);
+  const std::uint64_t granted = lease.granted.used(id), left_plus1 = lease.store_left.used(id);
+  const std::uint64_t elsewhere = left_plus1 == 0 ? left(limit, granted) : left_plus1 - 1;
+  return std::min(limit, left(granted, used) + elsewhere);
+}
+
 // What the x-ratelimit-* headers say: the requests and tokens left in the minute of `w`.
-Admission left_in_minute(const KeyState& s, const config::KeyLimits& l, const Windows& w) {
+Admission left_in_minute(const KeyState& s, const config::KeyLimits& l, const Windows& w, bool shared) {
   Admission a;
-  a.remaining_requests = left(l.requestsPerMinute, s.requests_minute.used(w.minute));
-  a.remaining_tokens = left(l.tokensPerMinute, s.tokens_minute.used(w.minute));
+  a.remaining_requests = left_of(s.requests_minute, s.leases[0], l.requestsPerMinute, w.minute, shared);
+  a.remaining_tokens = left_of(s.tokens_minute, s.leases[1], l.tokensPerMinute, w.minute, shared);
   a.reset_requests_ms = a.reset_tokens_ms = w.minute_end_ms - w.unix_ms;
   return a;
 }
 
+// Asks the store's thread for a lease of this key (once until it has answered).
+void ask_lease(KeyState& s, StoreLink& store) {
+  if (!s.refill.exchange(true, std::memory_order_acq_rel)) store.wake();
+}
+
+// The store had less left than the request lacks at its last answer: no lease can admit it.
+bool exhausted(const Lease& lease, std::uint64_t id, std::uint64_t lacking) {
+  const std::uint64_t left_plus1 = lease.store_left.used(id);
+  return left_plus1 != 0 && left_plus1 - 1 < lacking;
+}
+
 }  // namespace
-
-std::uint64_t Window::current(std::uint64_t packed, std::uint64_t window) {
-  const std::uint64_t stored = packed >> kCountBits, id = window & kIdMask;
-  const bool stored_newer = stored != id && ((stored - id) & kIdMask) < (kIdMask + 1) / 2;
-  return stored_newer ? stored : id;
-}
-
-bool Window::take(std::uint64_t window, std::uint64_t n, std::uint64_t limit) {
-  std::uint64_t now = packed_.load(std::memory_order_relaxed);
-  for (;;) {
-    const std::uint64_t id = current(now, window);
-    const std::uint64_t count = (now >> kCountBits) == id ? now & kCountMask : 0;
-    if (limit > 0 && count + n > limit) return false;
-    const std::uint64_t next = pack(id, std::min(count + n, kCountMask));
-    if (packed_.compare_exchange_weak(now, next, std::memory_order_relaxed)) return true;
-  }
-}
-
-void Window::adjust(std::uint64_t window, std::int64_t delta) {
-  std::uint64_t now = packed_.load(std::memory_order_relaxed);
-  for (;;) {
-    const std::uint64_t id = current(now, window);
-    const auto count = (now >> kCountBits) == id ? static_cast<std::int64_t>(now & kCountMask) : 0;
-    const std::uint64_t next = pack(id, static_cast<std::uint64_t>(std::max<std::int64_t>(0, count + delta)));
-    if (packed_.compare_exchange_weak(now, next, std::memory_order_relaxed)) return;
-  }
-}
-
-std::uint64_t Window::used(std::uint64_t window) const {
-  const std::uint64_t now = packed_.load(std::memory_order_relaxed);
-  return (now >> kCountBits) == current(now, window) ? now & kCountMask : 0;
-}
-
-void Window::restore(std::uint64_t window, std::uint64_t count) {
-  packed_.store(pack(window, count), std::memory_order_relaxed);
-}
 
 std::string_view limit_name(Limit l) {
   switch (l) {
@@ -99,9 +84,15 @@ Limiter::Limiter(net::Clock clock, std::int64_t unix_ms_at_start)
 
 std::int64_t Limiter::unix_ms() const { return (clock_.now_ns() + offset_ns_) / 1'000'000; }
 
-Admission Limiter::admit(KeyState& s, const config::KeyLimits& l, std::uint64_t estimate) const {
+Admission Limiter::admit(KeyState& s, const config::KeyLimits& l, std::uint64_t estimate, StoreLink* store) const {
   const Windows w = windows_at(unix_ms());
   Admission a;
+  if (store) a.lease_answers = s.lease_answers.load(std::memory_order_acquire);
+  const bool leased = store && store->connected();
+  if (store && !leased && !store->fail_open()) {
+    a.store_down = true;
+    return a;
+  }
   auto refuse = [&](Limit why, std::int64_t until_ms) {
     a.refused = why;
     a.retry_after_ms = std::max<std::int64_t>(1, until_ms - w.unix_ms);
@@ -118,42 +109,63 @@ Admission Limiter::admit(KeyState& s, const config::KeyLimits& l, std::uint64_t 
     } while (!s.inflight.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
     a.holds_slot = true;
   }
-  auto give_slot_back = [&] {
-    if (a.holds_slot) s.inflight.fetch_sub(1, std::memory_order_relaxed);
-    a.holds_slot = false;
-  };
-  if (l.requestsPerMinute > 0 && !s.requests_minute.take(w.minute, 1, l.requestsPerMinute)) {
-    give_slot_back();
-    refuse(Limit::requests, w.minute_end_ms);
-    return a;
-  }
-  // The token windows count even without a limit: the headers, metrics and budgets file read them.
-  struct TokenWindow {
+  // In the order of Shared (lease.h). The token windows count even without a limit: the headers,
+  // metrics and budgets file read them; requests are counted only with a limit.
+  struct Counted {
     Window& window;
-    std::uint64_t id, limit;
+    std::uint64_t id, limit, n;
     Limit why;
     std::int64_t end_ms;
   };
-  const TokenWindow windows[] = {{s.tokens_minute, w.minute, l.tokensPerMinute, Limit::tokens, w.minute_end_ms},
-                                 {s.tokens_day, w.day, l.tokensPerDay, Limit::day, w.day_end_ms},
-                                 {s.tokens_month, w.month, l.tokensPerMonth, Limit::month, w.month_end_ms}};
-  for (std::size_t i = 0; i < std::size(windows); ++i) {
-    if (windows[i].window.take(windows[i].id, estimate, windows[i].limit)) continue;
-    for (std::size_t j = 0; j < i; ++j) windows[j].window.adjust(windows[j].id, -static_cast<std::int64_t>(estimate));
-    if (l.requestsPerMinute > 0) s.requests_minute.adjust(w.minute, -1);
-    give_slot_back();
-    refuse(windows[i].why, windows[i].end_ms);
+  const Counted counted[kSharedWindows] = {
+      {s.requests_minute, w.minute, l.requestsPerMinute, 1, Limit::requests, w.minute_end_ms},
+      {s.tokens_minute, w.minute, l.tokensPerMinute, estimate, Limit::tokens, w.minute_end_ms},
+      {s.tokens_day, w.day, l.tokensPerDay, estimate, Limit::day, w.day_end_ms},
+      {s.tokens_month, w.month, l.tokensPerMonth, estimate, Limit::month, w.month_end_ms}};
+  const bool count_requests = l.requestsPerMinute > 0;
+  for (std::size_t i = count_requests ? 0 : 1; i < kSharedWindows; ++i) {
+    const Counted& c = counted[i];
+    const bool shared = leased && c.limit > 0;
+    const std::uint64_t cap = shared ? s.leases[i].granted.used(c.id) : c.limit == 0 ? ~std::uint64_t{0} : c.limit;
+    if (c.window.fill(c.id, c.n, cap)) continue;
+    for (std::size_t j = count_requests ? 0 : 1; j < i; ++j)
+      counted[j].window.adjust(counted[j].id, -static_cast<std::int64_t>(counted[j].n));
+    if (a.holds_slot) s.inflight.fetch_sub(1, std::memory_order_relaxed);
+    a.holds_slot = false;
+    const std::uint64_t lacking = c.n - std::min(c.n, left(cap, c.window.used(c.id)));
+    if (shared && !exhausted(s.leases[i], c.id, lacking)) {
+      std::uint64_t want = s.leases[i].want.load(std::memory_order_relaxed);
+      while (want < lacking && !s.leases[i].want.compare_exchange_weak(want, lacking, std::memory_order_relaxed)) {
+      }
+      ask_lease(s, *store);
+      a.wait_lease = true;
+      return a;
+    }
+    refuse(c.why, c.end_ms);
     return a;
   }
+  if (leased) {  // lease ahead of need, so that the next requests need not wait
+    for (std::size_t i = 0; i < kSharedWindows; ++i) {
+      const Counted& c = counted[i];
+      if (c.limit == 0) continue;
+      const Lease& lease = s.leases[i];
+      const std::uint64_t chunk = lease.last_chunk.load(std::memory_order_relaxed);
+      if (wants_refill(lease.granted.used(c.id), c.window.used(c.id), chunk) && !exhausted(lease, c.id, 1)) {
+        ask_lease(s, *store);
+        break;
+      }
+    }
+  }
   s.admitted.fetch_add(1, std::memory_order_relaxed);
-  Admission taken = left_in_minute(s, l, w);
+  Admission taken = left_in_minute(s, l, w, leased);
   taken.charged = estimate;
   taken.holds_slot = a.holds_slot;
+  taken.lease_answers = a.lease_answers;
   return taken;
 }
 
-Admission Limiter::standing(const KeyState& s, const config::KeyLimits& l) const {
-  return left_in_minute(s, l, windows_at(unix_ms()));
+Admission Limiter::standing(const KeyState& s, const config::KeyLimits& l, const StoreLink* store) const {
+  return left_in_minute(s, l, windows_at(unix_ms()), store && store->connected());
 }
 
 void Limiter::finish(KeyState& s, const config::KeyLimits& l, const Admission& a, std::optional<std::uint64_t> prompt,

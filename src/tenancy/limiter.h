@@ -10,6 +10,9 @@
 // monotonic clock (net/clock.h) plus the wall time it had at construction, so tests move it by
 // command.
 //
+// With a limits store (auth.store), the four windows are shared by every gateway using it: each
+// admits within what it has leased from the store (lease.h) instead of within the limit.
+//
 // Tokens are charged twice: before forwarding, an estimate of the prompt (body bytes / 4, the
 // usual rule of thumb for English text and JSON); after the answer, the difference to what its
 // usage reports (prompt + completion tokens), so the windows end up holding what was really used.
@@ -23,36 +26,10 @@
 
 #include "config/config.h"
 #include "net/clock.h"
+#include "tenancy/lease.h"
+#include "tenancy/window.h"
 
 namespace modelgate::tenancy {
-
-// A fixed window: the window's number (20 bits, wraps after 2^20 windows) and its count (44 bits).
-// Two threads may read the clock either side of a window's end: a window number older than the
-// stored one then counts into the stored (newer) window rather than overwrite it.
-class Window {
- public:
-  static constexpr std::uint64_t kCountBits = 44;
-  static constexpr std::uint64_t kCountMask = (std::uint64_t{1} << kCountBits) - 1;
-  static constexpr std::uint64_t kIdMask = (std::uint64_t{1} << (64 - kCountBits)) - 1;
-
-  // Adds `n` when the count stays within `limit` (0: no limit); false (and nothing added) if not.
-  bool take(std::uint64_t window, std::uint64_t n, std::uint64_t limit);
-  // Adds `delta` (may be negative; the count stays >= 0) to the window.
-  void adjust(std::uint64_t window, std::int64_t delta);
-  // The count in `window` (0 when the stored one is older).
-  std::uint64_t used(std::uint64_t window) const;
-  // For restoring a kept budget: sets the count of `window`.
-  void restore(std::uint64_t window, std::uint64_t count);
-  std::uint64_t raw() const { return packed_.load(std::memory_order_relaxed); }
-
- private:
-  static std::uint64_t pack(std::uint64_t window, std::uint64_t count) {
-    return ((window & kIdMask) << kCountBits) | (count & kCountMask);
-  }
-  // The window `window` means against what is stored: itself, or the stored one when that is newer.
-  static std::uint64_t current(std::uint64_t packed, std::uint64_t window);
-  std::atomic<std::uint64_t> packed_{0};
-};
 
 enum class Limit : std::uint8_t { none, requests, tokens, day, month, concurrency };
 inline constexpr std::size_t kLimitKinds = 6;
@@ -62,6 +39,11 @@ std::string_view limit_name(Limit l);  // "requestsPerMinute", ...
 struct KeyState {
   Window requests_minute, tokens_minute, tokens_day, tokens_month;
   std::atomic<std::uint64_t> inflight{0};
+  // With a limits store (lease.h): what this gateway holds of each shared window, whether its
+  // thread has been asked for a lease, and how many times it has answered (waiters watch it).
+  Lease leases[kSharedWindows];
+  std::atomic<bool> refill{false};
+  std::atomic<std::uint64_t> lease_answers{0};
   // For the metrics.
   std::atomic<std::uint64_t> admitted{0}, prompt_tokens{0}, completion_tokens{0};
   std::atomic<std::uint64_t> refused[kLimitKinds] = {};
@@ -81,6 +63,9 @@ struct Admission {
   std::int64_t retry_after_ms = 0;  // refused: until the window that refused frees up
   std::uint64_t charged = 0;        // tokens charged up front (the estimate)
   bool holds_slot = false;          // a concurrency slot was taken
+  bool wait_lease = false;          // not decided: the key needs a lease from the store first
+  bool store_down = false;          // refused: the store is unreachable and the policy is failClosed
+  std::uint64_t lease_answers = 0;  // KeyState::lease_answers when admit() read the leases
   // For the headers (limits of 0 are not announced).
   std::uint64_t remaining_requests = 0, remaining_tokens = 0;
   std::int64_t reset_requests_ms = 0, reset_tokens_ms = 0;
@@ -94,10 +79,13 @@ class Limiter {
 
   std::int64_t unix_ms() const;
   // Admits a request estimated at `estimate` tokens, or says which limit refuses it (everything
-  // taken for it given back).
-  Admission admit(KeyState& s, const config::KeyLimits& l, std::uint64_t estimate) const;
+  // taken for it given back). With a `store` that is reachable, the shared windows admit within
+  // what this gateway has leased; when that is not enough and the store may have more, the answer
+  // is wait_lease (a lease asked for): call again once the store's thread has answered. An
+  // unreachable store gives this gateway's own limits (failOpen) or store_down (failClosed).
+  Admission admit(KeyState& s, const config::KeyLimits& l, std::uint64_t estimate, StoreLink* store = nullptr) const;
   // What the key has left in this minute, taking nothing (the x-ratelimit-* figures of an answer).
-  Admission standing(const KeyState& s, const config::KeyLimits& l) const;
+  Admission standing(const KeyState& s, const config::KeyLimits& l, const StoreLink* store = nullptr) const;
   // The request is over: its real token count (nullopt: unknown, the estimate stands) and its slot.
   void finish(KeyState& s, const config::KeyLimits& l, const Admission& a, std::optional<std::uint64_t> prompt,
               std::optional<std::uint64_t> completion) const;

@@ -1,5 +1,6 @@
 // The `auth` section: keys inline and in auth.keysFile, hashed when read, and every mistake in
-// them reported at its FILE:LINE:COL (a duplicate name or secret, a bad glob, a bad sha256).
+// them reported at its FILE:LINE:COL (a duplicate name or secret, a bad glob, a bad sha256), and
+// the limits store's URL and failure policy.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -93,6 +94,41 @@ TEST(AuthConfig, MistakesInInlineKeysAreReportedAtTheirPlace) {
   EXPECT_NE(text.find("visible ASCII"), std::string::npos) << text;
   EXPECT_NE(text.find("neither \"key\" nor \"sha256\""), std::string::npos) << text;
   EXPECT_NE(text.find("main.yaml:13:"), std::string::npos) << text;
+}
+
+TEST(AuthConfig, AStoreUrlGivesHostPortDatabasePasswordAndPolicy) {
+  const LoadResult r = load("auth:\n  store: \"redis://:s3cret@10.0.0.5:6380/2\"\n  storeFailure: failClosed\n");
+  ASSERT_TRUE(r.config) << all(r);
+  ASSERT_TRUE(r.config->auth.store);
+  const LimitsStore& st = *r.config->auth.store;
+  EXPECT_EQ(st.host, "10.0.0.5");
+  EXPECT_EQ(st.port, 6380);
+  EXPECT_EQ(st.db, 2u);
+  EXPECT_EQ(st.password, "s3cret");
+  EXPECT_FALSE(st.failOpen);
+  EXPECT_EQ(st.url.find("s3cret"), std::string::npos) << st.url;  // never shown
+
+  const LoadResult plain = load("auth:\n  store: redis://127.0.0.1\n");
+  ASSERT_TRUE(plain.config) << all(plain);
+  EXPECT_EQ(plain.config->auth.store->port, 6379);
+  EXPECT_EQ(plain.config->auth.store->db, 0u);
+  EXPECT_TRUE(plain.config->auth.store->failOpen);  // the default
+}
+
+TEST(AuthConfig, ABadStoreUrlOrPolicyIsReportedAtItsPlace) {
+  const LoadResult r = load(
+      "auth:\n"                                 // line 4
+      "  store: http://127.0.0.1:6379\n"        // 5
+      "  storeFailure: failSoft\n");            // 6
+  EXPECT_FALSE(r.config);
+  const std::string text = all(r);
+  EXPECT_NE(text.find("main.yaml:5:10: error: auth.store: expected a URL such as redis://127.0.0.1:6379"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("main.yaml:6:17: error: auth.storeFailure: unknown policy \"failSoft\""), std::string::npos)
+      << text;
+  EXPECT_NE(all(load("auth:\n  store: redis://h:99999\n")).find("not a number from 1 to 65535"), std::string::npos);
+  EXPECT_NE(all(load("auth:\n  store: redis://h:6379/x\n")).find("the database \"x\""), std::string::npos);
 }
 
 TEST(AuthConfig, AnOverlongKeyIsRefused) {
