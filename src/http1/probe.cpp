@@ -56,7 +56,8 @@ awaitable<std::tuple<beast::error_code, tcp::endpoint>> resolve(asio::any_io_exe
   co_return std::tuple{beast::error_code{}, results.begin()->endpoint()};
 }
 
-// Resolves host and connects within `deadline`; an error in `result` when it cannot.
+}  // namespace
+
 awaitable<bool> open_stream(beast::tcp_stream& stream, const std::string& host, std::uint16_t port,
                             std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds timeout,
                             ProbeResult& result) {
@@ -74,6 +75,8 @@ awaitable<bool> open_stream(beast::tcp_stream& stream, const std::string& host, 
   }
   co_return true;
 }
+
+namespace {
 
 // Reads the answer whole into `result` (the body up to kMaxProbeBody), over a plain or a TLS stream.
 template <class Stream>

@@ -22,6 +22,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 
 #include "net/tls.h"
 
@@ -51,5 +52,12 @@ boost::asio::awaitable<ProbeResult> http_get(boost::asio::any_io_executor ex, co
 boost::asio::awaitable<ProbeResult> http_request(boost::asio::any_io_executor ex, const std::string& host,
                                                  std::uint16_t port, std::string head,
                                                  std::chrono::milliseconds timeout);
+
+// Resolves `host` and connects `stream` to it before `deadline` (and leaves that deadline set on
+// the stream); false, with `result.error` saying which step failed, when it cannot. The first
+// step of both calls above, for other clients of the control plane (etcd's JSON gateway).
+boost::asio::awaitable<bool> open_stream(boost::beast::tcp_stream& stream, const std::string& host,
+                                         std::uint16_t port, std::chrono::steady_clock::time_point deadline,
+                                         std::chrono::milliseconds timeout, ProbeResult& result);
 
 }  // namespace modelgate::http1
