@@ -129,6 +129,20 @@ int main(int argc, char** argv) {
                   "added step time per running sequence")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(engine_group);
 
+  modelgate::cli::RegisterFlags reg;
+  auto* register_cmd = app.add_subcommand(
+      "register", "keep a model server in etcd (Traefik's KV layout) while its health endpoint answers");
+  register_cmd->add_option("--etcd", reg.etcd, "etcd client endpoints, HOST:PORT[,HOST:PORT...]")->required();
+  register_cmd->add_option("--root-key", reg.root_key, "prefix of the keys the gateways read")->capture_default_str();
+  register_cmd->add_option("--service", reg.service, "service whose pool the server joins")->required();
+  register_cmd->add_option("--url", reg.url, "the model server, http://HOST:PORT")->required();
+  register_cmd->add_option("--health", reg.health, "path checked every interval (\"\": no check)")
+      ->capture_default_str();
+  register_cmd->add_option("--ttl", reg.ttl, "lease: how long a dead machine stays in the pool")->capture_default_str();
+  register_cmd->add_option("--interval", reg.interval, "time between health checks")->capture_default_str();
+  register_cmd->add_option("--timeout", reg.timeout, "for each health check and each etcd call")
+      ->capture_default_str();
+
   modelgate::bench::BenchOptions bench_opts;
   std::string workload = "shared-prefix";
   auto& wl = bench_opts.workload;
@@ -197,6 +211,7 @@ int main(int argc, char** argv) {
     if (*serve) return modelgate::cli::serve(serve_opts);
     if (*check) return modelgate::cli::check(check_path, parse_guard);
     if (*demo) return modelgate::cli::demo(demo_workers);
+    if (*register_cmd) return modelgate::cli::register_server(reg);
     if (*bench) {
       auto kind = modelgate::bench::parse_workload(workload);
       if (!kind) {

@@ -50,6 +50,22 @@ int check(const std::string& config_path, const std::optional<config::ParseGuard
 // `modelgate demo`: two simulated model servers and the gateway on 127.0.0.1:8080.
 int demo(unsigned workers);
 
+// `modelgate register` as typed (docs/scale-out.md, "Self-registration"); checked by
+// register_server, which prints what is wrong with a flag and returns 2.
+struct RegisterFlags {
+  std::string etcd = "127.0.0.1:2379";  // HOST:PORT[,HOST:PORT...]
+  std::string root_key = "traefik";
+  std::string service;
+  std::string url;
+  std::string health = "/health";
+  std::string ttl = "10s";
+  std::string interval = "1s";
+  std::string timeout = "2s";
+};
+
+// Runs until SIGINT/SIGTERM, which revoke the lease: 0; 2 for bad flags, 1 when it cannot run.
+int register_server(const RegisterFlags& flags);
+
 // Runs a gateway on an already loaded config (shared by serve and demo). `source` names the
 // config in messages.
 // `config_path` is watched and reloaded (through `parse_guard`); empty for an embedded config.

@@ -55,7 +55,7 @@ awaitable<std::string> Client::call(std::string_view path, std::string body) {
     const auto deadline = Clock::now() + timeout_;
     Post post(ex_);
     std::string answer;
-    // (Each co_await in a statement of its own: g++ 12 miscompiles some inside conditions.)
+    // Each co_await in a statement of its own (post.cpp says why).
     bool answered = co_await post.open(endpoint, path, body, deadline);
     if (answered) answered = co_await post.rest(answer, deadline);
     if (answered) {

@@ -14,6 +14,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
@@ -248,6 +249,26 @@ TEST(EtcdClient, WatchFailsWhenEtcdGoesAway) {
   } catch (const etcd::Error& e) {
     EXPECT_EQ(e.kind(), etcd::Error::Kind::unavailable) << e.what();
   }
+}
+
+TEST(EtcdClient, WatchEndsWhenItsAwaiterIsCancelled) {
+  mt::EtcdProcess server;
+  ClientThread t({endpoint_of(server)});
+  // The way a caller stops a watch: race it against something else; the loser is cancelled.
+  auto stop_after = [&](std::chrono::milliseconds delay) -> asio::awaitable<bool> {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+    auto watch = t.client.watch_prefix("c/", 0, [](auto, auto) {});
+    auto wait = timer.async_wait(asio::use_awaitable);
+    const auto first = co_await (std::move(watch) || std::move(wait));
+    co_return first.index() == 1;
+  };
+  const auto start = Clock::now();
+  auto stopped = t.spawn(stop_after(300ms));
+  ASSERT_EQ(stopped.wait_for(5s), std::future_status::ready) << "the watch went on after it was cancelled";
+  EXPECT_TRUE(stopped.get());
+  EXPECT_LT(Clock::now() - start, 2s);
+  t.call(t.client.put("c/after", "x"));  // the client is fine afterwards
 }
 
 TEST(EtcdClient, EtcdDownIsAnErrorThatNamesTheEndpoint) {
