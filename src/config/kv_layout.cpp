@@ -19,8 +19,9 @@ struct Folder {
   std::map<std::string, std::unique_ptr<Folder>> children;
 };
 
+// A list index: Traefik's 0, 1, ..., or a register sidecar's 48-bit id (up to 15 digits).
 bool is_index(std::string_view s) {
-  return !s.empty() && s.size() < 10 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return !s.empty() && s.size() <= 18 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 bool is_list(const Folder& f) {
@@ -62,9 +63,9 @@ class Writer {
 
  private:
   void list_body(const Folder& f, int indent) {
-    std::vector<std::pair<long, const Folder*>> items;
+    std::vector<std::pair<long long, const Folder*>> items;
     for (const auto& [name, child] : f.children) {
-      long i = 0;
+      long long i = 0;
       std::from_chars(name.data(), name.data() + name.size(), i);
       items.emplace_back(i, child.get());
     }

@@ -6,7 +6,8 @@
 //   traefik/http/routers/chat/entrypoints/0                  -> http.routers.chat.entryPoints[0]
 //   traefik/http/services/qwen/loadbalancer/servers/1/url    -> ...loadBalancer.servers[1].url
 // A folder whose segments are all decimal numbers is a list, its items in numeric order (gaps are
-// allowed, as Traefik's decoder allows them). Keys are case-insensitive as in Traefik: the reader
+// allowed, as Traefik's decoder allows them; `modelgate register` numbers its servers by a hash of
+// the URL, docs/scale-out.md). Keys are case-insensitive as in Traefik: the reader
 // matches them without the warning a file gets.
 //
 // The tree is written as YAML text with one key per line and each value double-quoted, and the
