@@ -157,11 +157,12 @@ TEST(EtcdProvider, AChangeReachesTwoGatewaysQuickly) {
   EXPECT_EQ(g1.served_by({}), "file-sim");
   EXPECT_TRUE(g1.provider().connected);
 
-  std::vector<double> ms;
+  std::vector<double> ms, after_put;
   for (int round = 0; round < 5; ++round) {
     const mt::SimProcess& to = round % 2 == 0 ? b : a;
     const auto start = Clock::now();
     etcd.put(kServers + "0/url", url(to));
+    const auto written = Clock::now();  // etcdctl has exited: the put is committed
     bool on1 = false, on2 = false;
     ASSERT_TRUE(wait_until([&] {
       on1 = on1 || g1.served_by() == to.name();
@@ -169,10 +170,13 @@ TEST(EtcdProvider, AChangeReachesTwoGatewaysQuickly) {
       return on1 && on2;
     }, 5s, 1ms)) << g1.process.process().output();
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    after_put.push_back(std::chrono::duration<double, std::milli>(Clock::now() - written).count());
   }
   std::sort(ms.begin(), ms.end());
-  std::printf("etcd put -> both gateways route to the new server: median %.1f ms, max %.1f ms "
-              "(5 changes, etcdctl's own start included)\n", ms[2], ms[4]);
+  std::sort(after_put.begin(), after_put.end());
+  std::printf("etcd put -> both gateways route to the new server: median %.1f ms, max %.1f ms from "
+              "starting etcdctl; median %.1f ms, max %.1f ms from its exit (5 changes)\n",
+              ms[2], ms[4], after_put[2], after_put[4]);
   EXPECT_LT(ms[4], 2000.0);
   const std::string m = g1.metrics();
   EXPECT_NE(m.find("modelgate_provider_connected{provider=\"etcd\"} 1"), std::string::npos) << m;
