@@ -160,6 +160,7 @@ void ControlPlane::reload_from_file(const std::string& reason) {
   }
   fingerprint_ = fp;
   service::Reloading notice;  // the service manager sees the reload, and READY=1 after it
+  if (retry_refused_etcd(reason, &notice)) return;
   load_and_apply(reason, etcd_doc_ ? &*etcd_doc_ : nullptr, &notice);
 }
 

@@ -106,6 +106,9 @@ class ControlPlane final : public admin::AdminBackend {
   // etcd_config.cpp: the provider as providers.etcd says (started, restarted or stopped).
   void sync_etcd(const config::EtcdProvider& settings);
   std::string apply_etcd(const std::vector<config::KvPair>& kvs, std::int64_t revision);
+  // A file reload when etcd's current state was refused: the new file with that state, when the
+  // two are valid together (the file may be what it lacked). True when applied.
+  bool retry_refused_etcd(const std::string& reason, service::Reloading* notice);
   bool apply(config::Config cfg, const std::string& reason, std::vector<std::string>* errors);
   void rebuild_for_discovery();
   awaitable<void> watch_file();

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/control_plane.h"
+#include "config/loader.h"
 #include "control/etcd_source.h"
 
 namespace modelgate::control {
@@ -37,6 +38,18 @@ std::string ControlPlane::apply_etcd(const std::vector<config::KvPair>& kvs, std
   if (!errors.empty()) return errors.front();
   etcd_doc_ = std::move(doc);
   return {};
+}
+
+bool ControlPlane::retry_refused_etcd(const std::string& reason, service::Reloading* notice) {
+  if (!etcd_) return false;
+  auto refused = etcd_->refused();
+  if (!refused) return false;
+  config::KvDocument doc = config::kv_document(etcd_->settings().rootKey, *refused);
+  if (!config::load_file(config_path_, parse_guard_, &doc).config) return false;  // still not: the usual reload
+  if (!load_and_apply(reason + ", with etcd's state refused before", &doc, notice).empty()) return false;
+  etcd_doc_ = std::move(doc);
+  etcd_->applied_with_file();
+  return true;
 }
 
 }  // namespace modelgate::control

@@ -36,6 +36,7 @@ struct EtcdSource::State : std::enable_shared_from_this<State> {
   std::map<std::string, std::string> kvs;  // etcd's keys as last read
   std::int64_t revision = 0;
   std::optional<std::map<std::string, std::string>> tried;  // the set last handed to apply
+  bool tried_refused = false;
   asio::steady_timer batch;
   bool batch_pending = false;
   asio::steady_timer retry;
@@ -70,19 +71,28 @@ struct EtcdSource::State : std::enable_shared_from_this<State> {
   void flush() {
     if (stopped || (tried && *tried == kvs)) return;
     tried = kvs;
-    std::vector<config::KvPair> pairs;
-    pairs.reserve(kvs.size());
-    for (const auto& [k, v] : kvs) pairs.push_back({k, v});
-    std::string why = apply(pairs, revision);
+    std::string why = apply(pairs(), revision);
+    tried_refused = !why.empty();
     std::lock_guard lock(mutex);
     if (why.empty()) {
-      ++applied;
-      applied_revision = revision;
-      last_error.clear();
+      record_applied();
     } else {
       ++rejected;
       last_error = fmt::format("revision {} refused: {}", revision, why);
     }
+  }
+
+  std::vector<config::KvPair> pairs() const {
+    std::vector<config::KvPair> out;
+    out.reserve(kvs.size());
+    for (const auto& [k, v] : kvs) out.push_back({k, v});
+    return out;
+  }
+
+  void record_applied() {  // under mutex
+    ++applied;
+    applied_revision = revision;
+    last_error.clear();
   }
 
   void schedule_flush() {
@@ -119,6 +129,17 @@ bool EtcdSource::wait_first_round(std::chrono::milliseconds timeout) {
 }
 
 const config::EtcdProvider& EtcdSource::settings() const { return state_->settings; }
+
+std::optional<std::vector<config::KvPair>> EtcdSource::refused() const {
+  if (!state_->tried_refused || !state_->tried || *state_->tried != state_->kvs) return std::nullopt;
+  return state_->pairs();
+}
+
+void EtcdSource::applied_with_file() {
+  state_->tried_refused = false;
+  std::lock_guard lock(state_->mutex);
+  state_->record_applied();
+}
 
 admin::ProviderInfo EtcdSource::info() const {
   std::lock_guard lock(state_->mutex);

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,10 @@ class EtcdSource {
   bool wait_first_round(std::chrono::milliseconds timeout);
 
   const config::EtcdProvider& settings() const;
+  // Control thread. etcd's keys when the state last read was refused (nullopt otherwise): a file
+  // reload tries them again, as the file may be what they were missing.
+  std::optional<std::vector<config::KvPair>> refused() const;
+  void applied_with_file();  // that state was applied by a file reload
   admin::ProviderInfo info() const;  // thread-safe
   // modelgate_provider_connected, _revision, _updates_total (docs/observability.md).
   void render_metrics(std::string& out) const;

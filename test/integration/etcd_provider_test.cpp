@@ -209,6 +209,23 @@ TEST(EtcdProvider, ABadValueIsRefusedWithItsKeyAndTheOldRoutingServes) {
   EXPECT_EQ(g.provider().last_error, "");
 }
 
+// A router in etcd that names a service the file does not have yet is refused; the file edit
+// that adds the service applies both at once (the refused state is tried again with the file).
+TEST(EtcdProvider, AFileEditThatCompletesARefusedEtcdStateAppliesIt) {
+  EtcdSetup s;
+  Gateway g(s.yaml());
+  ASSERT_EQ(g.served_by(), "sim-a");
+  s.etcd.put("traefik/http/routers/by-header/service", "extra");
+  ASSERT_TRUE(wait_until([&] { return !g.provider().last_error.empty(); }, 5s));
+  EXPECT_NE(g.provider().last_error.find("unknown service \"extra\""), std::string::npos) << g.provider().last_error;
+  EXPECT_EQ(g.served_by(), "sim-a");
+
+  g.process.write_config(s.yaml() + "    extra:\n      loadBalancer:\n        servers:\n          - url: " +
+                         url(s.b) + "\n");
+  EXPECT_TRUE(wait_until([&] { return g.served_by() == "sim-b"; }, 10s)) << g.process.process().output();
+  EXPECT_EQ(g.provider().last_error, "");
+}
+
 TEST(EtcdProvider, StartedWhileEtcdIsDownServesTheFileThenPicksEtcdUp) {
   EtcdSetup s;
   mt::EtcdProcess& etcd = s.etcd;
