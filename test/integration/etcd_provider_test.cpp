@@ -1,8 +1,10 @@
 // The etcd provider end to end: real etcd (support/etcd_process.h), real gateways and `modelgate
 // sim`s on loopback. A change put into etcd reaches every gateway (and how long that takes is
-// printed), a bad value is refused with its key named while the old routing serves, a gateway
-// started before etcd serves its file and picks etcd's part up later, and etcd killed under load
-// costs no request, with a change made meanwhile picked up when it is back.
+// printed), a bad value is refused with its key named while the old routing serves (and a file
+// edit that supplies what etcd's state lacked applies both), a gateway started before etcd serves
+// its file and picks etcd's part up later, etcd killed under load costs no request, with a change
+// made meanwhile picked up when it is back, and `modelgate register` sidecars move servers in and
+// out of both gateways' pools together (times printed).
 //
 // Routing used throughout: the file routes every path to `file-pool`; etcd's router
 // Header(`X-Pool`, `etcd`) (longer rule, higher priority) routes to `etcd-pool`. Which sim answered
