@@ -106,6 +106,18 @@ struct LimitsStoreInfo {
   std::uint64_t round_trips = 0, failures = 0;
 };
 
+// A source of dynamic configuration other than the file (providers.etcd), as it stands now.
+struct ProviderInfo {
+  std::string name;                    // "etcd"
+  std::vector<std::string> endpoints;  // as configured
+  std::string root_key;
+  bool connected = false;              // watching now
+  std::int64_t revision = 0;           // of the last state read (0: none yet)
+  std::string last_error;              // why it is not connected, or why its last state was refused
+  std::chrono::system_clock::time_point since;  // of the current `connected` state
+  std::uint64_t updates_applied = 0, updates_rejected = 0;
+};
+
 struct StatusInfo {
   std::string version;             // MODELGATE_VERSION
   double uptime_seconds = 0;
@@ -114,6 +126,7 @@ struct StatusInfo {
   std::optional<ReloadInfo> last_reload;  // unset: never reloaded since start
   bool draining = false;  // shutting down (SIGTERM, the old process of a binary upgrade): GET /ready is 503
   std::optional<LimitsStoreInfo> limits_store;  // unset: no auth.store
+  std::vector<ProviderInfo> providers;  // providers.etcd when set
 };
 
 // The outcome of a mutation. `status` is the HTTP status to answer with (200, 201, 400, 404,

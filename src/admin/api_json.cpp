@@ -236,6 +236,21 @@ void write_status(JsonWriter& w, const StatusInfo& status) {
         .field("failures", st.failures)
         .end_object();
   }
+  w.key("providers").begin_array();
+  for (const auto& p : status.providers) {
+    w.begin_object()
+        .field("provider", p.name)
+        .field("endpoints", p.endpoints)
+        .field("root_key", p.root_key)
+        .field("connected", p.connected)
+        .field("revision", p.revision)
+        .field("last_error", p.last_error)
+        .field("since", utc_text(p.since))
+        .field("updates_applied", p.updates_applied)
+        .field("updates_rejected", p.updates_rejected)
+        .end_object();
+  }
+  w.end_array();
   w.end_object();
 }
 

@@ -330,8 +330,18 @@ struct TcpService {
   SourcePos pos;
 };
 
+// providers.etcd: the dynamic configuration also read from etcd v3 in Traefik's KV layout
+// (kv_layout.h), watched, and combined with the file's (docs/scale-out.md).
+struct EtcdProvider {
+  bool enabled = false;
+  std::vector<std::string> endpoints;  // HOST:PORT, tried in order
+  std::string rootKey = "traefik";     // without a trailing '/'
+  bool operator==(const EtcdProvider&) const = default;
+};
+
 struct Config {
   std::map<std::string, EntryPoint> entryPoints;
+  EtcdProvider etcd;  // providers.etcd
   std::map<std::string, Router> routers;
   std::map<std::string, Service> services;
   std::map<std::string, ModelAlias> models;

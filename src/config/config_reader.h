@@ -21,6 +21,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -38,6 +39,13 @@ namespace modelgate::config::detail {
 class ConfigReader : private YamlReader {
  public:
   ConfigReader(std::string_view text, std::string file) : YamlReader(text, std::move(file)) {}
+  // `text` holds the file's `file_bytes` bytes, then etcd's document from line `first_line` on
+  // (kv_layout.h): the two are parsed apart and merged, one line table serves both.
+  ConfigReader(std::string_view text, std::string file, std::size_t file_bytes, int first_line,
+               const KvDocument& etcd)
+      : YamlReader(text, std::move(file)), file_bytes_(file_bytes), kv_first_line_(first_line), kv_(&etcd) {
+    quiet_case_from(first_line);
+  }
 
   // Reads the whole file; the Config is set only when no error was found.
   LoadResult run();
@@ -63,6 +71,16 @@ class ConfigReader : private YamlReader {
   void check_references();
   void check_listeners();
   LoadResult finish();
+
+  // kv_merge.cpp: etcd's tree laid into the file's, before the walk
+  void merge_kv(YAML::Node& root, const YAML::Node& kv);
+  void merge_named(YAML::Node& file_section, const YAML::Node& kv_section, const std::string& path);
+  bool only_keys(const YAML::Node& kv_auth);  // reports every other key of auth
+  void merge_keys(YAML::Node& file_auth, const YAML::Node& kv_auth);
+  void place_kv_diagnostics(std::vector<Diagnostic>& ds) const;
+
+  // providers_section.cpp
+  void load_providers(const Entry& e);
 
   // global_sections.cpp
   void load_log(const Entry& e);
@@ -142,6 +160,9 @@ class ConfigReader : private YamlReader {
   std::optional<YAML::Mark> entry_points_key_;
   std::optional<YAML::Mark> admin_address_;
   std::vector<Diagnostic> keys_file_diagnostics_;  // of auth.keysFile, a file of its own
+  std::size_t file_bytes_ = std::string_view::npos;  // of text(), the file's part
+  int kv_first_line_ = INT_MAX;                      // 0-based line of etcd's first key
+  const KvDocument* kv_ = nullptr;
 };
 
 }  // namespace modelgate::config::detail

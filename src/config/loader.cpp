@@ -33,8 +33,8 @@ namespace {
 
 const Schema kTop{
     {"log", "ping", "admin", "accessLog", "usage", "shutdown", "entryPoints", "http", "models",
-     "auth", "tls", "tcp"},
-    {"api", "providers", "certificatesResolvers", "experimental", "metrics", "tracing",
+     "auth", "tls", "tcp", "providers"},
+    {"api", "certificatesResolvers", "experimental", "metrics", "tracing",
      "serversTransport", "tcpServersTransport", "global", "hostResolver", "spiffe", "core", "ocsp",
      "udp"}};
 const Schema kHttp{{"routers", "services", "serversTransports", "middlewares"}};
@@ -44,7 +44,7 @@ const Schema kHttp{{"routers", "services", "serversTransports", "middlewares"}};
 LoadResult ConfigReader::run() {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(text()));
+    documents = YAML::LoadAll(std::string(text().substr(0, file_bytes_)));
   } catch (const YAML::Exception& e) {
     report(Severity::error, pos_at(e.mark.line, e.mark.column),
            fmt::format("invalid YAML: {}", e.msg));
@@ -60,6 +60,11 @@ LoadResult ConfigReader::run() {
                                "(remove the \"---\" separator)");
   }
   try {
+    if (kv_) {
+      // Blank lines first, so that the marks of etcd's nodes are its lines in text().
+      YAML::Node kv = YAML::Load(std::string(static_cast<std::size_t>(kv_first_line_), '\n') + kv_->text);
+      merge_kv(documents[0], kv);
+    }
     load_root(documents[0]);
     check_references();
     check_tcp();
@@ -107,6 +112,8 @@ void ConfigReader::load_root(const YAML::Node& root) {
       load_tls(e);
     } else if (key == "tcp") {
       load_tcp(e);
+    } else if (key == "providers") {
+      load_providers(e);
     }
   });
   if (config_.entryPoints.empty()) {
@@ -191,6 +198,10 @@ void ConfigReader::check_listeners() {
 LoadResult ConfigReader::finish() {
   LoadResult result;
   result.diagnostics = take_diagnostics();
+  if (kv_) {
+    place_kv_diagnostics(result.diagnostics);
+    result.diagnostics.insert(result.diagnostics.end(), kv_->diagnostics.begin(), kv_->diagnostics.end());
+  }
   result.diagnostics.insert(result.diagnostics.end(), keys_file_diagnostics_.begin(),
                             keys_file_diagnostics_.end());
   if (!has_errors(result.diagnostics)) result.config = std::move(config_);
@@ -199,11 +210,17 @@ LoadResult ConfigReader::finish() {
 
 }  // namespace detail
 
-LoadResult load_text(std::string_view yaml, const std::string& name) {
-  return detail::ConfigReader(yaml, name).run();
+LoadResult load_text(std::string_view yaml, const std::string& name, const KvDocument* etcd) {
+  if (!etcd) return detail::ConfigReader(yaml, name).run();
+  std::string text(yaml);
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  const auto first_line = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  text += etcd->text;
+  return detail::ConfigReader(text, name, yaml.size(), first_line, *etcd).run();
 }
 
-LoadResult load_file(const std::string& path, const std::optional<ParseGuard>& guard) {
+LoadResult load_file(const std::string& path, const std::optional<ParseGuard>& guard,
+                     const KvDocument* etcd) {
   auto cannot_read = [&](int err) {
     LoadResult r;
     r.diagnostics.push_back(Diagnostic{
@@ -221,7 +238,7 @@ LoadResult load_file(const std::string& path, const std::optional<ParseGuard>& g
   if (std::ferror(f.get())) return cannot_read(errno != 0 ? errno : EIO);
   const auto guarded = guard ? parse_in_child(text, path, *guard) : std::nullopt;
   if (guarded && guarded->severity == Severity::error) return LoadResult{std::nullopt, {*guarded}};
-  LoadResult result = load_text(text, path);
+  LoadResult result = load_text(text, path, etcd);
   if (guarded) result.diagnostics.insert(result.diagnostics.begin(), *guarded);
   return result;
 }

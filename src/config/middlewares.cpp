@@ -33,11 +33,12 @@ const Schema kKinds{
      "retry", "stripPrefixRegex"},
     {{"ipWhiteList", "ipAllowList"}}};
 
-// "name@file" is the file provider's name for "name"; another provider is not read by modelgate.
+// "name@file" and "name@etcd" are Traefik's names for "name" (one namespace here: a name is
+// defined once, docs/scale-out.md); another provider is not read by modelgate.
 std::string strip_provider(std::string name, std::string& error) {
   const auto at = name.rfind('@');
   if (at == std::string::npos) return name;
-  if (name.compare(at, std::string::npos, "@file") != 0) {
+  if (name.compare(at, std::string::npos, "@file") != 0 && name.compare(at, std::string::npos, "@etcd") != 0) {
     error = fmt::format("provider \"{}\" is not read by modelgate, expected \"{}\" or \"{}@file\"",
                         name.substr(at + 1), name.substr(0, at), name.substr(0, at));
   }

@@ -34,7 +34,8 @@ void ConfigReader::load_router(const std::string& name, const YAML::Mark& key, c
     } else if (k == "service") {
       has_service = true;
       if (read_string(f, r.service, "the name of a service")) {
-        if (r.service.ends_with("@file")) r.service.resize(r.service.size() - 5);  // Traefik's provider
+        // Traefik's provider suffix: names are one namespace here (a name is defined once).
+        if (r.service.ends_with("@file") || r.service.ends_with("@etcd")) r.service.resize(r.service.size() - 5);
         service_refs_.push_back({name, {r.service, f.path, f.mark}});
       }
     } else if (k == "priority") {

@@ -149,7 +149,7 @@ void YamlReader::each_key(const Entry& map, const Schema& schema, const KeyFn& o
       for (std::string_view k : schema.known) {
         if (iequal(k, name)) canonical = k;
       }
-      if (canonical) {
+      if (canonical && key.Mark().line < quiet_case_from_) {
         warning(key.Mark(), fmt::format("{}\"{}\" is spelled \"{}\" (accepted, as Traefik ignores case)",
                                         where, name, *canonical));
       }

@@ -56,6 +56,9 @@ class YamlReader {
   YamlReader(std::string_view text, std::string file);
 
   std::string_view text() const { return text_; }
+  // Keys from this 0-based line on come from a key-value store, whose keys ignore case as
+  // Traefik's do: no warning for a key spelled in another case.
+  void quiet_case_from(int line) { quiet_case_from_ = line; }
   const std::string& file() const { return file_; }
 
   // --- places and reporting
@@ -110,6 +113,7 @@ class YamlReader {
   std::string file_;
   std::vector<std::size_t> line_starts_;
   std::vector<Diagnostic> diagnostics_;
+  int quiet_case_from_ = INT_MAX;
 };
 
 }  // namespace modelgate::config::detail

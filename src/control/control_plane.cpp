@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "admin/admin_server.h"
+#include "control/etcd_source.h"
 #include "control/service_notify.h"
 #include "config/loader.h"
 #include "discovery/metrics_scraper.h"
@@ -99,6 +100,12 @@ void ControlPlane::start(net::InheritedListeners* inherited) {
       spdlog::critical("control plane stopped: {}", e.what());
     }
   });
+  // etcd's part before the first request, when etcd answers at once (else the file's part serves
+  // until it does).
+  if (!config_path_.empty() && snapshot->config.etcd.enabled) {
+    on_control_thread([&] { sync_etcd(snapshot->config.etcd); });
+    etcd_->wait_first_round(std::chrono::seconds(3));
+  }
   // The first requests should find the models the servers list: wait for the first polls, then
   // for the catalogue built from them (queued behind their change notices).
   if (discovery_->wait_initial_round(std::chrono::seconds(3))) {
@@ -110,6 +117,7 @@ void ControlPlane::stop() {
   if (!thread_.joinable()) return;
   asio::post(io_, [this] {
     if (admin_) admin_->stop();
+    if (etcd_) etcd_->stop();
     flush_budgets();
     health_->stop();
     discovery_->stop();
@@ -152,7 +160,13 @@ void ControlPlane::reload_from_file(const std::string& reason) {
   }
   fingerprint_ = fp;
   service::Reloading notice;  // the service manager sees the reload, and READY=1 after it
-  auto loaded = config::load_file(config_path_, parse_guard_);
+  if (retry_refused_etcd(reason, &notice)) return;
+  load_and_apply(reason, etcd_doc_ ? &*etcd_doc_ : nullptr, &notice);
+}
+
+std::vector<std::string> ControlPlane::load_and_apply(const std::string& reason, const config::KvDocument* etcd,
+                                                      service::Reloading* notice) {
+  auto loaded = config::load_file(config_path_, parse_guard_, etcd);
   std::vector<std::string> errors;
   for (const auto& d : loaded.diagnostics) {
     if (d.severity == config::Severity::error) {
@@ -166,13 +180,18 @@ void ControlPlane::reload_from_file(const std::string& reason) {
     spdlog::error("config reload ({}) rejected: {} error(s); the previous config keeps serving", reason,
                   errors.size());
     metrics_.config_reload(false);
-    notice.set_status(fmt::format("serving; the last reload ({}) was rejected, see the log", reason));
+    if (notice) notice->set_status(fmt::format("serving; the last reload ({}) was rejected, see the log", reason));
     std::lock_guard lock(status_mutex_);
     last_reload_ = admin::ReloadInfo{std::chrono::system_clock::now(), false, errors};
-    return;
+    return errors;
   }
-  if (!apply(std::move(*loaded.config), reason, nullptr))
-    notice.set_status(fmt::format("serving; the last reload ({}) was rejected, see the log", reason));
+  const config::EtcdProvider etcd_settings = loaded.config->etcd;
+  if (!apply(std::move(*loaded.config), reason, &errors)) {
+    if (notice) notice->set_status(fmt::format("serving; the last reload ({}) was rejected, see the log", reason));
+    return errors;
+  }
+  sync_etcd(etcd_settings);
+  return {};
 }
 
 bool ControlPlane::apply(config::Config cfg, const std::string& reason,
@@ -410,6 +429,7 @@ admin::StatusInfo ControlPlane::status() {
                                              now.connected, now.last_error, now.since_unix_ms, now.round_trips,
                                              now.failures};
   }
+  if (etcd_) st.providers.push_back(etcd_->info());
   std::lock_guard lock(status_mutex_);
   st.last_reload = last_reload_;
   return st;
@@ -445,6 +465,7 @@ std::string ControlPlane::metrics() {
   std::string out = metrics_.render_prometheus(extra);
   if (snap->keys) tenancy::render_key_metrics(*snap->keys, tenancy::Limiter::system_unix_ms(), out);
   if (auto store = gateway_.registry().keys().current_store()) tenancy::render_store_metrics(store->status(), out);
+  if (etcd_) etcd_->render_metrics(out);
   return out;
 }
 

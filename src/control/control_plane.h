@@ -11,6 +11,8 @@
 // - the admin API, whose changes to pools are applied like a reload (they last until the file is
 //   next reloaded); API keys it adds or revokes are laid over every config applied, until restart.
 // - auth.keysFile is watched with the config file: a change to either reloads both.
+// - providers.etcd (etcd_source.h): etcd's part of the dynamic configuration, watched, combined
+//   with the file's and applied like a reload; a file reload uses etcd's part last applied.
 #pragma once
 
 #include <atomic>
@@ -24,6 +26,7 @@
 
 #include "admin/admin_backend.h"
 #include "config/config.h"
+#include "config/kv_layout.h"
 #include "config/parse_guard.h"
 #include "net/asio.h"
 #include "net/listen_fds.h"
@@ -46,6 +49,11 @@ class AccessLog;
 }  // namespace modelgate::observability
 
 namespace modelgate::control {
+
+class EtcdSource;
+namespace service {
+class Reloading;
+}
 
 class ControlPlane final : public admin::AdminBackend {
  public:
@@ -93,6 +101,16 @@ class ControlPlane final : public admin::AdminBackend {
   void fill_ttft(admin::ServiceInfo& info) const;  // the TTFT quantiles the metrics record
   // Control thread only.
   void reload_from_file(const std::string& reason);
+  // The file with etcd's part `etcd` (null: none), validated whole and applied; the errors that
+  // refused it (empty: applied).
+  std::vector<std::string> load_and_apply(const std::string& reason, const config::KvDocument* etcd,
+                                          service::Reloading* notice);
+  // etcd_config.cpp: the provider as providers.etcd says (started, restarted or stopped).
+  void sync_etcd(const config::EtcdProvider& settings);
+  std::string apply_etcd(const std::vector<config::KvPair>& kvs, std::int64_t revision);
+  // A file reload when etcd's current state was refused: the new file with that state, when the
+  // two are valid together (the file may be what it lacked). True when applied.
+  bool retry_refused_etcd(const std::string& reason, service::Reloading* notice);
   bool apply(config::Config cfg, const std::string& reason, std::vector<std::string>* errors);
   void rebuild_for_discovery();
   awaitable<void> watch_file();
@@ -122,6 +140,8 @@ class ControlPlane final : public admin::AdminBackend {
   std::unique_ptr<discovery::ModelDiscovery> discovery_;
   std::unique_ptr<discovery::MetricsScraper> scraper_;
   std::unique_ptr<admin::AdminServer> admin_;
+  std::unique_ptr<EtcdSource> etcd_;
+  std::optional<config::KvDocument> etcd_doc_;  // etcd's part of the config applied
   std::string fingerprint_;  // of the file content last applied or rejected
   std::string keys_file_;    // auth.keysFile of the config applied, watched with it
   std::vector<config::ApiKey> admin_keys_;  // added by the admin API (until restart)

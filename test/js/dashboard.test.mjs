@@ -148,3 +148,33 @@ test('dashboard lists the routers and shows a dead server as down', { timeout: 6
   assert.deepEqual(errors, [], 'the page logged errors');
   assert.deepEqual(external, [], 'the page loaded something from another host');
 });
+
+test('dashboard says when the etcd provider is not connected', { timeout: 60000 }, async () => {
+  const etcdPort = await freePort();  // nothing listens there
+  const port = await freePort();
+  const g = await startGateway(`
+entryPoints:
+  web: {address: "127.0.0.1:0"}
+admin:
+  address: "127.0.0.1:${port}"
+providers:
+  etcd: {endpoints: ["127.0.0.1:${etcdPort}"]}
+http:
+  routers: {all: {rule: "PathPrefix(\`/\`)", service: pool}}
+  services: {pool: {loadBalancer: {servers: [{url: "${alpha.url}"}]}}}
+`);
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/dashboard/`, { waitUntil: 'load' });
+    await page.locator('#alert-provider.show').waitFor({ state: 'visible', timeout: 10000 });
+    // The error arrives with the first sample after etcd's first answer failed (samples: 1 s).
+    const text = await waitFor('no etcd error in the banner',
+      async () => { const t = await page.locator('#alert-provider').innerText(); return /etcd unreachable/.test(t) && t; },
+      5000);
+    assert.match(text, new RegExp(`etcd \\(127\\.0\\.0\\.1:${etcdPort}\\) is not connected`));
+    assert.match(text, /serving the file's configuration only/);
+    await page.close();
+  } finally {
+    stopAll(g.child);
+  }
+});

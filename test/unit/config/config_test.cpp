@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "config/loader.h"
+#include "diagnostics_text.h"
 
 namespace modelgate::config {
 namespace {
@@ -27,26 +28,8 @@ std::vector<std::string> lines_of(const LoadResult& r) {
   return out;
 }
 
-std::string all(const LoadResult& r) {
-  std::string out;
-  for (const auto& d : r.diagnostics) out += d.str() + "\n";
-  return out;
-}
-
-// The one diagnostic whose printed form contains `fragment`; fails the test if not exactly one.
-std::string find(const LoadResult& r, std::string_view fragment) {
-  std::string found;
-  int n = 0;
-  for (const auto& d : r.diagnostics) {
-    const std::string s = d.str();
-    if (s.find(fragment) != std::string::npos) {
-      found = s;
-      ++n;
-    }
-  }
-  EXPECT_EQ(n, 1) << "looking for \"" << fragment << "\" in:\n" << all(r);
-  return found;
-}
+using printed::all;
+using printed::find;
 
 int count(const LoadResult& r, Severity s) {
   int n = 0;
@@ -164,13 +147,13 @@ http:
         passHostHeader: false  # 不传递原始请求的 Host 头部
 )yaml";
 
-TEST(ConfigSeed, HostRoutingLoadsWithOnlyApiAndProvidersWarnings) {
+TEST(ConfigSeed, HostRoutingLoadsWithOnlyApiAndFileProviderWarnings) {
   const LoadResult r = load(kSeedHostRouting);
   ASSERT_TRUE(r.config) << all(r);
   EXPECT_EQ(lines_of(r), (std::vector<std::string>{
                              "test.yaml:2:1: warning: api: Traefik option \"api\" is not "
                              "implemented by modelgate and is ignored",
-                             "test.yaml:12:1: warning: providers: Traefik option \"providers\" is "
+                             "test.yaml:13:3: warning: providers.file: Traefik option \"file\" is "
                              "not implemented by modelgate and is ignored"}));
   const Config& c = *r.config;
   EXPECT_EQ(c.log.level, "debug");
@@ -214,7 +197,7 @@ TEST(ConfigSeed, HostRoutingLoadsWithOnlyApiAndProvidersWarnings) {
   EXPECT_EQ(c.services.at("service-vm03").loadBalancer.servers[0].host, "10.200.19.4");
 }
 
-TEST(ConfigSeed, ModelRoutingLoadsWithOnlyApiAndProvidersWarnings) {
+TEST(ConfigSeed, ModelRoutingLoadsWithOnlyApiAndFileProviderWarnings) {
   const LoadResult r = load(kSeedModelRouting);
   ASSERT_TRUE(r.config) << all(r);
   EXPECT_EQ(count(r, Severity::error), 0);
@@ -222,8 +205,8 @@ TEST(ConfigSeed, ModelRoutingLoadsWithOnlyApiAndProvidersWarnings) {
   EXPECT_EQ(r.diagnostics[0].str(),
             "test.yaml:1:1: warning: api: Traefik option \"api\" is not implemented by modelgate "
             "and is ignored");
-  EXPECT_EQ(r.diagnostics[1].line, 11);
-  EXPECT_NE(r.diagnostics[1].message.find("\"providers\""), std::string::npos);
+  EXPECT_EQ(r.diagnostics[1].line, 12);
+  EXPECT_NE(r.diagnostics[1].message.find("providers.file"), std::string::npos);
 
   const Config& c = *r.config;
   const Router& q = c.routers.at("router-qwen2");
@@ -678,7 +661,7 @@ http:
   EXPECT_EQ(count(r, Severity::error), 0);
   const std::vector<std::pair<std::string, std::string>> expected = {
       {"1:1", "api"},
-      {"2:1", "providers"},
+      {"2:13", "providers.file"},
       {"3:1", "certificatesResolvers"},
       {"4:1", "experimental"},
       {"5:1", "metrics"},
