@@ -31,6 +31,8 @@
 
 #include "routing/ip_net.h"
 #include "routing/regexp.h"
+#include "routing/rule_ascii.h"
+#include "routing/rule_lexer.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -46,6 +48,8 @@
 
 namespace modelgate::routing {
 namespace {
+
+using namespace rule_detail;
 
 enum class Kind : std::uint8_t {
   host,
@@ -100,35 +104,6 @@ struct Matcher {
   std::vector<IpNet> nets;          // ClientIP
 };
 
-// ---- Character helpers (ASCII only: HTTP names are ASCII, and locales must not matter). ----
-
-char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-char to_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_name_char(char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return to_lower(x) == to_lower(y); });
-}
-
-// `lower` is already lowercase (normalised at parse time): only `s` needs folding.
-bool equals_folded(std::string_view s, std::string_view lower) {
-  return s.size() == lower.size() &&
-         std::equal(s.begin(), s.end(), lower.begin(), [](char x, char y) { return to_lower(x) == y; });
-}
-
-std::string lowercase(std::string s) {
-  for (char& c : s) c = to_lower(c);
-  return s;
-}
-
-std::string uppercase(std::string s) {
-  for (char& c : s) c = to_upper(c);
-  return s;
-}
 
 // ---- Matching. ----
 
@@ -366,39 +341,11 @@ std::string arity_message(const MatcherSpec& spec, std::size_t got) {
          std::to_string(got);
 }
 
-// ---- Argument checks, done once so that matching cannot fail. ----
-
-bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-}
-
-// ---- Tokens. ----
-
-enum class Tok : std::uint8_t { end, name, string, lparen, rparen, comma, and_, or_, not_, other };
-
-struct Token {
-  Tok kind = Tok::end;
-  std::size_t offset = 0;
-  std::string_view text;  // as written
-  std::string value;      // Tok::string: the decoded contents
-};
-
-std::string describe(const Token& t) {
-  switch (t.kind) {
-    case Tok::end:
-      return "end of rule";
-    case Tok::string:
-      return "a string";
-    default:
-      return "\"" + std::string(t.text) + "\"";
-  }
-}
-
 constexpr int kMaxDepth = 100;
 
 class Parser {
  public:
-  Parser(std::string_view text, RuleSyntax syntax) : text_(text), syntax_(syntax) {}
+  Parser(std::string_view text, RuleSyntax syntax) : lexer_(text), syntax_(syntax) {}
 
   // The syntax tree, or nullptr with error() set.
   std::unique_ptr<Rule::Node> run() {
@@ -433,80 +380,10 @@ class Parser {
 
   // Reads the next token into tok_; false (with error_ set) on a lexical error.
   bool advance() {
-    while (pos_ < text_.size() && is_space(text_[pos_])) ++pos_;
-    const std::size_t start = pos_;
-    tok_ = Token{Tok::end, start, {}, {}};
-    if (pos_ == text_.size()) return true;
-    const char c = text_[pos_];
-    const auto two = [&](char second) { return pos_ + 1 < text_.size() && text_[pos_ + 1] == second; };
-    auto emit = [&](Tok kind, std::size_t length) {
-      tok_.kind = kind;
-      tok_.text = text_.substr(start, length);
-      pos_ += length;
-      return true;
-    };
-    switch (c) {
-      case '(':
-        return emit(Tok::lparen, 1);
-      case ')':
-        return emit(Tok::rparen, 1);
-      case ',':
-        return emit(Tok::comma, 1);
-      case '!':
-        return emit(Tok::not_, 1);
-      case '&':
-        if (two('&')) return emit(Tok::and_, 2);
-        return fail(start, "single \"&\", expected \"&&\""), false;
-      case '|':
-        if (two('|')) return emit(Tok::or_, 2);
-        return fail(start, "single \"|\", expected \"||\""), false;
-      case '`':
-      case '"':
-        return lex_string();
-      case '\'':
-        return fail(start, "single quotes are not accepted, expected `backquotes` or \"double quotes\""),
-               false;
-      default:
-        break;
-    }
-    if (is_name_char(c)) {
-      std::size_t end = pos_;
-      while (end < text_.size() && is_name_char(text_[end])) ++end;
-      return emit(Tok::name, end - pos_);
-    }
-    // Anything else, kept whole if it is a UTF-8 sequence so that messages quote it legibly.
-    std::size_t length = 1;
-    while (pos_ + length < text_.size() && (static_cast<unsigned char>(text_[pos_ + length]) & 0xC0) == 0x80)
-      ++length;
-    return emit(Tok::other, length);
-  }
-
-  bool lex_string() {
-    const std::size_t start = pos_;
-    const char quote = text_[pos_++];
-    for (; pos_ < text_.size(); ++pos_) {
-      const char c = text_[pos_];
-      if (c == quote) {
-        ++pos_;
-        tok_.kind = Tok::string;
-        tok_.text = text_.substr(start, pos_ - start);
-        return true;
-      }
-      if (c == '\\' && quote == '"') {
-        const char next = pos_ + 1 < text_.size() ? text_[pos_ + 1] : '\0';
-        if (next != '"' && next != '\\') {
-          return fail(pos_,
-                      "unknown escape in double-quoted string, expected \\\" or \\\\ "
-                      "(use `backquotes` for regexps and other text with backslashes)"),
-                 false;
-        }
-        tok_.value += next;
-        ++pos_;
-        continue;
-      }
-      tok_.value += c;
-    }
-    return fail(start, std::string("unterminated string starting here, expected a closing ") + quote), false;
+    RuleError lexical;
+    if (lexer_.next(tok_, lexical)) return true;
+    fail(lexical.offset, std::move(lexical.message));
+    return false;
   }
 
   std::string and_or_hint() const {
@@ -728,9 +605,8 @@ class Parser {
     return true;
   }
 
-  std::string_view text_;
+  Lexer lexer_;
   RuleSyntax syntax_;
-  std::size_t pos_ = 0;
   Token tok_;
   std::optional<RuleError> error_;
   std::string_view after_ = "matcher";  // what the last primary was, for "expected && after ..."
