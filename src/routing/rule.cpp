@@ -30,96 +30,103 @@
 #include "routing/rule.h"
 
 #include "routing/ip_net.h"
-#include "routing/regexp.h"
 #include "routing/rule_ascii.h"
 #include "routing/rule_lexer.h"
-
-#include <arpa/inet.h>
-#include <fmt/format.h>
+#include "routing/rule_matchers.h"
+#include "routing/rule_tree.h"
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
-#include <limits>
+#include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace modelgate::routing {
+
+Rule::Rule(std::string text, std::unique_ptr<Node> root, bool needs_model, bool needs_sni)
+    : text_(std::move(text)), root_(std::move(root)), needs_model_(needs_model), needs_sni_(needs_sni) {}
+Rule::Rule(Rule&&) noexcept = default;
+Rule& Rule::operator=(Rule&&) noexcept = default;
+Rule::~Rule() = default;
+
 namespace {
 
 using namespace rule_detail;
 
-enum class Kind : std::uint8_t {
-  host,
-  host_regexp,
-  path,
-  path_prefix,
-  path_regexp,
-  method,
-  header,
-  header_regexp,
-  query,
-  client_ip,
-  model,
-  model_regexp,
-  host_sni,
-  host_sni_regexp,
-};
-
-constexpr std::size_t kAny = std::numeric_limits<std::size_t>::max();
-
-struct MatcherSpec {
-  std::string_view name;
-  Kind kind;
-  std::size_t min_args;
-  std::size_t max_args;    // kAny: no limit
-  std::string_view usage;  // the parameters, for error messages
-  RuleSyntax syntax = RuleSyntax::http;  // ClientIP is in both (listed twice)
-};
-
-constexpr MatcherSpec kMatchers[] = {
-    {"Host", Kind::host, 1, kAny, "domain, ..."},
-    {"HostRegexp", Kind::host_regexp, 1, 1, "regexp"},
-    {"Path", Kind::path, 1, kAny, "path, ..."},
-    {"PathPrefix", Kind::path_prefix, 1, kAny, "prefix, ..."},
-    {"PathRegexp", Kind::path_regexp, 1, 1, "regexp"},
-    {"Method", Kind::method, 1, kAny, "method, ..."},
-    {"Header", Kind::header, 2, 2, "name, value"},
-    {"HeaderRegexp", Kind::header_regexp, 2, 2, "name, regexp"},
-    {"Query", Kind::query, 1, 2, "key[, value]"},
-    {"ClientIP", Kind::client_ip, 1, kAny, "ip-or-cidr, ..."},
-    {"Model", Kind::model, 1, kAny, "name, ..."},
-    {"ModelRegexp", Kind::model_regexp, 1, 1, "regexp"},
-    {"HostSNI", Kind::host_sni, 1, kAny, "domain, ... or `*`", RuleSyntax::tcp},
-    {"HostSNIRegexp", Kind::host_sni_regexp, 1, 1, "regexp", RuleSyntax::tcp},
-    {"ClientIP", Kind::client_ip, 1, kAny, "ip-or-cidr, ...", RuleSyntax::tcp},
-};
-
-struct Matcher {
-  Kind kind = Kind::host;
-  std::vector<std::string> values;  // normalised arguments; Header: {name, value}
-  std::optional<std::regex> regex;  // the *Regexp matchers
-  std::vector<IpNet> nets;          // ClientIP
-};
-
-
-// ---- Matching. ----
-
-bool contains(const std::vector<std::string>& values, std::string_view s) {
-  return std::find(values.begin(), values.end(), s) != values.end();
-}
-
-bool search(const std::regex& re, std::string_view s) { return std::regex_search(s.begin(), s.end(), re); }
-
-// The host as Traefik matches it: an IPv6 literal without its brackets.
-std::string_view bare_host(std::string_view host) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    return host.substr(1, host.size() - 2);
+void collect_models(const Rule::Node& n, bool negated, std::vector<std::string>& out) {
+  if (n.op == Rule::Node::Op::negate) negated = !negated;
+  for (const auto& child : n.children) collect_models(*child, negated, out);
+  if (n.op != Rule::Node::Op::match || n.matcher.kind != Kind::model || negated) return;
+  for (const auto& name : n.matcher.values) {
+    if (!contains(out, name)) out.push_back(name);
   }
-  return host;
 }
+
+// Kleene's three-valued logic: a matcher other than Model/ModelRegexp is "maybe" (the request's
+// host, path and headers are not known), so the rule can match unless it is false whatever they are.
+enum class Tri : std::uint8_t { no, maybe, yes };
+
+Tri eval_for_model(const Rule::Node& n, std::string_view model) {
+  using Op = Rule::Node::Op;
+  switch (n.op) {
+    case Op::all: {
+      Tri t = Tri::yes;
+      for (const auto& c : n.children) t = std::min(t, eval_for_model(*c, model));
+      return t;
+    }
+    case Op::any: {
+      Tri t = Tri::no;
+      for (const auto& c : n.children) t = std::max(t, eval_for_model(*c, model));
+      return t;
+    }
+    case Op::negate: {
+      const Tri t = eval_for_model(*n.children.front(), model);
+      return t == Tri::maybe ? t : t == Tri::yes ? Tri::no : Tri::yes;
+    }
+    case Op::match:
+      if (n.matcher.kind == Kind::model) return contains(n.matcher.values, model) ? Tri::yes : Tri::no;
+      if (n.matcher.kind == Kind::model_regexp) return search(*n.matcher.regex, model) ? Tri::yes : Tri::no;
+      return Tri::maybe;
+  }
+  return Tri::maybe;
+}
+
+bool path_named_under(const Rule::Node& n, bool negated, std::string_view base) {
+  if (n.op == Rule::Node::Op::negate) negated = !negated;
+  for (const auto& child : n.children) {
+    if (path_named_under(*child, negated, base)) return true;
+  }
+  if (n.op != Rule::Node::Op::match || negated) return false;
+  if (n.matcher.kind != Kind::path && n.matcher.kind != Kind::path_prefix) return false;
+  return std::any_of(n.matcher.values.begin(), n.matcher.values.end(),
+                     [&](const std::string& v) { return v.starts_with(base); });
+}
+
+}  // namespace
+
+std::vector<std::string> Rule::served_models() const {
+  std::vector<std::string> out;
+  if (root_) collect_models(*root_, false, out);
+  return out;
+}
+
+bool Rule::may_match_model(std::string_view model) const {
+  return root_ != nullptr && eval_for_model(*root_, model) != Tri::no;
+}
+
+bool Rule::names_path_under(std::string_view base) const {
+  return root_ != nullptr && path_named_under(*root_, false, base);
+}
+
+}  // namespace modelgate::routing
+
+namespace modelgate::routing {
+namespace {
+
+using namespace rule_detail;
 
 // HostRegexp sees the host lowercased, as Traefik's does (types.CanonicalDomain). A valid host
 // name fits in 253 bytes, so it is lowercased on the stack; only a longer Host header is copied.
@@ -232,17 +239,6 @@ bool matches(const Matcher& m, const RequestView& r) {
   return false;
 }
 
-}  // namespace
-
-struct Rule::Node {
-  enum class Op : std::uint8_t { all, any, negate, match };
-  Op op = Op::match;
-  std::vector<std::unique_ptr<Node>> children;  // all/any: two or more; negate: one
-  Matcher matcher;                              // op == match
-};
-
-namespace {
-
 bool eval(const Rule::Node& n, const RequestView& r) {
   switch (n.op) {
     case Rule::Node::Op::all:
@@ -257,89 +253,16 @@ bool eval(const Rule::Node& n, const RequestView& r) {
   return false;
 }
 
-// ---- Matcher names and suggestions. ----
+}  // namespace
 
-// Traefik registers each name as written, lowercased, uppercased and Capitalised.
-bool spelling_accepted(std::string_view written, std::string_view name) {
-  if (!iequals(written, name)) return false;
-  if (written == name) return true;
-  const auto all = [&](auto pred) { return std::all_of(written.begin(), written.end(), pred); };
-  const bool lower = all([](char c) { return c == to_lower(c); });
-  const bool upper = all([](char c) { return c == to_upper(c); });
-  const bool capitalised =
-      written[0] == to_upper(written[0]) &&
-      std::all_of(written.begin() + 1, written.end(), [](char c) { return c == to_lower(c); });
-  return lower || upper || capitalised;
-}
+bool Rule::matches(const RequestView& request) const { return root_ != nullptr && eval(*root_, request); }
 
-const MatcherSpec* find_matcher(std::string_view name, RuleSyntax syntax) {
-  for (const auto& spec : kMatchers) {
-    if (spec.syntax == syntax && spelling_accepted(name, spec.name)) return &spec;
-  }
-  return nullptr;
-}
+}  // namespace modelgate::routing
 
-// Levenshtein distance, ignoring case.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t substitute = diagonal + (to_lower(a[i - 1]) == to_lower(b[j - 1]) ? 0 : 1);
-      diagonal = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, substitute});
-    }
-  }
-  return row[b.size()];
-}
+namespace modelgate::routing {
+namespace {
 
-std::string unknown_matcher_message(std::string_view name, RuleSyntax syntax) {
-  const MatcherSpec* best = nullptr;
-  std::size_t best_distance = kAny;
-  for (const auto& spec : kMatchers) {
-    if (spec.syntax != syntax) continue;
-    const std::size_t d = edit_distance(name, spec.name);
-    if (d < best_distance) best = &spec, best_distance = d;
-  }
-  std::string message = "unknown matcher \"" + std::string(name) + "\"";
-  for (const auto& spec : kMatchers) {  // a matcher of the other kind of router
-    if (spec.syntax == syntax || !spelling_accepted(name, spec.name)) continue;
-    message = "\"" + std::string(name) + "\" is a matcher of " +
-              (syntax == RuleSyntax::tcp ? "HTTP routers" : "TCP routers (tcp.routers)");
-    best_distance = kAny;
-    break;
-  }
-  if (best_distance == 0) {
-    return message + ", did you mean \"" + std::string(best->name) +
-           "\"? (write names as documented, all-lowercase or all-uppercase)";
-  }
-  if (best_distance <= std::max<std::size_t>(2, best->name.size() / 4)) {
-    return message + ", did you mean \"" + std::string(best->name) + "\"?";
-  }
-  message += syntax == RuleSyntax::tcp ? ", expected one of the TCP matchers" : ", expected one of";
-  bool first = true;
-  for (const auto& spec : kMatchers) {
-    if (spec.syntax != syntax) continue;
-    message += (first ? " " : ", ") + std::string(spec.name);
-    first = false;
-  }
-  return message;
-}
-
-std::string arity_message(const MatcherSpec& spec, std::size_t got) {
-  std::string needs;
-  if (spec.max_args == kAny) {
-    needs = "at least " + std::to_string(spec.min_args) + (spec.min_args == 1 ? " argument" : " arguments");
-  } else if (spec.min_args == spec.max_args) {
-    needs = std::to_string(spec.min_args) + (spec.min_args == 1 ? " argument" : " arguments");
-  } else {
-    needs = std::to_string(spec.min_args) + " or " + std::to_string(spec.max_args) + " arguments";
-  }
-  return std::string(spec.name) + " needs " + needs + " (" + std::string(spec.usage) + "), got " +
-         std::to_string(got);
-}
+using namespace rule_detail;
 
 constexpr int kMaxDepth = 100;
 
@@ -466,7 +389,7 @@ class Parser {
     }
     const std::size_t open = tok_.offset;
     if (!advance()) return nullptr;
-    std::vector<Token> args;
+    std::vector<RuleArg> args;
     while (tok_.kind != Tok::rparen) {
       if (tok_.kind == Tok::end) {
         return fail(open, "unbalanced parenthesis: \"(\" of " + std::string(spec->name) +
@@ -476,7 +399,7 @@ class Parser {
         return fail(tok_.offset,
                     "expected an argument in `backquotes` or \"double quotes\", got " + describe(tok_));
       }
-      args.push_back(std::move(tok_));
+      args.push_back(RuleArg{tok_.offset, std::move(tok_.value)});
       if (!advance()) return nullptr;
       if (tok_.kind == Tok::comma) {
         if (!advance()) return nullptr;
@@ -494,115 +417,15 @@ class Parser {
 
     auto node = std::make_unique<Rule::Node>();
     node->op = Rule::Node::Op::match;
-    if (!build(*spec, args, node->matcher)) return nullptr;
+    if (auto error = build_matcher(*spec, args, node->matcher)) return fail(error->offset, std::move(error->message));
+    note_needs(node->matcher);
     return node;
   }
 
-  // Validates and normalises the arguments into `m`; false with error_ set if one is wrong.
-  bool build(const MatcherSpec& spec, std::vector<Token>& args, Matcher& m) {
-    m.kind = spec.kind;
-    const std::string name(spec.name);
-    const auto bad = [&](const Token& arg, const std::string& message) {
-      return fail(arg.offset, message), false;
-    };
-    switch (spec.kind) {
-      case Kind::host:
-        for (Token& arg : args) {
-          std::string host = lowercase(std::move(arg.value));
-          if (!is_ascii(host)) return bad(arg, "non-ASCII host, expected its punycode (xn--...) form");
-          if (host.ends_with('.')) host.pop_back();
-          host = std::string(bare_host(host));
-          if (host.empty()) return bad(arg, "empty host, expected a domain such as `example.com`");
-          if (host.find(':') != std::string::npos && !IpAddress::parse(host)) {
-            return bad(arg,
-                       "host \"" + host + "\" has a port, expected the name alone (the port is not matched)");
-          }
-          m.values.push_back(std::move(host));
-        }
-        return true;
-      case Kind::path:
-      case Kind::path_prefix:
-        for (Token& arg : args) {
-          if (!arg.value.starts_with('/')) {
-            return bad(arg, "path \"" + arg.value + "\" does not start with \"/\", expected e.g. `/v1`");
-          }
-          m.values.push_back(std::move(arg.value));
-        }
-        return true;
-      case Kind::method:
-        for (Token& arg : args) {
-          if (arg.value.empty()) return bad(arg, "empty method, expected one such as `POST`");
-          m.values.push_back(uppercase(std::move(arg.value)));
-        }
-        return true;
-      case Kind::header:
-      case Kind::header_regexp:
-        if (args[0].value.empty()) return bad(args[0], "empty header name, expected one such as `X-Model`");
-        m.values.push_back(lowercase(std::move(args[0].value)));
-        if (spec.kind == Kind::header) m.values.push_back(std::move(args[1].value));
-        break;
-      case Kind::query:
-        if (args[0].value.empty()) return bad(args[0], "empty query key, expected one such as `debug`");
-        for (Token& arg : args) m.values.push_back(std::move(arg.value));
-        return true;
-      case Kind::client_ip:
-        for (Token& arg : args) {
-          std::string why;
-          auto net = parse_net(arg.value, why);
-          if (!net) return bad(arg, "invalid ClientIP \"" + arg.value + "\", " + why);
-          m.nets.push_back(*net);
-        }
-        return true;
-      case Kind::model:
-        needs_model_ = true;
-        for (Token& arg : args) {
-          if (arg.value.empty()) return bad(arg, "empty model name, expected one such as `glm4-9b-chat`");
-          m.values.push_back(std::move(arg.value));
-        }
-        return true;
-      case Kind::model_regexp:
-        needs_model_ = true;
-        break;
-      case Kind::host_sni:
-        return build_host_sni(args, m);
-      case Kind::host_sni_regexp:
-        needs_sni_ = true;
-        break;
-      case Kind::host_regexp:
-      case Kind::path_regexp:
-        break;
-    }
-    // The *Regexp matchers: the pattern is the last argument.
-    const Token& pattern = args.back();
-    if (pattern.value.size() > kMaxRegexChars) {
-      return bad(pattern, "regexp in " + name + " is " + std::to_string(pattern.value.size()) +
-                              " characters long, expected at most " + std::to_string(kMaxRegexChars));
-    }
-    std::string why;
-    m.regex = compile_regex(pattern.value, why);
-    if (!m.regex)
-      return bad(pattern, "invalid regexp in " + name + " (" + why + "), expected ECMAScript syntax");
-    return true;
-  }
-
-  // HostSNI: `*` alone matches every connection (values stay empty); names as Host's.
-  bool build_host_sni(std::vector<Token>& args, Matcher& m) {
-    for (Token& arg : args) {
-      if (arg.value == "*") {
-        if (args.size() > 1) return fail(arg.offset, "HostSNI(`*`) takes no other name, expected `*` alone"), false;
-        return true;
-      }
-      std::string host = lowercase(std::move(arg.value));
-      if (host.ends_with('.')) host.pop_back();
-      if (host.empty() || !is_ascii(host) || host.find_first_of(":/ *") != std::string::npos) {
-        return fail(arg.offset, "invalid HostSNI name \"" + host +
-                                    "\", expected a domain such as `api.example.com` or `*`"),
-               false;
-      }
-      m.values.push_back(std::move(host));
-    }
-    needs_sni_ = true;
-    return true;
+  // Whether the body (a model name) or the TLS server name must be read before matching.
+  void note_needs(const Matcher& m) {
+    if (m.kind == Kind::model || m.kind == Kind::model_regexp) needs_model_ = true;
+    if (m.kind == Kind::host_sni_regexp || (m.kind == Kind::host_sni && !m.values.empty())) needs_sni_ = true;
   }
 
   Lexer lexer_;
@@ -616,85 +439,6 @@ class Parser {
 };
 
 }  // namespace
-
-Rule::Rule(std::string text, std::unique_ptr<Node> root, bool needs_model, bool needs_sni)
-    : text_(std::move(text)), root_(std::move(root)), needs_model_(needs_model), needs_sni_(needs_sni) {}
-Rule::Rule(Rule&&) noexcept = default;
-Rule& Rule::operator=(Rule&&) noexcept = default;
-Rule::~Rule() = default;
-
-bool Rule::matches(const RequestView& request) const { return root_ != nullptr && eval(*root_, request); }
-
-namespace {
-
-void collect_models(const Rule::Node& n, bool negated, std::vector<std::string>& out) {
-  if (n.op == Rule::Node::Op::negate) negated = !negated;
-  for (const auto& child : n.children) collect_models(*child, negated, out);
-  if (n.op != Rule::Node::Op::match || n.matcher.kind != Kind::model || negated) return;
-  for (const auto& name : n.matcher.values) {
-    if (!contains(out, name)) out.push_back(name);
-  }
-}
-
-}  // namespace
-
-std::vector<std::string> Rule::served_models() const {
-  std::vector<std::string> out;
-  if (root_) collect_models(*root_, false, out);
-  return out;
-}
-
-namespace {
-
-// Kleene's three-valued logic: a matcher other than Model/ModelRegexp is "maybe" (the request's
-// host, path and headers are not known), so the rule can match unless it is false whatever they are.
-enum class Tri : std::uint8_t { no, maybe, yes };
-
-Tri eval_for_model(const Rule::Node& n, std::string_view model) {
-  using Op = Rule::Node::Op;
-  switch (n.op) {
-    case Op::all: {
-      Tri t = Tri::yes;
-      for (const auto& c : n.children) t = std::min(t, eval_for_model(*c, model));
-      return t;
-    }
-    case Op::any: {
-      Tri t = Tri::no;
-      for (const auto& c : n.children) t = std::max(t, eval_for_model(*c, model));
-      return t;
-    }
-    case Op::negate: {
-      const Tri t = eval_for_model(*n.children.front(), model);
-      return t == Tri::maybe ? t : t == Tri::yes ? Tri::no : Tri::yes;
-    }
-    case Op::match:
-      if (n.matcher.kind == Kind::model) return contains(n.matcher.values, model) ? Tri::yes : Tri::no;
-      if (n.matcher.kind == Kind::model_regexp) return search(*n.matcher.regex, model) ? Tri::yes : Tri::no;
-      return Tri::maybe;
-  }
-  return Tri::maybe;
-}
-
-bool path_named_under(const Rule::Node& n, bool negated, std::string_view base) {
-  if (n.op == Rule::Node::Op::negate) negated = !negated;
-  for (const auto& child : n.children) {
-    if (path_named_under(*child, negated, base)) return true;
-  }
-  if (n.op != Rule::Node::Op::match || negated) return false;
-  if (n.matcher.kind != Kind::path && n.matcher.kind != Kind::path_prefix) return false;
-  return std::any_of(n.matcher.values.begin(), n.matcher.values.end(),
-                     [&](const std::string& v) { return v.starts_with(base); });
-}
-
-}  // namespace
-
-bool Rule::may_match_model(std::string_view model) const {
-  return root_ != nullptr && eval_for_model(*root_, model) != Tri::no;
-}
-
-bool Rule::names_path_under(std::string_view base) const {
-  return root_ != nullptr && path_named_under(*root_, false, base);
-}
 
 std::variant<Rule, RuleError> parse_rule(std::string_view text, RuleSyntax syntax) {
   Parser parser(text, syntax);
