@@ -1,6 +1,6 @@
 // Regular expressions as Traefik's (Go's regexp) are written, compiled by libstdc++ safely: the
 // linear-time executor, numbers bounded, an inline "(?i)" prefix for case-insensitive matching.
-// Shared by the rule matchers (rule.cpp) and the path-rewriting middleware (replacePathRegex).
+// Shared by the rule matchers (rule_matchers.cpp) and the path-rewriting middleware (replacePathRegex).
 #pragma once
 
 #include <cstddef>

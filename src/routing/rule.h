@@ -59,7 +59,7 @@ enum class RuleSyntax : std::uint8_t { http, tcp };
 
 class Rule {
  public:
-  struct Node;  // the syntax tree; defined in rule.cpp
+  struct Node;  // the syntax tree; defined in rule_tree.h
 
   Rule(Rule&&) noexcept;
   Rule& operator=(Rule&&) noexcept;
