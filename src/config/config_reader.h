@@ -78,6 +78,8 @@ class ConfigReader : private YamlReader {
   bool only_keys(const YAML::Node& kv_auth);  // reports every other key of auth
   void merge_keys(YAML::Node& file_auth, const YAML::Node& kv_auth);
   void place_kv_diagnostics(std::vector<Diagnostic>& ds) const;
+  // The node at `mark` was read from etcd (its line is one of etcd's, after the file's).
+  bool from_kv(const YAML::Mark& mark) const { return kv_ && mark.line >= kv_first_line_; }
 
   // providers_section.cpp
   void load_providers(const Entry& e);

@@ -117,7 +117,13 @@ void ConfigReader::load_load_balancer(const Entry& e, LoadBalancer& lb) {
   });
   if (!e.node.IsNull() && !e.node.IsMap()) return;  // already reported
   constexpr std::string_view kExample = "servers: [{url: \"http://10.0.0.3:8080\"}]";
-  if (!servers) {
+  // A service read from etcd may have no server for a while: its servers are registered under
+  // leases (modelgate register) and the last one can leave. Refusing that state would keep the
+  // gone server and block every later etcd change, so it is served as an empty pool (502).
+  if (from_kv(e.mark) && (!servers || servers->node.IsNull())) {
+    warning(e.mark, fmt::format("{}: no server is listed (yet); its requests are answered 502 until one is "
+                                "registered", e.path));
+  } else if (!servers) {
     error(e.mark, fmt::format("{}: missing \"servers\", expected at least one server, e.g. {}",
                               e.path, kExample));
   } else if (servers->node.IsNull() || (servers->node.IsSequence() && servers->node.size() == 0)) {

@@ -305,7 +305,7 @@ TEST(EtcdProvider, EtcdKilledUnderLoadCostsNoRequestAndAChangeMadeMeanwhileIsPic
 // Membership through register sidecars: the gateways agree on etcd-pool's servers within a few
 // milliseconds of each other; a sidecar SIGKILLed takes its server out of both pools when its
 // lease lapses; a server that stops answering is withdrawn by its sidecar at once. etcd-pool keeps
-// its static server `a` throughout (a service needs one).
+// its static server `a` throughout.
 TEST(EtcdProvider, RegisteredServersJoinAndLeaveEveryGatewaysPoolTogether) {
   EtcdSetup s;
   mt::SimProcess c("sim-c"), d("sim-d");
@@ -360,6 +360,40 @@ TEST(EtcdProvider, RegisteredServersJoinAndLeaveEveryGatewaysPoolTogether) {
   EXPECT_LT(withdrawn, 2000.0);  // well before the lease would have lapsed
   EXPECT_EQ(g1.pool(), (std::set<std::string>{url(s.a)}));
   EXPECT_EQ(g2.pool(), (std::set<std::string>{url(s.a)}));
+}
+
+// A service whose servers all come from sidecars: while none is registered it is an empty pool
+// (502), not a refused state — refusing it kept the last server that left and blocked every later
+// etcd change. The service exists through a key of its own (its strategy).
+TEST(EtcdProvider, AServiceWhoseLastRegisteredServerLeftIsAnEmptyPoolAndLaterChangesApply) {
+  mt::EtcdProcess etcd;
+  mt::SimProcess file_sim("file-sim"), c("sim-c");
+  etcd.put("traefik/http/routers/by-header/rule", "Header(`X-Pool`, `etcd`)");
+  etcd.put("traefik/http/routers/by-header/service", "etcd-pool");
+  etcd.put("traefik/http/services/etcd-pool/loadbalancer/strategy", "round_robin");
+  Gateway g(gateway_yaml({etcd.endpoint()}, file_sim));
+  auto status_with_header = [&] {
+    mt::HttpClient client("127.0.0.1", g.process.port(), 2s);
+    return client.get("/v1/models", kEtcdPool).status;
+  };
+  // Accepted with no server: the header's router exists and answers 502 (before: refused, so the
+  // request fell through to the file's router and file-sim answered).
+  ASSERT_TRUE(wait_until([&] { return g.provider().connected; }, 5s)) << g.process.process().output();
+  EXPECT_EQ(status_with_header(), 502) << g.provider().reload_errors;
+
+  auto reg = start_register(etcd, c);
+  ASSERT_TRUE(wait_until([&] { return g.served_by() == "sim-c"; }, 5s)) << reg->output();
+
+  reg->signal(SIGTERM);  // the lease is revoked: the last server leaves
+  ASSERT_TRUE(wait_until([&] { return g.pool().empty(); }, 5s)) << g.provider().reload_errors;
+  EXPECT_EQ(status_with_header(), 502);
+  EXPECT_EQ(g.provider().last_error, "");
+
+  // A later change still applies.
+  etcd.put("traefik/http/routers/other/rule", "Header(`X-Pool`, `file`)");
+  etcd.put("traefik/http/routers/other/service", "file-pool");
+  EXPECT_TRUE(wait_until([&] { return g.admin.get("/api/routers").body.find("\"other") != std::string::npos; }, 5s))
+      << g.provider().reload_errors;
 }
 
 }  // namespace

@@ -134,6 +134,17 @@ TEST(EtcdConfig, ABadValueIsNamedByItsKey) {
             "http.services.qwen.loadbalancer.servers[0].weight: expected an integer, got \"heavy\"");
 }
 
+// Servers come and go under leases: a service of etcd's whose last server left is an empty pool,
+// said in a warning; the same service in a file is still an error.
+TEST(EtcdConfig, AServiceOfEtcdsWithoutServersIsAWarning) {
+  const LoadResult r = load_kv({{"traefik/http/services/qwen/loadbalancer/strategy", "round_robin"}});
+  ASSERT_TRUE(r.config);
+  EXPECT_TRUE(r.config->services.at("qwen").loadBalancer.servers.empty());
+  EXPECT_NE(find(r, "no server is listed (yet)").find("etcd key traefik/http/services/qwen/loadbalancer"),
+            std::string::npos);
+  EXPECT_NE(find(r, "no server is listed (yet)").find("warning"), std::string::npos);
+}
+
 TEST(EtcdConfig, AnUnknownKeyGetsADidYouMean) {
   const LoadResult r = load_kv({{"traefik/http/routers/chat/rul", "Path(`/`)"},
                                 {"traefik/http/routers/chat/service", "local"}});
