@@ -175,7 +175,9 @@ TEST(SlotQueue, AWaiterNobodyWakesEndsAtItsBound) {
   asio::co_spawn(io, wait_into(q, &service, start + 5ms, woken), asio::detached);
   io.run_for(2s);
   EXPECT_EQ(woken, false);
-  EXPECT_GE(Clock::now() - start, 5ms);
+  // Its bound, or the fallback instant when that comes first (in one run of ten it is under 5 ms
+  // away).
+  EXPECT_GE(Clock::now(), std::min(start + 5ms, SlotQueue::fallback_after(start)));
   EXPECT_EQ(q.waiting(), 0u);
 }
 
