@@ -9,7 +9,7 @@ namespace modelgate::balancing {
 
 namespace {
 
-enum class Signal { waiting, running, kv_usage, cache_queries };
+enum class Signal { waiting, running, kv_usage, cache_queries, cache_config };
 
 struct Name {
   std::string_view name;
@@ -17,12 +17,13 @@ struct Name {
   Signal signal;
 };
 
-constexpr std::array<Name, 11> kNames = {{
+constexpr std::array<Name, 12> kNames = {{
     {"vllm:num_requests_waiting", Flavour::vllm, Signal::waiting},
     {"vllm:num_requests_running", Flavour::vllm, Signal::running},
     {"vllm:kv_cache_usage_perc", Flavour::vllm, Signal::kv_usage},
     {"vllm:gpu_cache_usage_perc", Flavour::vllm, Signal::kv_usage},
     {"vllm:prefix_cache_queries_total", Flavour::vllm, Signal::cache_queries},
+    {"vllm:cache_config_info", Flavour::vllm, Signal::cache_config},
     {"sglang:num_queue_reqs", Flavour::sglang, Signal::waiting},
     {"sglang:num_running_reqs", Flavour::sglang, Signal::running},
     {"sglang:token_usage", Flavour::sglang, Signal::kv_usage},
@@ -49,6 +50,22 @@ std::optional<double> value_of(std::string_view rest) {
   auto [p, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
   if (ec != std::errc() || p != token.data() + token.size() || !std::isfinite(v)) return std::nullopt;
   return v;
+}
+
+// The number in label `name="..."` of a label set (without the braces); nullopt when absent.
+std::optional<double> label_number(std::string_view labels, std::string_view name) {
+  for (std::size_t at = 0; (at = labels.find(name, at)) != std::string_view::npos; at += name.size()) {
+    if ((at > 0 && labels[at - 1] != ',' && labels[at - 1] != ' ') || labels.substr(at + name.size(), 2) != "=\"")
+      continue;
+    const auto begin = at + name.size() + 2;
+    const auto end = labels.find('"', begin);
+    if (end == std::string_view::npos) return std::nullopt;
+    double v = 0;
+    auto [p, ec] = std::from_chars(labels.data() + begin, labels.data() + end, v);
+    if (ec != std::errc() || p != labels.data() + end || !std::isfinite(v)) return std::nullopt;
+    return v;
+  }
+  return std::nullopt;
 }
 
 void add(std::optional<double>& to, double v, bool take_max) {
@@ -78,10 +95,18 @@ LoadSignals parse_load_signals(std::string_view text, Flavour flavour) {
     const Name* n = find(line.substr(0, name_end), flavour);
     if (!n) continue;
     std::string_view rest = line.substr(name_end);
+    std::string_view labels;
     if (rest.front() == '{') {
       const auto close = rest.find('}');  // label values with '}' are not used by these engines
       if (close == std::string_view::npos) continue;
+      labels = rest.substr(1, close - 1);
       rest.remove_prefix(close + 1);
+    }
+    if (n->signal == Signal::cache_config) {  // an info gauge: the numbers are in its labels
+      const auto blocks = label_number(labels, "num_gpu_blocks");
+      const auto block_size = label_number(labels, "block_size");
+      if (blocks && block_size && *blocks > 0 && *block_size > 0) add(out.kv_capacity_tokens, *blocks * *block_size, true);
+      continue;
     }
     const auto v = value_of(rest);
     if (!v) continue;
@@ -90,6 +115,7 @@ LoadSignals parse_load_signals(std::string_view text, Flavour flavour) {
       case Signal::running: add(out.running, *v, false); break;
       case Signal::kv_usage: add(out.kv_usage, *v, true); break;
       case Signal::cache_queries: add(out.cache_queries, *v, false); break;
+      case Signal::cache_config: break;
     }
   }
   return out;

@@ -5,6 +5,7 @@
 //   running   vllm:num_requests_running  sglang:num_running_reqs llamacpp:requests_processing tgi_batch_current_size
 //   KV usage  vllm:kv_cache_usage_perc (older vllm:gpu_cache_usage_perc)  sglang:token_usage   (0..1)
 //   restarts  vllm:prefix_cache_queries_total (a counter: it goes back to 0 when the engine restarts)
+//   KV size   vllm:cache_config_info{num_gpu_blocks="N",block_size="B"} (N x B tokens)
 // `auto` accepts every name; a flavour only its own. A server serving several models publishes a
 // series per model (label model_name): waiting and running are summed over them, KV usage is the
 // highest (the cache is shared by the process).
@@ -29,6 +30,7 @@ struct LoadSignals {
   std::optional<double> running;
   std::optional<double> kv_usage;       // 0..1
   std::optional<double> cache_queries;  // a counter that restarts with the engine
+  std::optional<double> kv_capacity_tokens;  // the engine's whole KV cache
   bool any() const { return waiting || running; }
 };
 

@@ -17,6 +17,7 @@ PrefixIndex::PrefixIndex(std::size_t max_bytes) {
   mask_ = buckets - 1;
   ways_ = std::make_unique<Way[]>(capacity_);
   window_.store(capacity_, relaxed);
+  limit_.store(capacity_, relaxed);
 }
 
 bool PrefixIndex::live(std::uint64_t key, std::uint64_t now, std::uint64_t floor,
@@ -51,10 +52,14 @@ std::size_t PrefixIndex::match(std::span<const std::uint64_t> chain) const {
 void PrefixIndex::insert(std::span<const std::uint64_t> chain) {
   if (chain.empty()) return;
   const std::uint64_t n = chain.size();
-  const std::uint64_t first = clock_.fetch_add(n, relaxed);
+  // Only blocks the server does not hold yet take room in its cache: the clock advances by them.
+  const std::uint64_t held = match(chain);
+  const std::uint64_t ticks = std::max<std::uint64_t>(n - held, 1);
+  const std::uint64_t first = clock_.fetch_add(ticks, relaxed);
   for (std::uint64_t i = 0; i < n; ++i) {
     const auto key = nonzero(chain[i]);
-    const std::uint64_t stamp = first + (n - 1 - i);  // the first block the youngest
+    // The first block the youngest; the held prefix all as young as the first new block.
+    const std::uint64_t stamp = i < held ? first + ticks - 1 : first + (n - 1 - i);
     Way* b = bucket(key);
     Way* victim = &b[0];
     std::uint64_t oldest = UINT64_MAX;
@@ -78,14 +83,22 @@ void PrefixIndex::insert(std::span<const std::uint64_t> chain) {
 
 void PrefixIndex::reset() { floor_.store(clock_.load(relaxed), relaxed); }
 
-void PrefixIndex::shrink() {
-  const std::size_t min = std::max<std::size_t>(kWays, capacity_ / 64);
-  window_.store(std::max(min, window_.load(relaxed) / 2), relaxed);
+void PrefixIndex::shrink(double fraction) {
+  fraction = std::clamp(fraction, 0.125, 0.5);
+  const std::size_t min = std::max<std::size_t>(kWays, limit_.load(relaxed) / 64);
+  const auto w = static_cast<std::size_t>(static_cast<double>(window_.load(relaxed)) * fraction);
+  window_.store(std::max(min, w), relaxed);
 }
 
 void PrefixIndex::grow() {
   const auto w = window_.load(relaxed);
-  window_.store(std::min(capacity_, w + std::max<std::size_t>(1, w / 4)), relaxed);
+  window_.store(std::min(limit_.load(relaxed), w + std::max<std::size_t>(1, w / 4)), relaxed);
+}
+
+void PrefixIndex::limit(std::size_t blocks) {
+  const std::size_t l = blocks == 0 ? capacity_ : std::clamp<std::size_t>(blocks, kWays, capacity_);
+  if (limit_.exchange(l, relaxed) == l) return;
+  if (window_.load(relaxed) > l) window_.store(l, relaxed);
 }
 
 }  // namespace modelgate::balancing

@@ -7,16 +7,19 @@
 // way. The table is sized once from `maxIndexBytes` and never grows, so memory stays within the
 // bound however many requests pass.
 //
-// Recency: the index keeps a clock that advances by one per block inserted. A block counts as
-// cached while (clock - its stamp) < window, so the table models an LRU cache of `window` blocks
-// whatever its physical size. The blocks of one request are stamped in reverse (its first block
+// Recency: the index keeps a clock that advances by one per block inserted that it did not hold
+// (a block already held is only touched: it takes no new room on the engine either). A block
+// counts as cached while (clock - its stamp) < window, so the table models an LRU cache of
+// `window` blocks whatever its physical size. Counting every block sent instead, a server that
+// answered many hits on a long shared prefix was modelled as evicting it after a few requests. The blocks of one request are stamped in reverse (its first block
 // youngest), as vLLM frees a finished sequence's blocks tail first: under pressure a prompt's end
 // is forgotten before its beginning, and what remains cached is always a prefix. That is what lets
 // match() binary-search the chain instead of probing every block.
 //
 // Correction (prediction_check.h): when the server reports far fewer cached tokens than were
 // predicted, the window shrinks (the real cache is smaller, or busier, than modelled); when it
-// reports what was predicted, the window grows back towards the table's capacity. reset() forgets
+// reports what was predicted, the window grows back towards the table's capacity, or towards the
+// engine's own KV capacity when it publishes it (limit(), from serverMetrics). reset() forgets
 // every block at once (a restarted server has an empty cache) by moving a floor under the stamps.
 //
 // Concurrency: every field is a relaxed atomic. Two workers inserting into the same bucket at once
@@ -46,9 +49,14 @@ class PrefixIndex {
   void insert(std::span<const std::uint64_t> chain);
   // Forgets every block.
   void reset();
-  // Halves the modelled cache (not below capacity / 64); grows it by a quarter (up to capacity).
-  void shrink();
+  // Shrinks the modelled cache to `fraction` of itself (at most a half, at least an eighth; not
+  // below limit / 64); grows it by a quarter (up to the limit).
+  void shrink(double fraction = 0.5);
   void grow();
+  // The engine holds at most `blocks` blocks (its KV capacity, scraped): the window never exceeds
+  // it. 0: no limit but the table's.
+  void limit(std::size_t blocks);
+  std::size_t limit_blocks() const { return limit_.load(std::memory_order_relaxed); }
 
   std::size_t capacity_blocks() const { return capacity_; }
   std::size_t window_blocks() const { return window_.load(std::memory_order_relaxed); }
@@ -71,6 +79,7 @@ class PrefixIndex {
   std::atomic<std::uint64_t> clock_{1};
   std::atomic<std::uint64_t> floor_{1};  // stamps below it are gone (reset)
   std::atomic<std::size_t> window_;
+  std::atomic<std::size_t> limit_;  // capacity_, or the engine's KV capacity when smaller
 };
 
 }  // namespace modelgate::balancing

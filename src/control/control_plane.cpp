@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "admin/admin_server.h"
+#include "balancing/prompt_chain.h"
 #include "control/etcd_source.h"
 #include "control/service_notify.h"
 #include "config/loader.h"
@@ -446,10 +447,12 @@ std::string ControlPlane::metrics() {
       if (svc.wants_prompt || svc.lb.serverMetrics.enabled) {
         const auto& m = s->llm;
         const int kv = m.kv_permille.load();
+        const auto* index = m.index.load(std::memory_order_acquire);
         extra.servers.back().scheduling = observability::SchedulingGauge{
             m.predicted_cached.load(), m.realised_cached.load(), m.checked_answers.load(),
             m.index_resets.load(),     m.prefill_rate.load(),    m.pending_tokens.load(),
-            m.waiting.load(),          m.running.load(),         kv < 0 ? -1.0 : kv / 1000.0};
+            m.waiting.load(),          m.running.load(),         kv < 0 ? -1.0 : kv / 1000.0,
+            index ? static_cast<std::int64_t>(index->window_blocks() * balancing::kBlockTokens) : -1};
       }
     }
   }

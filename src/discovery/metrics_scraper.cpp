@@ -8,6 +8,7 @@
 
 #include "balancing/load_signals.h"
 #include "balancing/prediction_check.h"
+#include "balancing/prompt_chain.h"
 #include "http1/probe.h"
 #include "net/asio.h"
 
@@ -53,6 +54,10 @@ void absorb(ServerState& s, const balancing::LoadSignals& sig) {
                    "index is dropped",
                    s.spec.url, before, *sig.cache_queries);
     }
+  }
+  if (sig.kv_capacity_tokens) {
+    if (balancing::PrefixIndex* index = m.index.load(std::memory_order_acquire))
+      index->limit(static_cast<std::size_t>(*sig.kv_capacity_tokens) / balancing::kBlockTokens);
   }
   m.scraped_at_ns.store(balancing::steady_now_ns(), relaxed);
 }

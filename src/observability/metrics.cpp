@@ -415,8 +415,13 @@ void render_scheduling(std::string& out, const std::vector<ServerGauge>& servers
       {"modelgate_server_prefill_rate_tokens_per_second", "gauge",
        "The server's prefill rate as learned from its streamed answers (0 until learned).",
        [](const SchedulingGauge& g) { return g.prefill_rate; }},
+      {"modelgate_server_cache_modelled_tokens", "gauge",
+       "Tokens the prefix index models the server as caching (the engine's KV size when scraped, shrunk when "
+       "predictions are not delivered).",
+       [](const SchedulingGauge& g) { return static_cast<double>(g.modelled_tokens); }},
       {"modelgate_server_pending_prompt_tokens", "gauge",
-       "Uncached prompt tokens of requests in flight on the server, as the cost model counts them.",
+       "Uncached prompt tokens of requests sent to the server that have not had their first token, as the cost "
+       "model counts them.",
        [](const SchedulingGauge& g) { return static_cast<double>(g.pending_tokens); }},
       {"modelgate_server_waiting_requests", "gauge", "Requests waiting in the server's queue (scraped).",
        [](const SchedulingGauge& g) { return static_cast<double>(g.waiting); }},

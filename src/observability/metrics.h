@@ -55,6 +55,7 @@ struct SchedulingGauge {
   std::int64_t pending_tokens = 0;
   int waiting = -1, running = -1;      // scraped; -1: not known
   double kv_usage = -1;                // scraped, 0..1; -1: not known
+  std::int64_t modelled_tokens = -1;   // the prefix index's modelled cache; -1: no index
 };
 
 // One upstream server's state, passed in by the caller at render time.

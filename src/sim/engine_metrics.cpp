@@ -2,7 +2,8 @@
 // names, so a router scraping vLLM or SGLang can be pointed at the sim unchanged.
 //   vllm:   vllm:num_requests_running, vllm:num_requests_waiting, vllm:kv_cache_usage_perc (0..1),
 //           vllm:prefix_cache_queries_total, vllm:prefix_cache_hits_total (tokens),
-//           vllm:time_to_first_token_seconds (histogram, vLLM's buckets)
+//           vllm:time_to_first_token_seconds (histogram, vLLM's buckets),
+//           vllm:cache_config_info{block_size,num_gpu_blocks} (an info gauge of value 1, as vLLM's)
 //   sglang: sglang:num_running_reqs, sglang:num_queue_reqs, sglang:token_usage (0..1),
 //           sglang:cache_hit_rate (cached / prompt tokens since start),
 //           sglang:time_to_first_token_seconds (histogram)
@@ -115,6 +116,12 @@ void EngineSet::append_metrics(std::string& out, const std::vector<std::string>&
     gauge(n.hit_rate, "Share of prompt tokens found in the prefix cache.", [](const Snapshot& s) {
       return s.queries > 0 ? static_cast<double>(s.hits) / static_cast<double>(s.queries) : 0.0;
     });
+  }
+  if (kind_ == EngineKind::vllm) {
+    w.family("vllm:cache_config_info", "gauge", "Information of the KV cache configuration.");
+    const auto labels = fmt::format(",block_size=\"{}\",num_gpu_blocks=\"{}\"", config_.block_tokens,
+                                    config_.kv_cache_tokens / std::max(1, config_.block_tokens));
+    for (const auto& m : models) w.sample("vllm:cache_config_info", m, 1, labels);
   }
   w.family(n.ttft, "histogram", "Time to first token in seconds.");
   const std::string bucket = std::string(n.ttft) + "_bucket";

@@ -125,6 +125,9 @@ TEST(SimEngine, SecondSamePromptIsCachedAndItsFirstTokenComesMuchSooner) {
   EXPECT_EQ(sample(after, "vllm:num_requests_running" + m), 0) << after;
   EXPECT_EQ(sample(after, "vllm:num_requests_waiting" + m), 0) << after;
   EXPECT_EQ(sample(after, "vllm:kv_cache_usage_perc" + m), 0) << after;
+  // The KV size, as vLLM publishes it: the default 65 536 tokens in blocks of 16.
+  EXPECT_EQ(sample(after, R"(vllm:cache_config_info{model_name="m",block_size="16",num_gpu_blocks="4096"})"), 1)
+      << after;
   expect_promtool_accepts(after);
 }
 

@@ -244,6 +244,13 @@ TEST(CacheAware, ARestartedServerIsNoticedAndPredictsNothingItNoLongerHolds) {
   WarmedPrefix w;
   ASSERT_NO_FATAL_FAILURE(w.warm({"--models", "m", "--engine", "vllm"},
                                  "\n        serverMetrics:\n          interval: 100ms"));
+  // The scrape read each engine's KV size (vllm:cache_config_info: 65 536 tokens by default), and
+  // the index models no more than that, although its table would hold far more.
+  mt::wait_until([&] {
+    w.metrics = w.admin->get("/metrics").body;
+    return series_sum(w.metrics, "modelgate_server_cache_modelled_tokens") <= 2 * 65536.0;
+  }, std::chrono::seconds(5));
+  EXPECT_EQ(series_sum(w.metrics, "modelgate_server_cache_modelled_tokens"), 2 * 65536.0) << w.metrics;
 
   const auto port = w.sims[w.home]->port();
   w.sims[w.home].reset();
