@@ -31,8 +31,10 @@ namespace modelgate::balancing {
 // What a prompt-aware pick tells the caller about its choice, for the feedback after the answer.
 struct PickNote {
   std::uint64_t predicted_cached = 0;  // prompt tokens predicted cached on the chosen server
-  std::uint64_t charged = 0;           // tokens added to its pending_tokens (given back at the end)
+  std::uint64_t charged = 0;           // tokens added to its pending_tokens (given back at the first token)
   std::uint64_t work = 0;              // the cost model's work for it (cost_model.h), for learning
+  std::uint64_t sent = 0;              // its number among the server's picks (LlmState::picks)
+  bool first_in_line = false;          // no prefill was queued ahead of it (its TTFT teaches the rate)
   bool indexed = false;                // the pick consulted the prefix index
 };
 
@@ -97,6 +99,9 @@ struct BalancerOptions {
   // for its cache.
   int balance_abs = 8;
   double balance_rel = 1.5;
+  // cache_aware: a new prefix goes to the best-scoring of the servers with at most this many
+  // requests in flight above the least loaded one (0: among the least loaded).
+  int new_prefix_slack = 0;
   // least_load: scraped signals older than this are not used (3 scrape intervals).
   std::int64_t metrics_max_age_ns = 600'000'000;
 };

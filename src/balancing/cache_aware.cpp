@@ -16,9 +16,11 @@ CacheAware::CacheAware(const ServerList& servers, const BalancerOptions& options
       balance_abs_(options.balance_abs),
       balance_rel_(options.balance_rel),
       load_factor_(options.load_factor),
+      new_prefix_slack_(options.new_prefix_slack),
       recent_(servers.size(), 0),
       matched_(servers.size(), 0),
-      inflight_(servers.size(), 0) {
+      inflight_(servers.size(), 0),
+      queued_(servers.size(), 0) {
   hash_urls();
 }
 
@@ -26,6 +28,7 @@ void CacheAware::on_servers_changed(const MembershipChange& change) {
   servers_ = change.servers;
   matched_.assign(servers_.size(), 0);
   inflight_.assign(servers_.size(), 0);
+  queued_.assign(servers_.size(), 0);
   recent_ = remapped(recent_, change, 0.0);
   hash_urls();
 }
@@ -58,9 +61,12 @@ std::uint32_t CacheAware::pick(const PickContext& ctx) {
   const std::uint64_t tokens = prompt ? prompt->prompt_tokens : 0;
 
   int least = INT32_MAX;
+  bool spare = false;  // some candidate has no prefill of ours waiting
   for (auto i : c) {
     inflight_[i] = std::max(0, servers_[i]->inflight.load(relaxed));
+    queued_[i] = std::max(0, servers_[i]->llm.pending_requests.load(relaxed));
     least = std::min(least, inflight_[i]);
+    spare |= queued_[i] == 0;
   }
   const double hot_above = std::max(static_cast<double>(least) * balance_rel_,
                                     static_cast<double>(least) + balance_abs_);
@@ -68,7 +74,7 @@ std::uint32_t CacheAware::pick(const PickContext& ctx) {
   for (auto i : c) mean += recent_[i];
   mean /= static_cast<double>(c.size());
   const auto guarded = [&](std::uint32_t i) {
-    return static_cast<double>(inflight_[i]) > hot_above || over_share(i, mean);
+    return spare && (static_cast<double>(inflight_[i]) > hot_above || over_share(i, mean));
   };
   bool any_hit = false;
   for (auto i : c) {
@@ -79,32 +85,27 @@ std::uint32_t CacheAware::pick(const PickContext& ctx) {
       any_hit |= matched_[i] > 0;
     }
   }
-  // A new prefix: its home, the allowed candidate that scores highest for its first blocks (the
-  // best-scoring under-used one, when some are), unless waiting there costs more than prefilling
-  // the prompt again: then the allowed candidate with the least work.
+  // A new prefix: its home, the allowed candidate that scores highest for its first blocks among
+  // those within new_prefix_slack_ requests of the least loaded allowed one (the best-scoring
+  // under-used one, when some are).
   std::uint32_t home = UINT32_MAX;
   if (prompt && !any_hit && !prompt->blocks.empty()) {
     const std::uint64_t key = prompt->blocks[std::min(prompt->blocks.size(), kPlacementBlocks) - 1];
-    struct Choice {
-      std::uint32_t server = UINT32_MAX;
-      bool under = false;
-      double score = 0;
-      std::int64_t work = 0;
-    } best_home, lightest;
+    int least_allowed = INT32_MAX;
+    for (auto i : c)
+      if (!guarded(i)) least_allowed = std::min(least_allowed, inflight_[i]);
+    bool home_under = false;
+    double home_score = 0;
     for (auto i : c) {
-      if (guarded(i)) continue;
-      const Choice at{i, under_share(i, mean), rendezvous_score(key, url_hash_[i], servers_[i]->spec.weight),
-                      expected_cost(servers_[i]->llm, inflight_[i], tokens).work};
-      const bool first = best_home.server == UINT32_MAX;
-      if (first || (at.under && !best_home.under) || (at.under == best_home.under && at.score > best_home.score))
-        best_home = at;
-      if (first || (at.under && !lightest.under) ||
-          (at.under == lightest.under && (at.work < lightest.work || (at.work == lightest.work && at.score > lightest.score))))
-        lightest = at;
+      if (guarded(i) || inflight_[i] - least_allowed > new_prefix_slack_) continue;
+      const bool under = under_share(i, mean);
+      const double score = rendezvous_score(key, url_hash_[i], servers_[i]->spec.weight);
+      if (home == UINT32_MAX || (under && !home_under) || (under == home_under && score > home_score)) {
+        home = i;
+        home_under = under;
+        home_score = score;
+      }
     }
-    home = best_home.server != UINT32_MAX && inflight_[best_home.server] - least > kNewPrefixSlack
-               ? lightest.server
-               : best_home.server;
   }
 
   // With a hit somewhere: the cheapest; among equals the least loaded. Without: the new prefix's
@@ -129,17 +130,23 @@ std::uint32_t CacheAware::pick(const PickContext& ctx) {
   }
   count_pick(best);
 
+
   LlmState& chosen = servers_[best]->llm;
   const std::uint64_t uncached = tokens - matched_[best];
   if (prompt) {
     if (PrefixIndex* index = chosen.index.load(std::memory_order_acquire)) index->insert(prompt->blocks);
   }
   if (ctx.note) {  // the caller gives the charge back when the request ends
-    chosen.pending_tokens.fetch_add(static_cast<std::int64_t>(uncached), relaxed);
+    if (uncached > 0) {
+      chosen.pending_tokens.fetch_add(static_cast<std::int64_t>(uncached), relaxed);
+      chosen.pending_requests.fetch_add(1, relaxed);
+    }
     ctx.note->predicted_cached = matched_[best];
     ctx.note->charged = uncached;
     ctx.note->work = static_cast<std::uint64_t>(std::max<std::int64_t>(0, best_cost.work));
     ctx.note->indexed = prompt != nullptr;
+    ctx.note->sent = chosen.picks.fetch_add(1, relaxed) + 1;
+    ctx.note->first_in_line = queued_[best] == 0;
   }
   return best;
 }

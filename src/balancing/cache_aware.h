@@ -1,4 +1,5 @@
-// cache_aware: the server with the lowest expected time to first token for this prompt.
+// cache_aware: the server with the lowest expected time to first token for this prompt, counting
+// the delay its prefill puts on the prefills queued there.
 //
 // For each candidate: how many leading blocks of the prompt's hash chain (prompt_chain.h) its
 // prefix index (prefix_index.h) holds, hence how many of the prompt's tokens it would have to
@@ -8,22 +9,19 @@
 // server's index then records the whole chain: the next request sharing the prefix finds it there
 // even before this one's answer (SGLang's router inserts at routing time too).
 //
-// A prompt no candidate holds goes where every gateway would put it: rendezvous hashing
-// (rendezvous.h) of its first kPlacementBlocks blocks (256 tokens) among the candidates the guards
-// below allow. Gateways that split a fleet's traffic (DNS round robin, a virtual IP) and never
-// talk to each other thus place a new prefix on the same server, and a prefix one of them has
-// seen is found by the other where the first put it: they agree without sharing state. What a
-// gateway cannot know is the others' load, so the guards may differ between them (see
-// docs/scheduling.md, "Several gateways"). Prompts that share fewer than kPlacementBlocks blocks
-// are placed independently (a short common preamble is cheap to prefill everywhere); prompts
-// shorter than that are placed by their whole text. Neither the learned rates (which carry each
-// server's past queueing) nor small differences of load steer a new prefix; a prompt of less
-// than one block goes to the least loaded server, as least_request would. One exception keeps a
-// skewed fleet level: while some allowed server took less than 1/loadFactor of the average share
-// of recent picks (and kShareSlack picks less), new prefixes go to the best-scoring of those
-// under-used servers. Hash placement alone gives a server that holds no hot prefix only its
-// random part of the new ones, and nothing would fill it; gateways splitting the same traffic
-// see the same skew, so they mostly agree on this too.
+// A prompt no candidate holds is a new prefix. It goes to its home: among the candidates the guards
+// below allow and that have at most newPrefixSlack requests in flight more than the least loaded
+// of them, the one that scores highest by rendezvous hashing (rendezvous.h) of the prompt's first
+// kPlacementBlocks blocks (256 tokens; shorter prompts by their whole text). With the default
+// slack of 0 that is a least loaded server, as least_request would choose, the hash only breaking
+// ties: prompts that share nothing are spread as evenly as by least_request. Gateways that split
+// a fleet's traffic (DNS round robin, a virtual IP) and never talk to each other set a slack of 2:
+// each then places a new prefix on the same server whatever small differences of load it sees,
+// and a prefix one of them has seen is found by the other where the first put it (see
+// docs/scheduling.md, "Several gateways"). Neither the learned rates nor differences of load
+// within the slack steer a new prefix. One exception keeps a skewed fleet level: while some
+// allowed server took less than 1/loadFactor of the average share of recent picks (and
+// kShareSlack picks less), new prefixes go to the best-scoring of those under-used servers.
 //
 // Hot spots. Pure affinity piles a popular prefix onto one server. SGLang's router switches the
 // whole fleet to shortest-queue once loads differ by more than absolute and relative thresholds,
@@ -37,9 +35,12 @@
 //   the average. This is the one that matters at moderate load, where in-flight counts stay low
 //   but one server still serves a popular prefix for everyone: consistent hashing with bounded
 //   loads, applied to cache credit rather than to a ring.
-// Since the cost already includes queued work, a prefix hit is worth a longer queue only up to the
-// prefill time it saves, and the guards cap even that.
-//
+// The guards hold only while some candidate has no prefill of ours waiting, i.e. while moving a
+// request elsewhere finds a server with room for its prefill. Once every server has prefills
+// queued, a request moved off its cache only adds a prefill to another queue: the fleet is
+// saturated and its throughput is what the caches save, so the cost model alone decides (it
+// still moves a request whose cache server's queue is longer than the prefill it saves, counted
+// with the delay a prefill puts on the others, cost_model.h).
 // Feedback (forward.cpp through PickNote): the tokens charged to the server's queue are given back
 // when the request ends; a streamed answer's TTFT teaches the server's prefill rate; the answer's
 // cached_tokens checks the prediction (prediction_check.h).
@@ -65,8 +66,6 @@ class CacheAware final : public Balancer {
 
   // A new prefix is placed by its first this many blocks (prompt_chain.h): 256 tokens.
   static constexpr std::size_t kPlacementBlocks = 16;
-  // ... unless its home has more than this many requests in flight above the least loaded server.
-  static constexpr int kNewPrefixSlack = 2;
 
  private:
   // Recent picks: server i's weight is recent_[i] / step_, where every pick multiplies step_ by
@@ -82,11 +81,13 @@ class CacheAware final : public Balancer {
   int balance_abs_;
   double balance_rel_;
   double load_factor_;
+  int new_prefix_slack_;
   double step_ = 1;
   std::vector<double> recent_;
   std::uint32_t turn_ = 0;               // rotation among equals
   std::vector<std::uint64_t> matched_;   // scratch: cached tokens per candidate
   std::vector<int> inflight_;            // scratch: in-flight counts read once per pick
+  std::vector<int> queued_;              // scratch: requests waiting for their prefill, per server
   std::vector<std::uint64_t> url_hash_;  // per server, for rendezvous placement
 };
 

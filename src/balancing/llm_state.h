@@ -29,7 +29,8 @@ struct LlmState {
   std::atomic<PrefixIndex*> index{nullptr};
 
   // Cost model.
-  std::atomic<std::int64_t> pending_tokens{0};  // uncached prompt tokens of requests in flight
+  std::atomic<std::int64_t> pending_tokens{0};  // uncached prompt tokens of requests before their first token
+  std::atomic<std::int32_t> pending_requests{0};  // those requests (with some uncached tokens)
   std::atomic<double> prefill_rate{0};          // tokens/s, EWMA; 0 until the first sample
 
   // Prediction check: totals (metrics) and the current window (correction).
@@ -40,6 +41,8 @@ struct LlmState {
   std::atomic<std::uint64_t> window_realised{0};
   std::atomic<std::uint32_t> window_answers{0};
   std::atomic<std::uint32_t> zero_streak{0};  // answers in a row predicted to hit that did not
+  std::atomic<std::uint64_t> picks{0};        // requests sent with a prediction, numbered from 1
+  std::atomic<std::uint64_t> miss_mark{0};    // picks as of the last miss counted in zero_streak
   std::atomic<std::uint64_t> index_resets{0};
   std::atomic<std::uint64_t> index_shrinks{0};
 

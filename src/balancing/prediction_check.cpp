@@ -11,7 +11,8 @@ constexpr auto relaxed = std::memory_order_relaxed;
 }
 
 PredictionCheck::Verdict PredictionCheck::record(LlmState& s, std::uint64_t predicted,
-                                                 std::uint64_t realised, std::string_view server) {
+                                                 std::uint64_t realised, std::string_view server,
+                                                 std::uint64_t sent) {
   const std::uint64_t counted = std::min(realised, predicted);
   s.predicted_cached.fetch_add(predicted, relaxed);
   s.realised_cached.fetch_add(counted, relaxed);
@@ -19,6 +20,10 @@ PredictionCheck::Verdict PredictionCheck::record(LlmState& s, std::uint64_t pred
   PrefixIndex* index = s.index.load(std::memory_order_acquire);
 
   if (predicted >= kMinPredictedTokens && realised == 0) {
+    // Sent before the last counted miss was answered: maybe together with its prefix's first
+    // request, still in prefill then (see the header). Not evidence either way.
+    if (sent != 0 && sent <= s.miss_mark.load(relaxed)) return Verdict::none;
+    s.miss_mark.store(s.picks.load(relaxed), relaxed);
     if (s.zero_streak.fetch_add(1, relaxed) + 1 >= kZeroStreak) {
       s.zero_streak.store(0, relaxed);
       s.window_predicted.store(0, relaxed);
@@ -44,7 +49,7 @@ PredictionCheck::Verdict PredictionCheck::record(LlmState& s, std::uint64_t pred
   s.window_answers.store(0, relaxed);
   if (p == 0 || !index) return Verdict::none;
   if (r * 2 < p) {
-    index->shrink();
+    index->shrink(static_cast<double>(r) / static_cast<double>(p));
     s.index_shrinks.fetch_add(1, relaxed);
     spdlog::warn("{}: the server reported {} of the {} cached prompt tokens the prefix index "
                  "predicted over its last {} answers ({}%); its modelled cache shrinks to {} blocks",

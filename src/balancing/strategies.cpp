@@ -70,6 +70,7 @@ BalancerOptions options_for(const config::LoadBalancer& lb) {
   o.load_factor = lb.loadFactor;
   o.balance_abs = lb.cacheAware.balanceAbsThreshold;
   o.balance_rel = lb.cacheAware.balanceRelThreshold;
+  o.new_prefix_slack = lb.cacheAware.newPrefixSlack;
   o.metrics_max_age_ns =
       3 * std::chrono::duration_cast<std::chrono::nanoseconds>(lb.serverMetrics.interval).count();
   return o;

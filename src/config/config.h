@@ -141,6 +141,7 @@ struct CacheAware {
   std::uint64_t maxIndexBytes = 16ull << 20;  // the service's index, split among its servers
   int balanceAbsThreshold = 8;                // in-flight requests
   double balanceRelThreshold = 1.5;
+  int newPrefixSlack = 0;                     // in-flight requests; several gateways: 2
 
   bool operator==(const CacheAware&) const = default;
 };

@@ -35,7 +35,7 @@ const Schema kPassiveHealth{
 const Schema kRetry{{"attempts", "retryOn", "budgetPercent"}};
 const Schema kUpstreamTimeouts{{"connect", "responseHeader", "streamIdle", "total", "idleConnection"}};
 const Schema kDiscoverModels{{"interval", "path"}};
-const Schema kCacheAware{{"maxIndexBytes", "balanceAbsThreshold", "balanceRelThreshold"}};
+const Schema kCacheAware{{"maxIndexBytes", "balanceAbsThreshold", "balanceRelThreshold", "newPrefixSlack"}};
 const Schema kServerMetrics{{"interval", "path", "flavour"}};
 constexpr std::array<std::string_view, 5> kFlavours = {"auto", "vllm", "sglang", "llamacpp", "tgi"};
 
@@ -321,6 +321,8 @@ void ConfigReader::load_cache_aware(const Entry& e, CacheAware& c) {
       read_int(f, c.balanceAbsThreshold, 0, kNoMax);
     } else if (k == "balanceRelThreshold") {
       read_ratio(f, c.balanceRelThreshold, 1.0, 100.0);
+    } else if (k == "newPrefixSlack") {
+      read_int(f, c.newPrefixSlack, 0, 1000);
     }
   });
 }

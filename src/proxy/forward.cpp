@@ -223,6 +223,11 @@ net::Task<bool> Session::pick_and_try(Exchange& x, const runtime::ServerSet* all
     queued.reset();
     balancing::ServerState& server = *pick.server;
     balancing::QueueCharge charge(server, note);
+    xs.charge = note.charged ? &charge : nullptr;
+    struct Unset {
+      balancing::QueueCharge*& p;
+      ~Unset() { p = nullptr; }
+    } unset{xs.charge};
     WakeQueued wake_queued(server, worker_, counters);
     // The slot is taken now, not after the connect: under maxConnections two requests must not
     // both see the last free slot.

@@ -115,6 +115,10 @@ net::Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamCon
       }
       if (body_kind != http1::Body::chunked) break;
     }
+    if (xs.charge && usage.first_data_at()) {  // the prefill is done
+      xs.charge->release();
+      xs.charge = nullptr;
+    }
     if (complete && tap) {
       if (strip) {
         usage.finish(xs.tap_out);

@@ -42,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "balancing/feedback.h"
 #include "observability/request_record.h"
 #include "observability/usage_tap.h"
 #include "net/deadline.h"
@@ -90,6 +91,7 @@ struct ExchangeState {
   std::string tap_out;            // bytes to forward when the tap removes an injected usage event
   bool usage_injected = false;    // the client did not ask for usage; the gateway did
   balancing::PromptChain prompt;  // the prompt's block chain, for cache_aware
+  balancing::QueueCharge* charge = nullptr;  // the attempt's, released at the first token
   runtime::RequestEdits edits;    // what the route's middlewares change (only read when it has some)
 };
 

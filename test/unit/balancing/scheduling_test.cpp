@@ -15,6 +15,7 @@
 #include "balancing/feedback.h"
 #include "balancing/hash_key.h"
 #include "balancing/least_load.h"
+#include "balancing/load_signals.h"
 #include "balancing/prediction_check.h"
 #include "balancing/prefix_index.h"
 #include "balancing/prompt_chain.h"
@@ -197,6 +198,60 @@ TEST(PrefixIndex, ResetForgetsAndShrinkModelsASmallerCache) {
   EXPECT_EQ(index.window_blocks(), index.capacity_blocks());
 }
 
+TEST(PrefixIndex, TheEnginesKvCapacityCapsTheModelledCache) {
+  mb::PrefixIndex index(64 * 1024);  // 4096 blocks
+  index.limit(512);                  // the engine holds 512 blocks
+  EXPECT_EQ(index.window_blocks(), 512u);
+  const auto a = blocks(1, 50);
+  index.insert(a);
+  index.insert(blocks(9000, 500));
+  EXPECT_LT(index.match(a), 50u) << "550 blocks sent since: beyond what the engine can hold";
+  for (int k = 0; k < 100; ++k) index.grow();
+  EXPECT_EQ(index.window_blocks(), 512u) << "grows back to the engine's size, not the table's";
+  index.shrink(0.01);  // at most to an eighth per step
+  EXPECT_EQ(index.window_blocks(), 64u);
+  index.limit(0);  // no longer known: the table's size bounds it again
+  for (int k = 0; k < 100; ++k) index.grow();
+  EXPECT_EQ(index.window_blocks(), index.capacity_blocks());
+}
+
+TEST(LoadSignals, TheKvCapacityIsReadFromVllmsCacheConfigInfo) {
+  const auto sig = mb::parse_load_signals(
+      "# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n"
+      "# TYPE vllm:cache_config_info gauge\n"
+      "vllm:cache_config_info{block_size=\"16\",cache_dtype=\"auto\",enable_prefix_caching=\"True\","
+      "gpu_memory_utilization=\"0.9\",num_cpu_blocks=\"None\",num_gpu_blocks=\"27910\"} 1.0\n"
+      "vllm:num_requests_running{model_name=\"m\"} 3\n",
+      mb::Flavour::vllm);
+  ASSERT_TRUE(sig.kv_capacity_tokens);
+  EXPECT_DOUBLE_EQ(*sig.kv_capacity_tokens, 27910.0 * 16);
+  EXPECT_FALSE(mb::parse_load_signals("vllm:cache_config_info{block_size=\"16\",num_gpu_blocks=\"None\"} 1\n",
+                                      mb::Flavour::vllm)
+                   .kv_capacity_tokens)
+      << "not yet profiled";
+  EXPECT_FALSE(mb::parse_load_signals("vllm:cache_config_info{xnum_gpu_blocks=\"9\",block_size=\"16\"} 1\n",
+                                      mb::Flavour::vllm)
+                   .kv_capacity_tokens)
+      << "only the label of that exact name";
+}
+
+TEST(PrefixIndex, AHeldPrefixTakesNoNewRoom) {
+  // The engine holds 512 blocks. One prompt of 100 blocks, then fifty requests that share another
+  // 100-block prefix and each add 4 new blocks: 300 new blocks in all, so the first prompt is
+  // still there, as on the engine (counting every block sent, it was gone after five requests).
+  mb::PrefixIndex index(64 * 1024);
+  index.limit(512);
+  const auto first = blocks(1, 100);
+  index.insert(first);
+  auto shared = blocks(5000, 104);
+  for (int k = 0; k < 50; ++k) {
+    for (int j = 100; j < 104; ++j) shared[j] = 900000 + k * 10 + j;  // a new question each time
+    index.insert(shared);
+  }
+  EXPECT_EQ(index.match(first), 100u);
+  EXPECT_EQ(index.match(shared), 104u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cost model
 
@@ -221,6 +276,16 @@ TEST(CostModel, ExpectedTtftCountsQueueRunningAndUncached) {
   mb::LlmState fast;
   mb::learn_rate(fast, 16000, std::chrono::seconds(1));
   EXPECT_TRUE(mb::expected_cost(fast, 0, 4000) < mb::expected_cost(s, 0, 2000));
+}
+
+TEST(CostModel, AnUncachedPartCountsTheDelayItPutsOnTheOthers) {
+  mb::LlmState s;
+  s.pending_tokens = 3000;
+  s.pending_requests = 3;  // three prefills waiting there
+  const auto cost = mb::expected_cost(s, 4, 1000);
+  EXPECT_EQ(cost.work, 3000 + 4 * mb::kRunningTokens + 1000) << "the TTFT part, from which rates are learned";
+  EXPECT_EQ(cost.delay, 1000 * (3 + 1)) << "each of the three waiting, and the next to arrive";
+  EXPECT_EQ(mb::expected_cost(s, 4, 0).delay, 0) << "a full hit delays nobody";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,6 +414,48 @@ TEST(CacheAware, ChargesTheQueueUntilTheRequestEnds) {
   EXPECT_EQ(list[chosen]->llm.pending_tokens.load(), 0);
 }
 
+TEST(CacheAware, TheChargeIsGivenBackAtTheFirstToken) {
+  auto list = servers(2);
+  mb::CacheAware b(list, {});
+  const auto prompt = chain_of(chat(1, 4000, "q"));
+  mb::PickNote note;
+  const auto chosen = pick(b, 2, prompt, &note);
+  auto& llm = list[chosen]->llm;
+  mb::QueueCharge charge(*list[chosen], note);
+  EXPECT_EQ(llm.pending_requests.load(), 1);
+  charge.release();  // the first token: the prefill is done, the request only decodes now
+  EXPECT_EQ(llm.pending_tokens.load(), 0);
+  EXPECT_EQ(llm.pending_requests.load(), 0);
+  charge.release();  // and again at the end: nothing more to give back
+  EXPECT_EQ(llm.pending_requests.load(), 0);
+}
+
+TEST(CacheAware, ARequestWaitsForItsPrefixBeingPrefilledRatherThanCopyIt) {
+  // Server 0 is prefilling the prefix's first request; server 1 is idle. Prefilling it again on
+  // server 1 would answer about as soon, and leave a second copy of the prefix: it waits.
+  auto list = servers(2);
+  mb::CacheAware b(list, {});
+  const auto first = chain_of(chat(1, 4000, "first question"));
+  mb::PickNote note;
+  const auto home = pick(b, 2, first, &note);
+  mb::QueueCharge prefilling(*list[home], note);
+  EXPECT_EQ(pick(b, 2, chain_of(chat(1, 4000, "second question"))), home);
+}
+
+TEST(CacheAware, OnASaturatedFleetTheGuardsKeepTheirHandsOff) {
+  auto list = servers(3);
+  mb::BalancerOptions options;
+  options.balance_abs = 4;
+  mb::CacheAware b(list, options);
+  const auto hot = chain_of(chat(1, 4000, "q"));
+  list[0]->llm.index.load()->insert(hot.blocks);
+  list[0]->inflight = 10;  // over the load guard
+  for (auto& s : list) s->llm.pending_requests = 2;  // prefills waiting everywhere
+  EXPECT_EQ(pick(b, 3, hot), 0u) << "no server has room for a moved prefill: the hit stays";
+  list[2]->llm.pending_requests = 0;  // one server with room
+  EXPECT_NE(pick(b, 3, hot), 0u) << "the guard moves it";
+}
+
 TEST(CacheAware, WithoutAPromptItBalancesByLoad) {
   auto list = servers(3);
   mb::CacheAware b(list, {});
@@ -388,22 +495,47 @@ TEST(CacheAware, AHotPrefixSpreadsOnceItsServerTakesMoreThanItsShare) {
 
 TEST(CacheAware, WithoutAHitAnywhereLearnedRatesDoNotSteerANewPrefix) {
   // Nothing cached anywhere: learned rates (which include each server's past queueing) must not
-  // steer a new prefix, nor small differences of load; its home does, while the guards allow it.
+  // steer a new prefix; its home does, among the servers within newPrefixSlack of the least loaded.
   auto list = servers(3);
-  mb::CacheAware fresh(servers(3), {});
+  mb::BalancerOptions slack2;
+  slack2.new_prefix_slack = 2;
+  mb::CacheAware fresh(servers(3), slack2);
   const auto prompt = chain_of(chat(7, 4000, "q"));
   const auto home = pick(fresh, 3, prompt);
-  mb::CacheAware b(list, {});
+  mb::CacheAware b(list, slack2);
   list[home]->llm.prefill_rate = 2'000;  // learned slow once
   list[home]->inflight = 2;              // busier than the others, within the slack
   list[(home + 1) % 3]->llm.prefill_rate = 50'000;
   EXPECT_EQ(pick(b, 3, prompt), home);
-  // More than kNewPrefixSlack requests above the least loaded: the least loaded takes it.
+  // More than the slack above the least loaded: the best-scoring of the others within it takes
+  // it, the same server on every gateway that sees these loads.
   auto busy = servers(3);
-  mb::CacheAware other(busy, {});
+  mb::CacheAware other(busy, slack2);
   busy[home]->inflight = 3;
-  busy[(home + 1) % 3]->inflight = 1;
-  EXPECT_EQ(pick(other, 3, prompt), (home + 2) % 3);
+  const auto runner_up = pick(other, 3, prompt);
+  EXPECT_NE(runner_up, home);
+  auto busy2 = servers(3);
+  mb::CacheAware again(busy2, slack2);
+  busy2[home]->inflight = 3;
+  busy2[3 - home - runner_up]->inflight = 2;  // within the slack of the least loaded: still allowed
+  EXPECT_EQ(pick(again, 3, prompt), runner_up);
+}
+
+TEST(CacheAware, ByDefaultANewPrefixGoesToALeastLoadedServer) {
+  // newPrefixSlack 0: among the least loaded servers, its home; one request more than the least
+  // loaded and it goes elsewhere, as least_request would send it.
+  mb::CacheAware fresh(servers(3), {});
+  const auto prompt = chain_of(chat(7, 4000, "q"));
+  const auto home = pick(fresh, 3, prompt);
+  auto list = servers(3);
+  mb::CacheAware b(list, {});
+  list[home]->inflight = 1;
+  list[(home + 1) % 3]->inflight = 1;
+  EXPECT_EQ(pick(b, 3, prompt), (home + 2) % 3);
+  auto tied = servers(3);
+  mb::CacheAware c(tied, {});
+  for (auto& s : tied) s->inflight = 4;
+  EXPECT_EQ(pick(c, 3, prompt), home) << "among equals, the home: the same server every time";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -433,6 +565,33 @@ TEST(PredictionCheck, AServerThatLostItsCacheHasItsIndexDropped) {
   EXPECT_EQ(s.index_resets.load(), 1u);
 }
 
+TEST(PredictionCheck, MissesOfRequestsSentTogetherAreNotARestart) {
+  // Ten requests of one new prefix sent at once: the first is predicted nothing, the nine others
+  // a hit, and the engine, which caches the prefix only once its prefill is done, reports
+  // nothing cached for all of them. That is no restart: the index stays.
+  auto list = servers(1);
+  auto& s = list[0]->llm;
+  const auto a = blocks(1, 40);
+  s.index.load()->insert(a);
+  std::vector<std::uint64_t> sent;
+  for (int i = 0; i < 10; ++i) sent.push_back(s.picks.fetch_add(1) + 1);
+  using V = mb::PredictionCheck::Verdict;
+  EXPECT_EQ(mb::PredictionCheck::record(s, 0, 0, "a", sent[0]), V::none);
+  for (int i = 1; i < 10; ++i) EXPECT_EQ(mb::PredictionCheck::record(s, 640, 0, "a", sent[i]), V::none) << i;
+  EXPECT_EQ(s.index.load()->match(a), 40u);
+  EXPECT_EQ(s.index_resets.load(), 0u);
+  EXPECT_EQ(s.zero_streak.load(), 1u) << "only the first answered miss counts";
+  // A server that did lose its cache misses every later request too: each sent after the last
+  // counted miss was answered, the streak fills.
+  for (int i = 0; i < 2; ++i) {
+    const auto next = s.picks.fetch_add(1) + 1;
+    const auto v = mb::PredictionCheck::record(s, 640, 0, "a", next);
+    EXPECT_EQ(v, i == 1 ? V::reset : V::none) << i;
+  }
+  EXPECT_EQ(s.index.load()->match(a), 0u);
+  EXPECT_EQ(s.index_resets.load(), 1u);
+}
+
 TEST(PredictionCheck, OverPredictionShrinksTheModelledCacheAndGoodOnesGrowIt) {
   auto list = servers(1);
   auto& s = list[0]->llm;
@@ -442,20 +601,27 @@ TEST(PredictionCheck, OverPredictionShrinksTheModelledCacheAndGoodOnesGrowIt) {
   V last = V::none;
   for (std::uint32_t k = 0; k < mb::PredictionCheck::kWindowAnswers; ++k) last = mb::PredictionCheck::record(s, 1000, 300, "a");
   EXPECT_EQ(last, V::shrunk);
-  EXPECT_EQ(index->window_blocks(), full / 2);
+  const auto shrunk = static_cast<std::size_t>(static_cast<double>(full) * 0.3);
+  EXPECT_EQ(index->window_blocks(), shrunk) << "to the 30 % delivered";
   for (std::uint32_t k = 0; k < mb::PredictionCheck::kWindowAnswers; ++k) last = mb::PredictionCheck::record(s, 1000, 950, "a");
   EXPECT_EQ(last, V::grown);
-  EXPECT_GT(index->window_blocks(), full / 2);
+  EXPECT_GT(index->window_blocks(), shrunk);
+  for (std::uint32_t k = 0; k < mb::PredictionCheck::kWindowAnswers; ++k) mb::PredictionCheck::record(s, 1000, 10, "a");
+  EXPECT_EQ(index->window_blocks(), static_cast<std::size_t>(static_cast<double>(shrunk + shrunk / 4) / 8))
+      << "at most to an eighth per window";
 }
 
 TEST(Feedback, RecordAnswerChecksAndLearns) {
   auto list = servers(1);
-  mb::PickNote note{.predicted_cached = 500, .charged = 100, .work = 4000, .indexed = true};
+  mb::PickNote note{.predicted_cached = 500, .charged = 100, .work = 2000, .first_in_line = true, .indexed = true};
   mb::record_answer(*list[0], note, 480, std::chrono::milliseconds(500));
   EXPECT_EQ(list[0]->llm.realised_cached.load(), 480u);
-  EXPECT_DOUBLE_EQ(mb::rate_of(list[0]->llm), 8000.0);
+  EXPECT_DOUBLE_EQ(mb::rate_of(list[0]->llm), 4000.0);
+  note.first_in_line = false;  // prefills were queued ahead of it: its TTFT says nothing of the rate
+  mb::record_answer(*list[0], note, 480, std::chrono::milliseconds(100));
+  EXPECT_DOUBLE_EQ(mb::rate_of(list[0]->llm), 4000.0);
   mb::record_answer(*list[0], mb::PickNote{}, 480, std::chrono::milliseconds(500));  // not indexed
-  EXPECT_EQ(list[0]->llm.checked_answers.load(), 1u);
+  EXPECT_EQ(list[0]->llm.checked_answers.load(), 2u);  // the two indexed answers
 }
 
 // ---------------------------------------------------------------------------------------------
