@@ -14,7 +14,7 @@ reuses run.py's process handling. Python 3 stdlib only.
 Environment:
   BENCH_QUICK=1              a few requests per cell and three strategies (ctest bench_scheduling_quick)
   BENCH_SCHED_STRATEGIES     subset, e.g. "round_robin,least_request,oracle" (default: all)
-  BENCH_SCHED_WORKLOADS      subset, e.g. "shared-prefix,multi-turn" (default: all four)
+  BENCH_SCHED_WORKLOADS      subset, e.g. "shared-prefix,multi-turn" (default: all five)
   BENCH_SCHED_SIM_ARGS       the engine sims' options (default: ENGINE_ARGS below)
   BENCH_SCHED_TWO_GATEWAYS   strategies also run behind two gateways (default: cache_aware,session;
                              "none" leaves the two-gateway table out); on the workloads of
@@ -40,7 +40,7 @@ import run as harness  # noqa: E402  (process handling, logging, machine descrip
 QUICK = harness.QUICK
 STRATEGIES_ALL = ["round_robin", "weighted_round_robin", "least_request", "p2c", "random", "ip_hash",
                   "consistent_hash", "session", "least_load", "cache_aware", "oracle"]
-WORKLOADS_ALL = ["shared-prefix", "multi-turn", "hot-prefix", "uniform"]
+WORKLOADS_ALL = ["shared-prefix", "shared-prefix-saturated", "multi-turn", "hot-prefix", "uniform"]
 FLEET = 4
 # Two gateways in front of the same four sims, the client sending each request to the next one in
 # turn (as DNS round robin or a virtual IP spreads connections): do they agree on placement?
@@ -58,16 +58,22 @@ ENGINE_ARGS = ("--engine vllm --kv-cache-tokens 8192 --block-tokens 16 --max-run
 PLAIN_ARGS = "--ttft-ms 50 --tpot-ms 8"
 
 # Per workload: `modelgate bench` options. Open loop (Poisson arrivals) at a rate the fleet
-# serves when placement is good and queues at when it is not; about 8 s per run.
+# serves when placement is good and queues at when it is not; about 8 s per run. An open loop
+# cannot show throughput (every strategy serves the offered rate), so shared-prefix-saturated runs
+# the shared-prefix workload closed loop: 64 users, each sending its next request as soon as the
+# last is answered, more than the fleet serves without its caches; its req/s is the fleet's
+# capacity under that strategy.
 WORKLOAD_ARGS = {
     "shared-prefix": "--groups 16 --prompts 8 --system-tokens 1024 --question-tokens 64 --output-tokens 32 --rate 16",
     "hot-prefix": "--groups 16 --prompts 8 --system-tokens 1024 --question-tokens 64 --output-tokens 32 --zipf 1.1 --rate 16",
+    "shared-prefix-saturated": "--groups 16 --prompts 32 --system-tokens 1024 --question-tokens 64 --output-tokens 32 --rate 0 --concurrency 64",
     "multi-turn": "--conversations 32 --turns 4 --system-tokens 512 --question-tokens 64 --output-tokens 32 --think-ms 500 --rate 16",
     "uniform": "--groups 16 --prompts 8 --system-tokens 1024 --question-tokens 64 --output-tokens 32 --rate 16",
 }
 QUICK_ARGS = {
     "shared-prefix": "--groups 4 --prompts 4 --system-tokens 256 --question-tokens 16 --output-tokens 8 --rate 40",
     "hot-prefix": "--groups 4 --prompts 4 --system-tokens 256 --question-tokens 16 --output-tokens 8 --rate 40",
+    "shared-prefix-saturated": "--groups 4 --prompts 8 --system-tokens 256 --question-tokens 16 --output-tokens 8 --rate 0 --concurrency 8",
     "multi-turn": "--conversations 4 --turns 3 --system-tokens 128 --question-tokens 16 --output-tokens 8 --think-ms 50 --rate 40",
     "uniform": "--groups 4 --prompts 4 --system-tokens 256 --question-tokens 16 --output-tokens 8 --rate 40",
 }
@@ -88,10 +94,14 @@ def sim_args():
     return shlex.split(PLAIN_ARGS), "plain"
 
 
-def gateway_yaml(port, strategy, sims):
+def gateway_yaml(port, strategy, sims, gateways=1):
+    # cache_aware: the engines' KV size from their /metrics (vllm:cache_config_info); behind several
+    # gateways the new-prefix slack docs/scheduling.md asks for ("Several gateways").
+    slack = 2 if gateways > 1 else 0
     hash_key = {"oracle": "        hashKey: header:X-Session-ID\n",
                 # the engines' load, scraped from the sims' /metrics
-                "least_load": "        serverMetrics: {interval: 200ms}\n"}.get(strategy, "")
+                "least_load": "        serverMetrics: {interval: 200ms}\n",
+                "cache_aware": f"        cacheAware: {{newPrefixSlack: {slack}}}\n        serverMetrics: {{interval: 200ms}}\n"}.get(strategy, "")
     servers = "".join(f"          - url: http://127.0.0.1:{p}\n" for p in sims)
     return (f"entryPoints:\n  web:\n    address: \"127.0.0.1:{port}\"\n"
             "http:\n  routers:\n    all:\n      rule: \"PathPrefix(`/`)\"\n      service: fleet\n"
@@ -116,7 +126,7 @@ def one_cell(strategy, workload, engine, gateways=1):
             port = harness.free_port()
             config = os.path.join(harness.TMP, f"sched-gateway{g}.yaml")
             with open(config, "w") as f:
-                f.write(gateway_yaml(port, strategy, sims))
+                f.write(gateway_yaml(port, strategy, sims, gateways))
             gw, _ = harness.start(f"sched-gateway{g}", [harness.MODELGATE, "serve", "-c", config, "--workers", "1"],
                                   ports=[port])
             procs.append(gw)
@@ -124,7 +134,7 @@ def one_cell(strategy, workload, engine, gateways=1):
         out = os.path.join(harness.TMP, f"sched-{strategy}-{workload}-{gateways}.json")
         args = (QUICK_ARGS if QUICK else WORKLOAD_ARGS)[workload]
         cmd = [harness.MODELGATE, "bench", "--url", ",".join(urls), "--model", MODEL,
-               "--workload", workload, *shlex.split(args), "--fleet-size", str(FLEET),
+               "--workload", workload.removesuffix("-saturated"), *shlex.split(args), "--fleet-size", str(FLEET),
                "--source-addresses", "64", "--duration", "60", "--timeout", "60", "--json", out]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
         if not os.path.exists(out):
@@ -147,7 +157,7 @@ def fmt(v, spec=".0f", scale=1.0):
 
 
 def render(results, strategies, workloads):
-    head = (f"{'workload':<14}{'strategy':<22}{'req/s':>7}{'tok/s':>7}{'TTFT p50':>10}{'p90':>8}{'p99':>8}"
+    head = (f"{'workload':<24}{'strategy':<22}{'req/s':>7}{'tok/s':>7}{'TTFT p50':>10}{'p90':>8}{'p99':>8}"
             f"{'TPOT p50':>10}{'p99':>7}{'e2e p50':>9}{'p99':>8}{'hit %':>7}{'max/min':>9}{'err':>5}")
     lines = [head, "-" * len(head)]
     for w in workloads:
@@ -155,7 +165,7 @@ def render(results, strategies, workloads):
             r = results.get(w, {}).get(s)
             if not r:
                 continue
-            lines.append(f"{w:<14}{s:<22}{fmt(r['requests_per_s'], '.1f'):>7}{fmt(r['output_tokens_per_s']):>7}"
+            lines.append(f"{w:<24}{s:<22}{fmt(r['requests_per_s'], '.1f'):>7}{fmt(r['output_tokens_per_s']):>7}"
                          f"{fmt(r['ttft_ms']['p50']):>10}{fmt(r['ttft_ms']['p90']):>8}{fmt(r['ttft_ms']['p99']):>8}"
                          f"{fmt(r['tpot_ms']['p50'], '.1f'):>10}{fmt(r['tpot_ms']['p99'], '.1f'):>7}"
                          f"{fmt(r['e2e_ms']['p50']):>9}{fmt(r['e2e_ms']['p99']):>8}"
