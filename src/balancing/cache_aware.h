@@ -71,7 +71,7 @@ class CacheAware final : public Balancer {
   // Recent picks: server i's weight is recent_[i] / step_, where every pick multiplies step_ by
   // 1 / (1 - 1/kShareWindow) instead of decaying every entry (renormalised before it overflows).
   static constexpr double kShareWindow = 64;
-  static constexpr double kShareSlack = 4;
+  static constexpr double kShareSlack = 3;
   bool over_share(std::uint32_t server, double mean) const;
   bool under_share(std::uint32_t server, double mean) const;
   void count_pick(std::uint32_t server);

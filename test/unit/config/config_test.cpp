@@ -1231,7 +1231,7 @@ http:
         strategy: cache_aware
         servers: [{url: "http://10.0.0.1"}]
         loadFactor: 1.5
-        cacheAware: {maxIndexBytes: 8MiB, balanceAbsThreshold: 4, balanceRelThreshold: 2}
+        cacheAware: {maxIndexBytes: 8MiB, balanceAbsThreshold: 4, balanceRelThreshold: 2, newPrefixSlack: 2}
         serverMetrics: {interval: 250ms, flavour: vllm}
     t:
       loadBalancer:
@@ -1244,6 +1244,7 @@ http:
   EXPECT_EQ(s.cacheAware.maxIndexBytes, 8u << 20);
   EXPECT_EQ(s.cacheAware.balanceAbsThreshold, 4);
   EXPECT_EQ(s.cacheAware.balanceRelThreshold, 2.0);
+  EXPECT_EQ(s.cacheAware.newPrefixSlack, 2);
   EXPECT_TRUE(s.serverMetrics.enabled);
   EXPECT_EQ(s.serverMetrics.interval, std::chrono::milliseconds(250));
   EXPECT_EQ(s.serverMetrics.path, "/metrics");
@@ -1252,6 +1253,7 @@ http:
   EXPECT_EQ(t.loadFactor, 1.25);
   EXPECT_FALSE(t.serverMetrics.enabled);
   EXPECT_EQ(t.cacheAware.maxIndexBytes, 16u << 20);
+  EXPECT_EQ(t.cacheAware.newPrefixSlack, 0);
 }
 
 TEST(ConfigScheduling, BadValuesSayWhereAndWhatIsExpected) {
@@ -1263,7 +1265,7 @@ http:
         strategy: cache_aware
         servers: [{url: "http://10.0.0.1"}]
         loadFactor: 0.5
-        cacheAware: {maxIndexBytes: 100}
+        cacheAware: {maxIndexBytes: 100, newPrefixSlack: -1}
         serverMetrics: {flavour: vlm}
 )yaml");
   EXPECT_FALSE(r.config);
@@ -1273,6 +1275,8 @@ http:
   EXPECT_EQ(find(r, "maxIndexBytes"),
             "test.yaml:11:37: error: http.services.s.loadBalancer.cacheAware.maxIndexBytes: 100 bytes "
             "is too small for a prefix index, expected at least 4KiB, e.g. \"16MiB\"");
+  EXPECT_NE(find(r, "newPrefixSlack").find("test.yaml:11:"), std::string::npos) << all(r);
+  EXPECT_NE(find(r, "newPrefixSlack").find("0"), std::string::npos) << all(r);
   EXPECT_EQ(find(r, "flavour"),
             "test.yaml:12:34: error: http.services.s.loadBalancer.serverMetrics.flavour: unknown "
             "flavour \"vlm\", expected auto, vllm, sglang, llamacpp or tgi, did you mean \"vllm\"?");
