@@ -130,13 +130,12 @@ std::uint32_t CacheAware::pick(const PickContext& ctx) {
   }
   count_pick(best);
 
-
   LlmState& chosen = servers_[best]->llm;
   const std::uint64_t uncached = tokens - matched_[best];
   if (prompt) {
     if (PrefixIndex* index = chosen.index.load(std::memory_order_acquire)) index->insert(prompt->blocks);
   }
-  if (ctx.note) {  // the caller gives the charge back when the request ends
+  if (ctx.note) {  // the caller gives the charge back at the first token, or when the request ends
     if (uncached > 0) {
       chosen.pending_tokens.fetch_add(static_cast<std::int64_t>(uncached), relaxed);
       chosen.pending_requests.fetch_add(1, relaxed);

@@ -41,8 +41,9 @@
 // saturated and its throughput is what the caches save, so the cost model alone decides (it
 // still moves a request whose cache server's queue is longer than the prefill it saves, counted
 // with the delay a prefill puts on the others, cost_model.h).
+//
 // Feedback (forward.cpp through PickNote): the tokens charged to the server's queue are given back
-// when the request ends; a streamed answer's TTFT teaches the server's prefill rate; the answer's
+// at the first token of the answer (relay.cpp), or when the request ends; a streamed answer's TTFT teaches the server's prefill rate; the answer's
 // cached_tokens checks the prediction (prediction_check.h).
 //
 // Cost: the chain is built once per request (about 1-2 us for 8 KB, only for services using this

@@ -22,7 +22,7 @@
 // shorter, and the fleet prefilled every prefix everywhere (the throughput of round robin); and
 // at moderate load a request arriving while its prefix was still being prefilled went elsewhere,
 // so every burst left copies of a prefix on two or three servers.
-
+//
 // The rate is learned online: a streamed answer's measured TTFT over the work the model charged
 // for it (running * R + uncached at pick time) is one sample, folded into an exponentially
 // weighted average (alpha = 1/4), taken only from requests that had no prefill of the gateway's

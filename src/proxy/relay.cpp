@@ -115,7 +115,7 @@ net::Task<bool> Session::relay_response(Exchange& x, std::unique_ptr<UpstreamCon
       }
       if (body_kind != http1::Body::chunked) break;
     }
-    if (xs.charge && usage.first_data_at()) {  // the prefill is done
+    if (tap && xs.charge && usage.first_data_at()) {  // the prefill is done
       xs.charge->release();
       xs.charge = nullptr;
     }
