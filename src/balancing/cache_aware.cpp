@@ -19,6 +19,7 @@ CacheAware::CacheAware(const ServerList& servers, const BalancerOptions& options
       new_prefix_slack_(options.new_prefix_slack),
       recent_(servers.size(), 0),
       matched_(servers.size(), 0),
+      held_(servers.size(), 0),
       inflight_(servers.size(), 0),
       queued_(servers.size(), 0) {
   hash_urls();
@@ -27,6 +28,7 @@ CacheAware::CacheAware(const ServerList& servers, const BalancerOptions& options
 void CacheAware::on_servers_changed(const MembershipChange& change) {
   servers_ = change.servers;
   matched_.assign(servers_.size(), 0);
+  held_.assign(servers_.size(), 0);
   inflight_.assign(servers_.size(), 0);
   queued_.assign(servers_.size(), 0);
   recent_ = remapped(recent_, change, 0.0);
@@ -79,9 +81,12 @@ std::uint32_t CacheAware::pick(const PickContext& ctx) {
   bool any_hit = false;
   for (auto i : c) {
     matched_[i] = 0;
-    if (!prompt || guarded(i)) continue;
+    held_[i] = 0;
+    if (!prompt) continue;
     if (const PrefixIndex* index = servers_[i]->llm.index.load(std::memory_order_acquire)) {
-      matched_[i] = std::min<std::uint64_t>(index->match(prompt->blocks) * kBlockTokens, tokens);
+      held_[i] = index->match(prompt->blocks);  // for the insert, credited or not
+      if (guarded(i)) continue;
+      matched_[i] = std::min<std::uint64_t>(held_[i] * kBlockTokens, tokens);
       any_hit |= matched_[i] > 0;
     }
   }
@@ -133,7 +138,7 @@ std::uint32_t CacheAware::pick(const PickContext& ctx) {
   LlmState& chosen = servers_[best]->llm;
   const std::uint64_t uncached = tokens - matched_[best];
   if (prompt) {
-    if (PrefixIndex* index = chosen.index.load(std::memory_order_acquire)) index->insert(prompt->blocks);
+    if (PrefixIndex* index = chosen.index.load(std::memory_order_acquire)) index->insert(prompt->blocks, held_[best]);
   }
   if (ctx.note) {  // the caller gives the charge back at the first token, or when the request ends
     if (uncached > 0) {

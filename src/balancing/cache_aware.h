@@ -86,7 +86,8 @@ class CacheAware final : public Balancer {
   double step_ = 1;
   std::vector<double> recent_;
   std::uint32_t turn_ = 0;               // rotation among equals
-  std::vector<std::uint64_t> matched_;   // scratch: cached tokens per candidate
+  std::vector<std::uint64_t> matched_;   // scratch: cached tokens per candidate (0 when guarded)
+  std::vector<std::size_t> held_;        // scratch: blocks its index holds, guarded or not
   std::vector<int> inflight_;            // scratch: in-flight counts read once per pick
   std::vector<int> queued_;              // scratch: requests waiting for their prefill, per server
   std::vector<std::uint64_t> url_hash_;  // per server, for rendezvous placement

@@ -49,11 +49,11 @@ std::size_t PrefixIndex::match(std::span<const std::uint64_t> chain) const {
   return lo;
 }
 
-void PrefixIndex::insert(std::span<const std::uint64_t> chain) {
+void PrefixIndex::insert(std::span<const std::uint64_t> chain, std::size_t held) {
   if (chain.empty()) return;
   const std::uint64_t n = chain.size();
+  held = std::min<std::size_t>(held, n);
   // Only blocks the server does not hold yet take room in its cache: the clock advances by them.
-  const std::uint64_t held = match(chain);
   const std::uint64_t ticks = std::max<std::uint64_t>(n - held, 1);
   const std::uint64_t first = clock_.fetch_add(ticks, relaxed);
   for (std::uint64_t i = 0; i < n; ++i) {

@@ -45,8 +45,10 @@ class PrefixIndex {
 
   // How many leading blocks of `chain` are cached.
   std::size_t match(std::span<const std::uint64_t> chain) const;
-  // Records `chain` as just sent to the server (every block touched).
-  void insert(std::span<const std::uint64_t> chain);
+  // Records `chain` as just sent to the server (every block touched). `held` is match(chain),
+  // when the caller has just computed it.
+  void insert(std::span<const std::uint64_t> chain) { insert(chain, match(chain)); }
+  void insert(std::span<const std::uint64_t> chain, std::size_t held);
   // Forgets every block.
   void reset();
   // Shrinks the modelled cache to `fraction` of itself (at most a half, at least an eighth; not
